@@ -1,0 +1,129 @@
+//! Admin API function: the integration center under `/api/integrations`
+//! (architecture §4.2), behind `Authorization: Bearer $ADMIN_API_KEY`.
+
+use lambda_http::http::header;
+use lambda_http::{Body, Request, Response};
+use sha2::{Digest, Sha256};
+use shared::api::{
+    ApiError, body_bytes, json_body, json_response, path_segments, public_base_url,
+    require_json_content,
+};
+use shared::integration_center::IntegrationCenter;
+use shared::{Config, Services};
+use subtle::ConstantTimeEq;
+use tracing::{Instrument, info_span};
+
+/// Largest admin request body.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The handler: authenticates and routes admin requests.
+#[derive(Clone)]
+pub struct AdminApi {
+    config: Config,
+    center: IntegrationCenter,
+}
+
+impl AdminApi {
+    /// Builds the handler from the shared services.
+    pub fn new(services: &Services) -> Self {
+        Self {
+            config: services.config.clone(),
+            center: services.integration_center(),
+        }
+    }
+
+    /// Handles one API Gateway request; never fails (errors are JSON responses).
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let segments = path_segments(&request);
+        let integration_id = segments.get(2).cloned().unwrap_or_default();
+        let span =
+            info_span!("admin_api", method = %request.method(), integration_id = %integration_id);
+        async {
+            self.authenticate(&request)?;
+            self.route(&request, &segments).await
+        }
+        .instrument(span)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+    }
+
+    /// Constant-time check of the bearer key (digests equalise the lengths).
+    fn authenticate(&self, request: &Request) -> Result<(), ApiError> {
+        let Some(expected) = self.config.admin_api_key.as_deref() else {
+            return Err(ApiError::new(
+                503,
+                "admin_api_disabled",
+                "the admin API is disabled: ADMIN_API_KEY is not configured",
+            ));
+        };
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let matches: bool = Sha256::digest(presented.trim().as_bytes())
+            .ct_eq(&Sha256::digest(expected.as_bytes()))
+            .into();
+        if presented.is_empty() || !matches {
+            return Err(ApiError::new(
+                401,
+                "unauthorized",
+                "missing or wrong admin key (Authorization: Bearer <ADMIN_API_KEY>)",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn route(
+        &self,
+        request: &Request,
+        segments: &[String],
+    ) -> Result<Response<Body>, ApiError> {
+        let base = public_base_url(&self.config, request);
+        let route: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let method = request.method().as_str();
+        match (method, route.as_slice()) {
+            ("GET", ["api", "integrations"]) => {
+                Ok(json_response(200, &self.center.list(&base).await?))
+            }
+            ("POST", ["api", "integrations"]) => {
+                let body = read_json(request)?;
+                Ok(json_response(201, &self.center.create(&body, &base).await?))
+            }
+            ("GET", ["api", "integrations", id]) => {
+                Ok(json_response(200, &self.center.get(id, &base).await?))
+            }
+            ("PATCH", ["api", "integrations", id]) => {
+                let body = read_json(request)?;
+                Ok(json_response(
+                    200,
+                    &self.center.update(id, &body, &base).await?,
+                ))
+            }
+            ("DELETE", ["api", "integrations", id]) => {
+                self.center.delete(id).await?;
+                Ok(json_response(200, &serde_json::json!({"deleted": id})))
+            }
+            ("GET", ["api", "integrations", id, "chats"]) => {
+                Ok(json_response(200, &self.center.list_chats(id).await?))
+            }
+            (
+                _,
+                ["api", "integrations"]
+                | ["api", "integrations", _]
+                | ["api", "integrations", _, "chats"],
+            ) => Err(ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{method} is not allowed here"),
+            )),
+            _ => Err(ApiError::not_found("route")),
+        }
+    }
+}
+
+fn read_json(request: &Request) -> Result<serde_json::Value, ApiError> {
+    require_json_content(request)?;
+    json_body(body_bytes(request, MAX_BODY_BYTES)?)
+}

@@ -1,0 +1,5 @@
+//! Not deployed. The DingTalk sandbox (a simulator of the parts of DingTalk's open
+//! API this product calls, speaking its documented wire format and error bodies)
+//! and the helpers that act as DingTalk towards our callbacks.
+
+pub mod sandbox;

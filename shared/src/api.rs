@@ -1,0 +1,176 @@
+//! HTTP plumbing shared by the API Gateway handlers: JSON responses, the JSON error
+//! shape `{"error": {"code", "message", "field"}}`, body limits and base URLs.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::Config;
+
+/// An error answer: status, machine code, human message, optional field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// The offending request field, for validation errors.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 400 naming a field.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::new(400, "validation_failed", message)
+        }
+    }
+
+    /// 404 for a resource that does not exist.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(404, "not_found", format!("{what} not found"))
+    }
+
+    /// 500 for our own failure; the cause is logged, not shown.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            500,
+            "internal",
+            "internal error; the request can be retried",
+        )
+    }
+
+    /// The JSON response for this error.
+    pub fn into_response(self) -> Response<Body> {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        json_response(self.status, &json!({ "error": error }))
+    }
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: u16, value: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The request body, refused when larger than `limit` bytes (413).
+pub fn body_bytes(request: &Request, limit: usize) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > limit {
+        return Err(ApiError::new(
+            413,
+            "body_too_large",
+            format!("request body is larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Refuses a body whose declared Content-Type is not JSON (415). A missing
+/// Content-Type is accepted.
+pub fn require_json_content(request: &Request) -> Result<(), ApiError> {
+    match request.headers().get(header::CONTENT_TYPE) {
+        None => Ok(()),
+        Some(value) => {
+            let text = value.to_str().unwrap_or_default().to_ascii_lowercase();
+            let mime = text.split(';').next().unwrap_or_default().trim();
+            if mime == "application/json" || mime.ends_with("+json") {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    415,
+                    "unsupported_media_type",
+                    "the body must be JSON (Content-Type: application/json)",
+                ))
+            }
+        }
+    }
+}
+
+/// Parses a JSON body (400 when it is not JSON).
+pub fn json_body(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(400, "invalid_json", format!("body is not valid JSON: {e}")))
+}
+
+/// The non-empty segments of the request path.
+pub fn path_segments(request: &Request) -> Vec<String> {
+    request
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s))
+        .collect()
+}
+
+fn percent_decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| segment.to_string())
+}
+
+/// A query string parameter (first value).
+pub fn query_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name).map(String::from))
+        .or_else(|| {
+            request.uri().query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.into_owned())
+            })
+        })
+}
+
+/// Base of the URLs shown to users: `PUBLIC_BASE_URL`, else `https://<domain>` of
+/// the API Gateway request, else the request's Host header.
+pub fn public_base_url(config: &Config, request: &Request) -> String {
+    if let Some(base) = &config.public_base_url {
+        return base.clone();
+    }
+    if let lambda_http::request::RequestContext::ApiGatewayV2(ctx) = request.request_context()
+        && let Some(domain) = ctx.domain_name
+    {
+        return format!("https://{domain}");
+    }
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| format!("https://{host}"))
+        .unwrap_or_else(|| "https://localhost".to_string())
+}

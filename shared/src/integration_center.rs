@@ -1,0 +1,194 @@
+//! The integration center: register, show, change and remove integrations, and
+//! read their group chat lists (admin API, architecture §4.2).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::Value;
+use tracing::info;
+
+use crate::api::ApiError;
+use crate::clock::{Clock, rfc3339};
+use crate::dingtalk::DingTalkClient;
+use crate::event_subscription::refresh_missing_titles;
+use crate::integration::{
+    GroupChatView, Integration, IntegrationChanges, IntegrationView, ValidationError,
+    ingest_token_digest,
+};
+use crate::store::{Store, StoreError};
+
+/// Why an integration-center call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CenterError {
+    /// A field failed validation (400, nothing written).
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// No such integration (404).
+    #[error("integration not found")]
+    NotFound,
+    /// Someone else changed it meanwhile (409).
+    #[error("the integration changed meanwhile; read it again and retry")]
+    Conflict,
+    /// Our store failed (500).
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for CenterError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict => Self::Conflict,
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<CenterError> for ApiError {
+    fn from(err: CenterError) -> Self {
+        match err {
+            CenterError::Invalid(v) => ApiError::invalid_field(v.field.clone(), v.to_string()),
+            CenterError::NotFound => ApiError::not_found("integration"),
+            CenterError::Conflict => ApiError::new(409, "conflict", err.to_string()),
+            CenterError::Store(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// The integration-center service.
+#[derive(Clone)]
+pub struct IntegrationCenter {
+    store: Store,
+    dingtalk: DingTalkClient,
+    clock: Arc<dyn Clock>,
+    outbound_ips: Vec<String>,
+}
+
+/// How many missing group titles one chat-list read may look up, and for how long.
+const TITLE_REFRESH_LIMIT: usize = 10;
+const TITLE_REFRESH_BUDGET: Duration = Duration::from_secs(2);
+
+impl IntegrationCenter {
+    /// A service on `store`; `outbound_ips` are shown for DingTalk's allow-list.
+    pub fn new(
+        store: Store,
+        dingtalk: DingTalkClient,
+        clock: Arc<dyn Clock>,
+        outbound_ips: Vec<String>,
+    ) -> Self {
+        Self {
+            store,
+            dingtalk,
+            clock,
+            outbound_ips,
+        }
+    }
+
+    fn view(&self, integration: &Integration, base: &str) -> IntegrationView {
+        IntegrationView::new(integration, base, &self.outbound_ips)
+    }
+
+    async fn load(&self, id: &str) -> Result<Integration, CenterError> {
+        self.store
+            .get_integration(id)
+            .await?
+            .ok_or(CenterError::NotFound)
+    }
+
+    /// Registers an integration from a create request. The answer carries the
+    /// ingest token, shown this once.
+    pub async fn create(&self, body: &Value, base: &str) -> Result<IntegrationView, CenterError> {
+        let changes = IntegrationChanges::for_create(body)?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let ingest_token = new_ingest_token();
+        let now = rfc3339(self.clock.now_ms());
+        let integration = changes.create(id, ingest_token_digest(&ingest_token), &now)?;
+        self.store.insert_integration(&integration).await?;
+        info!(integration_id = %integration.id, "integration created");
+        let mut view = self.view(&integration, base);
+        view.ingest_token = Some(ingest_token);
+        Ok(view)
+    }
+
+    /// One integration.
+    pub async fn get(&self, id: &str, base: &str) -> Result<IntegrationView, CenterError> {
+        Ok(self.view(&self.load(id).await?, base))
+    }
+
+    /// Every integration, oldest first.
+    pub async fn list(&self, base: &str) -> Result<Vec<IntegrationView>, CenterError> {
+        Ok(self
+            .store
+            .list_integrations()
+            .await?
+            .iter()
+            .map(|i| self.view(i, base))
+            .collect())
+    }
+
+    /// Applies a PATCH (optimistic concurrency on the stored version).
+    pub async fn update(
+        &self,
+        id: &str,
+        body: &Value,
+        base: &str,
+    ) -> Result<IntegrationView, CenterError> {
+        let changes = IntegrationChanges::for_update(body)?;
+        let mut integration = self.load(id).await?;
+        let expected = integration.version;
+        let credentials_changed = changes.changes_credentials();
+        changes.apply(&mut integration, &rfc3339(self.clock.now_ms()));
+        self.store
+            .replace_integration(&integration, expected)
+            .await?;
+        if credentials_changed {
+            self.dingtalk
+                .invalidate_token(id)
+                .await
+                .map_err(|e| CenterError::Store(StoreError::Dynamo(e.to_string())))?;
+        }
+        info!(integration_id = %id, version = integration.version, "integration updated");
+        Ok(self.view(&integration, base))
+    }
+
+    /// Removes an integration with everything stored under it.
+    pub async fn delete(&self, id: &str) -> Result<(), CenterError> {
+        if !self.store.delete_integration(id).await? {
+            return Err(CenterError::NotFound);
+        }
+        info!(integration_id = %id, "integration deleted");
+        Ok(())
+    }
+
+    /// The group chat list, filling in titles that could not be looked up at install.
+    pub async fn list_chats(&self, id: &str) -> Result<Vec<GroupChatView>, CenterError> {
+        let integration = self.load(id).await?;
+        let mut chats = self.store.list_chats(id).await?;
+        refresh_missing_titles(
+            &self.store,
+            &self.dingtalk,
+            self.clock.as_ref(),
+            &integration,
+            &mut chats,
+            TITLE_REFRESH_LIMIT,
+            TITLE_REFRESH_BUDGET,
+        )
+        .await;
+        chats.sort_by(|a, b| a.installed_at.cmp(&b.installed_at));
+        Ok(chats.iter().map(GroupChatView::from).collect())
+    }
+}
+
+/// A fresh ingest bearer token: `dti_` and 32 random bytes, base64url.
+fn new_ingest_token() -> String {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No entropy source is a broken machine; fall back to two v4 UUIDs (also random).
+        bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    format!(
+        "dti_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}

@@ -1,0 +1,18 @@
+//! The shared library behind every function of the DingTalk incident integration:
+//! DingTalk callback crypto and open API client, the DynamoDB store, the domain model
+//! and the services the Lambda handlers call.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod dingtalk;
+pub mod event_subscription;
+pub mod integration;
+pub mod integration_center;
+pub mod services;
+pub mod store;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use config::Config;
+pub use services::Services;

@@ -1,0 +1,75 @@
+//! Builds the long-lived dependencies once per Lambda instance (or local stack):
+//! the store, the DingTalk client and the clock, and from them the services.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, aws_sdk_config};
+use crate::dingtalk::DingTalkClient;
+use crate::event_subscription::{CallbackSettings, EventSubscription};
+use crate::integration_center::IntegrationCenter;
+use crate::store::Store;
+
+/// The dependencies every handler is built from.
+#[derive(Clone)]
+pub struct Services {
+    /// Configuration.
+    pub config: Config,
+    /// The DynamoDB store.
+    pub store: Store,
+    /// The DingTalk client.
+    pub dingtalk: DingTalkClient,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    /// Reads the environment and builds AWS and HTTP clients.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = aws_sdk_config().await;
+        Ok(Self::new(
+            config,
+            aws_sdk_dynamodb::Client::new(&sdk),
+            Arc::new(SystemClock),
+        ))
+    }
+
+    /// Builds the services from explicit parts (tests, local stack).
+    pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client, clock: Arc<dyn Clock>) -> Self {
+        let store = Store::new(dynamodb, config.table_name.clone());
+        let dingtalk = DingTalkClient::new(
+            DingTalkClient::http_client(),
+            &config.dingtalk_api_base,
+            &config.dingtalk_oapi_base,
+            store.clone(),
+            clock.clone(),
+        );
+        Self {
+            config,
+            store,
+            dingtalk,
+            clock,
+        }
+    }
+
+    /// The event subscription service.
+    pub fn event_subscription(&self, settings: CallbackSettings) -> EventSubscription {
+        EventSubscription::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            settings,
+        )
+    }
+
+    /// The integration-center service.
+    pub fn integration_center(&self) -> IntegrationCenter {
+        IntegrationCenter::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            self.config.outbound_ips.clone(),
+        )
+    }
+}

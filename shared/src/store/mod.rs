@@ -1,0 +1,195 @@
+//! The one DynamoDB table (pk/sk strings, GSI `gsi1`, TTL attribute `expires_at`).
+//!
+//! Items (all of one integration share the partition `INT#<id>`, so deleting an
+//! integration is one Query, and no hot path scans):
+//! - `CONFIG`: the integration (also on `gsi1` under `INTEGRATIONS` for listing)
+//! - `CHAT#<openConversationId>`: a group chat of the group chat list
+//! - `SEEN#<key>`: an idempotency claim (event id, message id) with a TTL
+//! - `TOKEN`: the app access token shared by every Lambda instance
+
+mod chats;
+mod claims;
+mod integrations;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+
+pub use chats::{ChatInstall, ChatWrite};
+pub use claims::CachedToken;
+
+/// A store failure. `Conflict` is a lost conditional write; the rest are ours (5xx).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the item in another state.
+    #[error("the item changed concurrently")]
+    Conflict,
+    /// DynamoDB could not be reached or refused the call.
+    #[error("DynamoDB: {0}")]
+    Dynamo(String),
+    /// An item in the table could not be read back as its type.
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+        R: std::fmt::Debug,
+    {
+        match err.as_service_error().and_then(|e| e.code()) {
+            Some("ConditionalCheckFailedException") => Self::Conflict,
+            Some(code) => Self::Dynamo(format!(
+                "{code}: {}",
+                err.as_service_error()
+                    .and_then(|e| e.message())
+                    .unwrap_or_default()
+            )),
+            None => Self::Dynamo(DisplayErrorContext(&err).to_string()),
+        }
+    }
+}
+
+/// The DynamoDB-backed store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// Name of the secondary index used for listings.
+pub const GSI1: &str = "gsi1";
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn partition(integration_id: &str) -> String {
+    format!("INT#{integration_id}")
+}
+
+impl Store {
+    /// A store on `table` through `client`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (keys, `gsi1`, TTL) unless it exists. For the local stack and tests;
+    /// deployed tables come from template.yaml.
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Dynamo(e.to_string()))
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| StoreError::Dynamo(e.to_string()))
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key("gsi1pk", KeyType::Hash)?)
+            .key_schema(key("gsi1sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .attribute_definitions(attr("gsi1sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await;
+        if let Err(err) = created {
+            let code = err.as_service_error().and_then(|e| {
+                aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e).map(str::to_string)
+            });
+            if code.as_deref() != Some("ResourceInUseException") {
+                return Err(StoreError::from_sdk(err));
+            }
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| StoreError::Dynamo(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Every item of an integration's partition with a sort key starting with `prefix`.
+    async fn query_prefix(
+        &self,
+        integration_id: &str,
+        prefix: &str,
+    ) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(partition(integration_id)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Test harness: the real handlers, in-process, on a fresh table of a real DynamoDB
+//! endpoint (moto server; `AWS_ENDPOINT_URL`, set by `make test`) and the DingTalk sandbox.
+
+use std::sync::Arc;
+
+use admin_api::AdminApi;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use event_callback::EventCallback;
+use lambda_http::{Body, Request, Response};
+use local_stack::sandbox::events::{SignedEvent, sign_event};
+use local_stack::sandbox::{Sandbox, SandboxApp};
+use serde_json::{Value, json};
+use shared::event_subscription::CallbackSettings;
+use shared::{Clock, Config, Services, SystemClock};
+
+/// Admin key used by every test stack.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+/// Public base URL of every test stack.
+pub const BASE_URL: &str = "https://alerts.example.com";
+
+/// A DynamoDB client on the test endpoint.
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!(
+            "AWS_ENDPOINT_URL is not set: run the tests with `make test` (it starts a moto server)"
+        )
+    });
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Starts the sandbox on a free loopback port; returns it and its base URL.
+pub async fn start_sandbox() -> (Sandbox, String) {
+    let sandbox = Sandbox::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sandbox");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(sandbox.clone().serve(listener));
+    (sandbox, url)
+}
+
+/// The app every test integration is registered with.
+pub struct TestApp {
+    /// Client ID.
+    pub client_id: &'static str,
+    /// Client secret.
+    pub client_secret: &'static str,
+    /// CorpId.
+    pub corp_id: &'static str,
+    /// Event subscription aes_key.
+    pub aes_key: &'static str,
+    /// Event subscription token.
+    pub token: &'static str,
+}
+
+/// The default test app (keys from the published vectors' family).
+pub const APP: TestApp = TestApp {
+    client_id: "dingabcdefghijklmnop",
+    client_secret: "sandbox-client-secret-0001",
+    corp_id: "dingcorp0000000000000000000000000",
+    aes_key: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ",
+    token: "flashdutytoken1",
+};
+
+/// A running test stack.
+pub struct TestStack {
+    /// Shared services (store, DingTalk client).
+    pub services: Services,
+    /// The admin API handler.
+    pub admin: AdminApi,
+    /// The event callback handler.
+    pub callback: EventCallback,
+    /// The DingTalk sandbox.
+    pub sandbox: Sandbox,
+    /// Its base URL.
+    pub sandbox_url: String,
+    /// The DynamoDB client (for test-only inspection).
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl TestStack {
+    /// A stack on the system clock.
+    pub async fn start() -> Self {
+        Self::start_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// A stack on `clock`, with a fresh table and sandbox.
+    pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
+        init_tracing();
+        let (sandbox, sandbox_url) = start_sandbox().await;
+        sandbox.add_app(SandboxApp {
+            app_key: APP.client_id.into(),
+            app_secret: APP.client_secret.into(),
+            corp_id: APP.corp_id.into(),
+        });
+        let table = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let config = Config::from_lookup(|name| match name {
+            "TABLE_NAME" => Some(table.clone()),
+            "PUBLIC_BASE_URL" => Some(BASE_URL.into()),
+            "ADMIN_API_KEY" => Some(ADMIN_KEY.into()),
+            "DINGTALK_API_BASE" | "DINGTALK_OAPI_BASE" => Some(sandbox_url.clone()),
+            "OUTBOUND_IPS" => Some("203.0.113.7, 203.0.113.8".into()),
+            _ => None,
+        })
+        .expect("config");
+        let dynamodb = dynamodb_client().await;
+        let services = Services::new(config, dynamodb.clone(), clock);
+        services.store.ensure_table().await.expect("create table");
+        Self {
+            admin: AdminApi::new(&services),
+            callback: EventCallback::new(&services, CallbackSettings::default()),
+            services,
+            sandbox,
+            sandbox_url,
+            dynamodb,
+        }
+    }
+
+    /// Calls the admin API with the admin key.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let headers = [("authorization", format!("Bearer {ADMIN_KEY}"))];
+        let body = body.map(|b| b.to_string().into_bytes());
+        read(
+            self.admin
+                .handle(request(method, path, &headers, body))
+                .await,
+        )
+    }
+
+    /// The create payload of the default test app.
+    pub fn create_payload(&self) -> Value {
+        json!({
+            "name": "Payments on-call",
+            "corp_id": APP.corp_id,
+            "agent_id": "3001234567",
+            "client_id": APP.client_id,
+            "client_secret": APP.client_secret,
+            "aes_key": APP.aes_key,
+            "token": APP.token,
+        })
+    }
+
+    /// Creates the default integration through the admin API; returns its id.
+    pub async fn create_integration(&self) -> String {
+        let (status, body) = self
+            .admin("POST", "/api/integrations", Some(self.create_payload()))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Signs `event` as DingTalk would for the default app (receiver = Client ID), now.
+    pub fn sign(&self, event: &Value) -> SignedEvent {
+        self.sign_for(event, APP.client_id, now_ms())
+    }
+
+    /// Signs `event` for `receiver` at `timestamp_ms`.
+    pub fn sign_for(&self, event: &Value, receiver: &str, timestamp_ms: i64) -> SignedEvent {
+        sign_event(APP.token, APP.aes_key, receiver, event, timestamp_ms).expect("sign")
+    }
+
+    /// Posts a signed event to the callback handler.
+    pub async fn post_event(&self, integration_id: &str, event: &SignedEvent) -> (u16, Value) {
+        self.post_callback(
+            &event.path_and_query(integration_id),
+            event.body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    /// Posts raw bytes to a callback path.
+    pub async fn post_callback(&self, path_and_query: &str, body: Vec<u8>) -> (u16, Value) {
+        let headers = [("content-type", "application/json".to_string())];
+        read(
+            self.callback
+                .handle(request("POST", path_and_query, &headers, Some(body)))
+                .await,
+        )
+    }
+
+    /// Number of items in the table (test-only Scan).
+    pub async fn item_count(&self) -> i32 {
+        self.dynamodb
+            .scan()
+            .table_name(self.services.store.table())
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .expect("scan")
+            .count
+    }
+}
+
+/// Routes the handlers' logs to the test output (shown for failing tests).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,aws=warn,hyper=warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Current time in Unix ms.
+pub fn now_ms() -> i64 {
+    SystemClock.now_ms()
+}
+
+/// Builds an API Gateway-style request.
+pub fn request(
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, String)],
+    body: Option<Vec<u8>>,
+) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://alerts.example.com{path_and_query}"));
+    for (name, value) in headers {
+        builder = builder.header(*name, value);
+    }
+    builder
+        .body(body.map(Body::from).unwrap_or(Body::Empty))
+        .expect("request")
+}
+
+/// Status and JSON body of a response (`Null` when the body is not JSON).
+pub fn read(response: Response<Body>) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let bytes: &[u8] = match response.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    (status, serde_json::from_slice(bytes).unwrap_or(Value::Null))
+}
