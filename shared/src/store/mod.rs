@@ -165,7 +165,8 @@ impl Store {
         Ok(())
     }
 
-    /// Every item of an integration's partition with a sort key starting with `prefix`.
+    /// Every item of an integration's partition with a sort key starting with `prefix`
+    /// (the whole partition for an empty prefix).
     async fn query_prefix(
         &self,
         integration_id: &str,
@@ -174,14 +175,20 @@ impl Store {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(partition(integration_id)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start)
+                .set_exclusive_start_key(start);
+            query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let page = query
                 .send()
                 .await
                 .map_err(StoreError::from_sdk)?;
