@@ -124,22 +124,19 @@ pub fn json_body(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
         .map_err(|e| ApiError::new(400, "invalid_json", format!("body is not valid JSON: {e}")))
 }
 
-/// The non-empty segments of the request path.
+/// The non-empty, percent-decoded segments of the request path.
 pub fn path_segments(request: &Request) -> Vec<String> {
     request
         .uri()
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s))
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect()
-}
-
-fn percent_decode(segment: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| segment.to_string())
 }
 
 /// A query string parameter (first value).

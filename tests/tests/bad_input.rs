@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use integration_tests::{ADMIN_KEY, APP, TestStack, now_ms, read, request};
-use local_stack::sandbox::events::{SignedEvent, check_url, cool_app_event};
+use local_stack::sandbox::events::{SignedEvent, cool_app_event};
 use serde_json::{Value, json};
 use shared::crypto::CallbackCrypto;
 
@@ -35,7 +35,15 @@ fn flip(encrypt: &str, index_from_end: Option<usize>, index: usize, mask: u8) ->
 }
 
 fn install_event() -> Value {
-    cool_app_event(true, APP.corp_id, "cidBad==", "COOLAPP-1", APP.client_id, "u1", now_ms())
+    cool_app_event(
+        true,
+        APP.corp_id,
+        "cidBad==",
+        "COOLAPP-1",
+        APP.client_id,
+        "u1",
+        now_ms(),
+    )
 }
 
 #[tokio::test]
@@ -59,7 +67,9 @@ async fn bad_callbacks_are_refused_and_change_nothing() {
     let bad_length = signed_raw(&flip(&good_encrypt, None, 0, 0x7f), &now);
     let short_cipher = signed_raw(&STANDARD.encode([7u8; 15]), &now);
     let not_an_event = signed_raw(
-        &crypto().encrypt("this is not json", APP.client_id).expect("enc"),
+        &crypto()
+            .encrypt("this is not json", APP.client_id)
+            .expect("enc"),
         &now,
     );
     let bad_timestamp = signed_raw(&good_encrypt, "yesterday");
@@ -67,47 +77,146 @@ async fn bad_callbacks_are_refused_and_change_nothing() {
     let path = |e: &SignedEvent| e.path_and_query(&id);
     let body = |e: &SignedEvent| e.body.to_string().into_bytes();
     let cases: Vec<(&str, String, Vec<u8>, u16, &str)> = vec![
-        ("wrong signature", path(&wrong_signature), body(&wrong_signature), 403, "bad_signature"),
-        ("stale timestamp", path(&stale), body(&stale), 403, "stale_timestamp"),
-        ("future timestamp", path(&future), body(&future), 403, "stale_timestamp"),
-        ("wrong receiver", path(&wrong_receiver), body(&wrong_receiver), 403, "wrong_receiver"),
-        ("corrupted base64", path(&corrupted_base64), body(&corrupted_base64), 400, "bad_base64"),
-        ("wrong padding", path(&bad_padding), body(&bad_padding), 400, "bad_padding"),
-        ("wrong length", path(&bad_length), body(&bad_length), 400, "bad_length"),
-        ("ciphertext not whole blocks", path(&short_cipher), body(&short_cipher), 400, "bad_length"),
-        ("decrypts to non-JSON", path(&not_an_event), body(&not_an_event), 400, "malformed_event"),
-        ("timestamp not a number", path(&bad_timestamp), body(&bad_timestamp), 400, "bad_timestamp"),
-        ("body not JSON", path(&good), b"encrypt=abc".to_vec(), 400, "malformed_body"),
-        ("body without encrypt", path(&good), br#"{"other":1}"#.to_vec(), 400, "malformed_body"),
+        (
+            "wrong signature",
+            path(&wrong_signature),
+            body(&wrong_signature),
+            403,
+            "bad_signature",
+        ),
+        (
+            "stale timestamp",
+            path(&stale),
+            body(&stale),
+            403,
+            "stale_timestamp",
+        ),
+        (
+            "future timestamp",
+            path(&future),
+            body(&future),
+            403,
+            "stale_timestamp",
+        ),
+        (
+            "wrong receiver",
+            path(&wrong_receiver),
+            body(&wrong_receiver),
+            403,
+            "wrong_receiver",
+        ),
+        (
+            "corrupted base64",
+            path(&corrupted_base64),
+            body(&corrupted_base64),
+            400,
+            "bad_base64",
+        ),
+        (
+            "wrong padding",
+            path(&bad_padding),
+            body(&bad_padding),
+            400,
+            "bad_padding",
+        ),
+        (
+            "wrong length",
+            path(&bad_length),
+            body(&bad_length),
+            400,
+            "bad_length",
+        ),
+        (
+            "ciphertext not whole blocks",
+            path(&short_cipher),
+            body(&short_cipher),
+            400,
+            "bad_length",
+        ),
+        (
+            "decrypts to non-JSON",
+            path(&not_an_event),
+            body(&not_an_event),
+            400,
+            "malformed_event",
+        ),
+        (
+            "timestamp not a number",
+            path(&bad_timestamp),
+            body(&bad_timestamp),
+            400,
+            "bad_timestamp",
+        ),
+        (
+            "body not JSON",
+            path(&good),
+            b"encrypt=abc".to_vec(),
+            400,
+            "malformed_body",
+        ),
+        (
+            "body without encrypt",
+            path(&good),
+            br#"{"other":1}"#.to_vec(),
+            400,
+            "malformed_body",
+        ),
         ("empty body", path(&good), Vec::new(), 400, "malformed_body"),
         (
             "missing signature",
-            format!("/dingtalk/{id}/events?timestamp={}&nonce={}", good.timestamp, good.nonce),
-            body(&good), 400, "missing_parameter",
+            format!(
+                "/dingtalk/{id}/events?timestamp={}&nonce={}",
+                good.timestamp, good.nonce
+            ),
+            body(&good),
+            400,
+            "missing_parameter",
         ),
         (
             "missing timestamp",
-            format!("/dingtalk/{id}/events?signature={}&nonce={}", good.signature, good.nonce),
-            body(&good), 400, "missing_parameter",
+            format!(
+                "/dingtalk/{id}/events?signature={}&nonce={}",
+                good.signature, good.nonce
+            ),
+            body(&good),
+            400,
+            "missing_parameter",
         ),
         (
             "missing nonce",
-            format!("/dingtalk/{id}/events?signature={}&timestamp={}", good.signature, good.timestamp),
-            body(&good), 400, "missing_parameter",
+            format!(
+                "/dingtalk/{id}/events?signature={}&timestamp={}",
+                good.signature, good.timestamp
+            ),
+            body(&good),
+            400,
+            "missing_parameter",
         ),
-        ("unknown integration", good.path_and_query("0000nosuchintegration"), body(&good), 404, "not_found"),
+        (
+            "unknown integration",
+            good.path_and_query("0000nosuchintegration"),
+            body(&good),
+            404,
+            "not_found",
+        ),
         (
             "oversized body",
             path(&good),
             format!("{{\"encrypt\":\"{}\"}}", "A".repeat(70_000)).into_bytes(),
-            413, "body_too_large",
+            413,
+            "body_too_large",
         ),
     ];
     for (name, path_and_query, bytes, status, code) in cases {
         let (got, body) = stack.post_callback(&path_and_query, bytes).await;
         assert_eq!(got, status, "{name}: {body}");
         assert_eq!(body["error"]["code"], code, "{name}: {body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{name}"
+        );
         assert_eq!(stack.item_count().await, baseline, "{name} wrote something");
     }
 
@@ -127,7 +236,10 @@ async fn bad_callbacks_are_refused_and_change_nothing() {
         .handle(request("GET", &good.path_and_query(&id), &[], None))
         .await;
     assert_eq!(read(get).0, 405);
-    let elsewhere = stack.callback.handle(request("POST", "/nowhere", &[], None)).await;
+    let elsewhere = stack
+        .callback
+        .handle(request("POST", "/nowhere", &[], None))
+        .await;
     assert_eq!(read(elsewhere).0, 404);
     assert_eq!(stack.item_count().await, baseline);
 
@@ -151,21 +263,61 @@ async fn invalid_create_payloads_are_refused_and_write_nothing() {
         body
     };
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("aes_key too short", with("aes_key", json!("abc")), "aes_key"),
-        ("aes_key 44 chars", with("aes_key", json!("a".repeat(44))), "aes_key"),
-        ("aes_key symbol", with("aes_key", json!(format!("{}+", "a".repeat(42)))), "aes_key"),
+        (
+            "aes_key too short",
+            with("aes_key", json!("abc")),
+            "aes_key",
+        ),
+        (
+            "aes_key 44 chars",
+            with("aes_key", json!("a".repeat(44))),
+            "aes_key",
+        ),
+        (
+            "aes_key symbol",
+            with("aes_key", json!(format!("{}+", "a".repeat(42)))),
+            "aes_key",
+        ),
         ("token too short", with("token", json!("ab")), "token"),
-        ("token too long", with("token", json!("a".repeat(33))), "token"),
+        (
+            "token too long",
+            with("token", json!("a".repeat(33))),
+            "token",
+        ),
         ("token symbol", with("token", json!("tok-en")), "token"),
-        ("agent_id letters", with("agent_id", json!("abc")), "agent_id"),
+        (
+            "agent_id letters",
+            with("agent_id", json!("abc")),
+            "agent_id",
+        ),
         ("client_id empty", with("client_id", json!("")), "client_id"),
         ("corp_id number", with("corp_id", json!(5)), "corp_id"),
-        ("edition unknown", with("edition", json!("platinum")), "edition"),
+        (
+            "edition unknown",
+            with("edition", json!("platinum")),
+            "edition",
+        ),
         ("qps zero", with("qps_limit", json!(0)), "qps_limit"),
-        ("quota negative", with("monthly_quota", json!(-1)), "monthly_quota"),
-        ("timezone unknown", with("timezone", json!("Asia/Atlantis")), "timezone"),
-        ("webhook not http", with("webhook_url", json!("javascript:alert(1)")), "webhook_url"),
-        ("targets wrong shape", with("default_targets", json!(["cid"])), "default_targets"),
+        (
+            "quota negative",
+            with("monthly_quota", json!(-1)),
+            "monthly_quota",
+        ),
+        (
+            "timezone unknown",
+            with("timezone", json!("Asia/Atlantis")),
+            "timezone",
+        ),
+        (
+            "webhook not http",
+            with("webhook_url", json!("javascript:alert(1)")),
+            "webhook_url",
+        ),
+        (
+            "targets wrong shape",
+            with("default_targets", json!(["cid"])),
+            "default_targets",
+        ),
         (
             "target member not email",
             with("default_targets", json!({"members": ["bob"]})),
@@ -173,7 +325,11 @@ async fn invalid_create_payloads_are_refused_and_write_nothing() {
         ),
         ("unknown field", with("colour", json!("red")), "colour"),
         ("missing name", without("name"), "name"),
-        ("missing client_secret", without("client_secret"), "client_secret"),
+        (
+            "missing client_secret",
+            without("client_secret"),
+            "client_secret",
+        ),
         ("missing aes_key", without("aes_key"), "aes_key"),
         ("missing token", without("token"), "token"),
         ("not an object", json!([1, 2]), "body"),
@@ -192,13 +348,25 @@ async fn invalid_create_payloads_are_refused_and_write_nothing() {
     let auth = || ("authorization", format!("Bearer {ADMIN_KEY}"));
     let not_json = stack.admin.handle(raw(b"{name:", vec![auth()])).await;
     let (status, body) = read(not_json);
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_json")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
     let wrong_type = stack
         .admin
-        .handle(raw(b"{}", vec![auth(), ("content-type", "application/x-www-form-urlencoded".into())]))
+        .handle(raw(
+            b"{}",
+            vec![
+                auth(),
+                ("content-type", "application/x-www-form-urlencoded".into()),
+            ],
+        ))
         .await;
     assert_eq!(read(wrong_type).0, 415);
-    let huge = stack.admin.handle(raw(&vec![b' '; 300 * 1024], vec![auth()])).await;
+    let huge = stack
+        .admin
+        .handle(raw(&vec![b' '; 300 * 1024], vec![auth()]))
+        .await;
     assert_eq!(read(huge).0, 413);
     for headers in [
         vec![],
@@ -206,7 +374,12 @@ async fn invalid_create_payloads_are_refused_and_write_nothing() {
         vec![("authorization", ADMIN_KEY.to_string())],
         vec![("authorization", format!("Basic {ADMIN_KEY}"))],
     ] {
-        let (status, body) = read(stack.admin.handle(raw(valid.to_string().as_bytes(), headers)).await);
+        let (status, body) = read(
+            stack
+                .admin
+                .handle(raw(valid.to_string().as_bytes(), headers))
+                .await,
+        );
         assert_eq!(status, 401, "{body}");
         assert_eq!(body["error"]["code"], "unauthorized");
     }

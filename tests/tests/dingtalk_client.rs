@@ -22,22 +22,46 @@ async fn setup() -> (TestStack, Integration) {
         cool_app_code: None,
         disbanded: false,
     });
-    let integration = stack.services.store.get_integration(&id).await.expect("get").expect("some");
+    let integration = stack
+        .services
+        .store
+        .get_integration(&id)
+        .await
+        .expect("get")
+        .expect("some");
     (stack, integration)
 }
 
 /// A second "Lambda instance": its own client and memory, the same table.
 fn second_instance(stack: &TestStack) -> DingTalkClient {
-    Services::new(stack.services.config.clone(), stack.dynamodb.clone(), Arc::new(SystemClock)).dingtalk
+    Services::new(
+        stack.services.config.clone(),
+        stack.dynamodb.clone(),
+        Arc::new(SystemClock),
+    )
+    .dingtalk
 }
 
 #[tokio::test]
 async fn one_token_is_shared_by_every_instance() {
     let (stack, integration) = setup().await;
     let app = AppCredentials::from(&integration);
-    let first = stack.services.dingtalk.access_token(app).await.expect("token");
-    let again = stack.services.dingtalk.access_token(app).await.expect("token");
-    let other = second_instance(&stack).access_token(app).await.expect("token");
+    let first = stack
+        .services
+        .dingtalk
+        .access_token(app)
+        .await
+        .expect("token");
+    let again = stack
+        .services
+        .dingtalk
+        .access_token(app)
+        .await
+        .expect("token");
+    let other = second_instance(&stack)
+        .access_token(app)
+        .await
+        .expect("token");
     assert_eq!(first, again);
     assert_eq!(first, other);
     assert_eq!(stack.sandbox.call_count(TOKEN_PATH), 1);
@@ -48,14 +72,23 @@ async fn an_invalid_token_is_refreshed_and_the_call_retried_once() {
     let (stack, integration) = setup().await;
     let client = &stack.services.dingtalk;
     let app = AppCredentials::from(&integration);
-    client.query_scene_group(app, "cidQ==", None).await.expect("first");
+    client
+        .query_scene_group(app, "cidQ==", None)
+        .await
+        .expect("first");
     stack.sandbox.revoke_tokens();
-    let group = client.query_scene_group(app, "cidQ==", None).await.expect("after refresh");
+    let group = client
+        .query_scene_group(app, "cidQ==", None)
+        .await
+        .expect("after refresh");
     assert_eq!(group.title, "Query me");
     assert_eq!(stack.sandbox.call_count(TOKEN_PATH), 2);
     assert_eq!(stack.sandbox.call_count(QUERY_PATH), 3);
     // Another instance picks the refreshed token up from the table.
-    second_instance(&stack).query_scene_group(app, "cidQ==", None).await.expect("other instance");
+    second_instance(&stack)
+        .query_scene_group(app, "cidQ==", None)
+        .await
+        .expect("other instance");
     assert_eq!(stack.sandbox.call_count(TOKEN_PATH), 2);
 }
 
@@ -69,19 +102,34 @@ async fn documented_failures_are_classified() {
         (Fault::quota_exhausted(QUERY_PATH), "quota_exhausted", false),
         (Fault::server_error(QUERY_PATH), "transient", true),
         (
-            Fault::new_api(QUERY_PATH, 403, "Forbidden.AccessDenied.AccessTokenPermissionDenied", "no scope"),
+            Fault::new_api(
+                QUERY_PATH,
+                403,
+                "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                "no scope",
+            ),
             "permission_denied",
             false,
         ),
-        (Fault::new_api(QUERY_PATH, 400, "group.disbanded", "gone"), "invalid_target", false),
+        (
+            Fault::new_api(QUERY_PATH, 400, "group.disbanded", "gone"),
+            "invalid_target",
+            false,
+        ),
     ];
     for (fault, kind, retryable) in cases {
         stack.sandbox.inject(fault);
-        let err = client.query_scene_group(app, "cidQ==", None).await.expect_err(kind);
+        let err = client
+            .query_scene_group(app, "cidQ==", None)
+            .await
+            .expect_err(kind);
         assert_eq!(err.kind(), kind, "{err}");
         assert_eq!(err.is_retryable(), retryable, "{kind}");
     }
-    let err = client.query_scene_group(app, "cidNoSuch==", None).await.expect_err("unknown group");
+    let err = client
+        .query_scene_group(app, "cidNoSuch==", None)
+        .await
+        .expect_err("unknown group");
     assert!(matches!(err, DingTalkError::InvalidTarget { .. }), "{err}");
 }
 
@@ -95,7 +143,10 @@ async fn wrong_credentials_and_unreachable_dingtalk() {
         .check_credentials((&integration).into())
         .await
         .expect_err("bad secret");
-    assert!(matches!(err, DingTalkError::InvalidCredentials { .. }), "{err}");
+    assert!(
+        matches!(err, DingTalkError::InvalidCredentials { .. }),
+        "{err}"
+    );
 
     let mut config = stack.services.config.clone();
     config.dingtalk_api_base = "http://127.0.0.1:9".into();

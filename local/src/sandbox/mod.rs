@@ -261,22 +261,22 @@ impl Sandbox {
     }
 
     /// Common preamble of a token-protected new-API call: fault injection, then auth.
-    fn guard(&self, path: &str, headers: &HeaderMap) -> Result<SandboxApp, Response> {
+    fn guard(&self, path: &str, headers: &HeaderMap) -> Result<SandboxApp, Box<Response>> {
         let app = self.authenticate(headers);
         if let Some(fault) = self.take_fault(path) {
             self.record(path, app.map(|a| a.app_key), fault.status);
             let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
-            return Err((status, Json(fault.body)).into_response());
+            return Err(Box::new((status, Json(fault.body)).into_response()));
         }
         match app {
             Some(app) => Ok(app),
             None => {
                 self.record(path, None, 401);
-                Err(new_api_error(
+                Err(Box::new(new_api_error(
                     401,
                     "InvalidAuthentication",
                     "不合法的access_token",
-                ))
+                )))
             }
         }
     }
@@ -364,7 +364,7 @@ async fn query_scene_group(
     let path = "/v1.0/im/sceneGroups/query";
     let app = match sandbox.guard(path, &headers) {
         Ok(app) => app,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(Json(query)) = body else {
         sandbox.record(path, Some(app.app_key), 400);

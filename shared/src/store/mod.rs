@@ -188,10 +188,7 @@ impl Store {
                     .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                     .expression_attribute_values(":prefix", s(prefix))
             };
-            let page = query
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
+            let page = query.send().await.map_err(StoreError::from_sdk)?;
             items.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() {
