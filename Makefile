@@ -12,10 +12,10 @@ export CARGO_TERM_COLOR := never
 ## test: formatting, clippy, template lint, then unit + integration tests on a moto server
 test: tools fmt lint lint-template unit
 
-## dev: the whole product locally (issue 3: local stack with the DingTalk sandbox)
+## dev: the whole product on 127.0.0.1:$PORT (default 3000) with a moto server and the
+## DingTalk sandbox (see README); Ctrl-C stops everything
 dev: tools
-	@echo "make dev: the local stack is not built yet (issue 3). What runs today: make test." >&2
-	@exit 2
+	cargo run --locked -p local-stack
 
 ## tools: the pinned Python tools (moto server, cfn-lint, SAM CLI, cargo-lambda, zig) in .venv
 tools: rust-tools

@@ -105,3 +105,103 @@ pub fn title_event(
         "operator": operator,
     })
 }
+
+impl super::Sandbox {
+    /// Pushes `event` to `app_key`'s event subscription like DingTalk: encrypted for
+    /// the app's Client ID, signed, POSTed; the answer must be the encrypted `success`.
+    pub async fn push_event(
+        &self,
+        app_key: &str,
+        event: &Value,
+        subject: &str,
+    ) -> super::EventDelivery {
+        let event_type = event
+            .get("EventType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut delivery = super::EventDelivery {
+            event_type,
+            subject: subject.to_string(),
+            status: 0,
+            acknowledged: false,
+            detail: String::new(),
+            at_ms: super::now_ms(),
+        };
+        match self.subscription(app_key) {
+            None => delivery.detail = "the app has no event subscription URL".into(),
+            Some(subscription) => match deliver(&subscription, app_key, event).await {
+                Ok((status, acknowledged, detail)) => {
+                    delivery.status = status;
+                    delivery.acknowledged = acknowledged;
+                    delivery.detail = detail;
+                }
+                Err(detail) => delivery.detail = detail,
+            },
+        }
+        self.record_delivery(delivery.clone());
+        delivery
+    }
+}
+
+/// Sends one event; returns (status, acknowledged, detail).
+async fn deliver(
+    subscription: &super::Subscription,
+    receiver: &str,
+    event: &Value,
+) -> Result<(u16, bool, String), String> {
+    let signed = sign_event(
+        &subscription.token,
+        &subscription.aes_key,
+        receiver,
+        event,
+        super::now_ms(),
+    )
+    .map_err(|e| format!("cannot encrypt: {e}"))?;
+    let url = format!(
+        "{}?signature={}&timestamp={}&nonce={}",
+        subscription.url, signed.signature, signed.timestamp, signed.nonce
+    );
+    let response = reqwest::Client::new()
+        .post(url)
+        .timeout(std::time::Duration::from_millis(1500))
+        .json(&signed.body)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "callback unreachable or over DingTalk's 1.5 s: {}",
+                e.without_url()
+            )
+        })?;
+    let status = response.status().as_u16();
+    let reply: Value = response.json().await.unwrap_or(Value::Null);
+    if status != 200 {
+        let detail = reply
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("callback refused the event")
+            .to_string();
+        return Ok((status, false, detail));
+    }
+    let crypto = CallbackCrypto::new(&subscription.token, &subscription.aes_key)
+        .map_err(|e| format!("bad keys: {e}"))?;
+    let field = |name: &str| reply.get(name).and_then(Value::as_str).unwrap_or_default();
+    let verified = crypto
+        .verify_signature(
+            field("msg_signature"),
+            field("timeStamp"),
+            field("nonce"),
+            field("encrypt"),
+        )
+        .and_then(|()| crypto.decrypt(field("encrypt"), &[receiver]));
+    Ok(match verified {
+        Ok(plain) if plain.message == "success" => (status, true, "success".into()),
+        Ok(plain) => (
+            status,
+            false,
+            format!("reply decrypted to {:?}", plain.message),
+        ),
+        Err(e) => (status, false, format!("reply did not verify: {e}")),
+    })
+}

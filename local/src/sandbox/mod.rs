@@ -1,23 +1,22 @@
 //! The DingTalk sandbox: an in-memory organisation served over HTTP with the
-//! paths, headers and error bodies of DingTalk's open API (protocol reference §3, §7, §8).
+//! paths, headers and error bodies of DingTalk's open API (protocol reference §3–§8),
+//! and a page at `/sandbox` to look at it and act in it.
 //!
-//! Tests drive it through [`Sandbox`]'s methods (add apps and groups, revoke tokens,
-//! inject faults, read the calls it received); it also sends signed, encrypted
-//! events to our callback like DingTalk does ([`events`]).
+//! Tests drive it through [`Sandbox`]'s methods (add apps, groups and people, revoke
+//! tokens, inject faults, set limits, read what it received); it also sends signed,
+//! encrypted events to our callback like DingTalk does ([`events`]).
 
 pub mod events;
+mod openapi;
+pub mod page;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Json;
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// Lifetime DingTalk gives an access token.
 pub const TOKEN_LIFETIME_SECS: i64 = 7200;
@@ -31,6 +30,17 @@ pub struct SandboxApp {
     pub app_secret: String,
     /// CorpId of the organisation.
     pub corp_id: String,
+}
+
+/// Where the sandbox pushes an app's events (the app's event subscription settings).
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// Request URL (our `/dingtalk/{id}/events`).
+    pub url: String,
+    /// Signature token.
+    pub token: String,
+    /// Encryption key.
+    pub aes_key: String,
 }
 
 /// A group chat of the sandbox organisation.
@@ -48,6 +58,73 @@ pub struct SandboxGroup {
     pub disbanded: bool,
 }
 
+/// A person of the sandbox organisation.
+#[derive(Debug, Clone)]
+pub struct SandboxUser {
+    /// userId.
+    pub user_id: String,
+    /// unionId.
+    pub union_id: String,
+    /// Display name.
+    pub name: String,
+    /// Work email, if any.
+    pub email: Option<String>,
+    /// Mobile, if any.
+    pub mobile: Option<String>,
+}
+
+/// Where a robot message went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageTarget {
+    /// A group chat (openConversationId).
+    Group(String),
+    /// A person's 1:1 chat with the robot (userId).
+    User(String),
+}
+
+/// A robot message as DingTalk received it.
+#[derive(Debug, Clone)]
+pub struct RobotMessage {
+    /// processQueryKey returned for it.
+    pub process_query_key: String,
+    /// Where it went.
+    pub target: MessageTarget,
+    /// msgKey (`sampleMarkdown`, `sampleActionCard`, …).
+    pub msg_key: String,
+    /// msgParam, parsed.
+    pub msg_param: Value,
+    /// When (Unix ms).
+    pub at_ms: i64,
+}
+
+/// An interactive card instance.
+#[derive(Debug, Clone)]
+pub struct CardInstance {
+    /// outTrackId.
+    pub out_track_id: String,
+    /// cardTemplateId.
+    pub card_template_id: String,
+    /// callbackRouteKey.
+    pub callback_route_key: Option<String>,
+    /// Open space ids it was delivered to (`dtv1.card//IM_GROUP.cid`, …).
+    pub spaces: Vec<String>,
+    /// Shared card data (`cardParamMap`).
+    pub card_data: Map<String, Value>,
+    /// Per-user private data.
+    pub private_data: Map<String, Value>,
+    /// How many update calls it received.
+    pub updates: u32,
+}
+
+/// A card callback registration.
+#[derive(Debug, Clone)]
+pub struct CardCallbackRoute {
+    /// callbackUrl.
+    pub url: String,
+    /// apiSecret.
+    pub api_secret: String,
+}
+
 /// One API call the sandbox received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCall {
@@ -57,6 +134,27 @@ pub struct RecordedCall {
     pub app_key: Option<String>,
     /// HTTP status answered.
     pub status: u16,
+    /// DingTalk error code answered, if any.
+    pub code: Option<String>,
+    /// When (Unix ms).
+    pub at_ms: i64,
+}
+
+/// An event the sandbox pushed to a subscription, and how it went.
+#[derive(Debug, Clone)]
+pub struct EventDelivery {
+    /// EventType.
+    pub event_type: String,
+    /// What it was about (group title or id).
+    pub subject: String,
+    /// HTTP status of our callback's answer (0 when unreachable).
+    pub status: u16,
+    /// Whether the answer was the encrypted `success` with a valid signature.
+    pub acknowledged: bool,
+    /// Error text or a short note.
+    pub detail: String,
+    /// When (Unix ms).
+    pub at_ms: i64,
 }
 
 /// An error answer to give instead of the real one.
@@ -106,15 +204,37 @@ impl Fault {
     }
 }
 
+/// The API budget the sandbox enforces like DingTalk (off when `None`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Calls per second per app and API.
+    pub qps: Option<u32>,
+    /// Counted calls per app per month.
+    pub monthly_quota: Option<u64>,
+}
+
 #[derive(Default)]
 struct SandboxState {
     apps: HashMap<String, SandboxApp>,
-    groups: HashMap<String, SandboxGroup>,
+    subscriptions: HashMap<String, Subscription>,
+    groups: Vec<SandboxGroup>,
+    users: Vec<SandboxUser>,
     /// token → (app key, expiry in Unix seconds)
     tokens: HashMap<String, (String, i64)>,
+    /// auth code → (user id, expiry in Unix seconds, used)
+    auth_codes: HashMap<String, (String, i64, bool)>,
+    messages: Vec<RobotMessage>,
+    cards: Vec<CardInstance>,
+    callback_routes: HashMap<String, CardCallbackRoute>,
     calls: Vec<RecordedCall>,
+    deliveries: Vec<EventDelivery>,
     faults: VecDeque<Fault>,
-    token_counter: u64,
+    limits: Limits,
+    /// (app, path, second) → calls in that second
+    per_second: HashMap<(String, String, i64), u32>,
+    /// app → counted calls this month
+    monthly: HashMap<String, u64>,
+    counter: u64,
 }
 
 /// The DingTalk sandbox.
@@ -123,31 +243,44 @@ pub struct Sandbox {
     state: Arc<Mutex<SandboxState>>,
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
-fn new_api_error(status: u16, code: &str, message: &str) -> Response {
+pub(crate) fn now_secs() -> i64 {
+    now_ms() / 1000
+}
+
+/// A new-API error answer `{"code","requestid","message"}`.
+pub(crate) fn new_api_error(status: u16, code: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    (
-        status,
-        Json(json!({"code": code, "requestid": uuid::Uuid::new_v4().to_string(), "message": message})),
-    )
-        .into_response()
+    let body =
+        json!({"code": code, "requestid": uuid::Uuid::new_v4().to_string(), "message": message});
+    (status, Json(body)).into_response()
 }
 
 impl Sandbox {
-    /// An empty organisation.
+    /// An empty organisation with no limits.
     pub fn new() -> Self {
         Self::default()
     }
 
     fn state(&self) -> MutexGuard<'_, SandboxState> {
-        // A poisoned lock only means another test thread panicked; the data is still usable.
+        // A poisoned lock only means another thread panicked; the data is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next_id(&self, prefix: &str) -> String {
+        let mut state = self.state();
+        state.counter += 1;
+        format!(
+            "{prefix}{:06}{}",
+            state.counter,
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        )
     }
 
     /// Registers an internal app.
@@ -155,25 +288,91 @@ impl Sandbox {
         self.state().apps.insert(app.app_key.clone(), app);
     }
 
+    /// The registered apps.
+    pub fn apps(&self) -> Vec<SandboxApp> {
+        let mut apps: Vec<_> = self.state().apps.values().cloned().collect();
+        apps.sort_by(|a, b| a.app_key.cmp(&b.app_key));
+        apps
+    }
+
+    /// Points an app's event subscription at `subscription`.
+    pub fn subscribe(&self, app_key: &str, subscription: Subscription) {
+        self.state()
+            .subscriptions
+            .insert(app_key.to_string(), subscription);
+    }
+
+    /// An app's event subscription.
+    pub fn subscription(&self, app_key: &str) -> Option<Subscription> {
+        self.state().subscriptions.get(app_key).cloned()
+    }
+
     /// Adds (or replaces) a group chat.
     pub fn add_group(&self, group: SandboxGroup) {
+        let mut state = self.state();
+        state
+            .groups
+            .retain(|g| g.open_conversation_id != group.open_conversation_id);
+        state.groups.push(group);
+    }
+
+    /// The group chats, in the order they were added.
+    pub fn groups(&self) -> Vec<SandboxGroup> {
+        self.state().groups.clone()
+    }
+
+    /// One group chat.
+    pub fn group(&self, open_conversation_id: &str) -> Option<SandboxGroup> {
         self.state()
             .groups
-            .insert(group.open_conversation_id.clone(), group);
+            .iter()
+            .find(|g| g.open_conversation_id == open_conversation_id)
+            .cloned()
+    }
+
+    fn update_group(&self, open_conversation_id: &str, change: impl FnOnce(&mut SandboxGroup)) {
+        if let Some(group) = self
+            .state()
+            .groups
+            .iter_mut()
+            .find(|g| g.open_conversation_id == open_conversation_id)
+        {
+            change(group);
+        }
     }
 
     /// Renames a group (what a user does in DingTalk before the event is pushed).
     pub fn rename_group(&self, open_conversation_id: &str, title: &str) {
-        if let Some(group) = self.state().groups.get_mut(open_conversation_id) {
-            group.title = title.to_string();
-        }
+        self.update_group(open_conversation_id, |g| g.title = title.to_string());
     }
 
     /// Marks our cool app as installed in a group (or removes it with `None`).
     pub fn set_cool_app(&self, open_conversation_id: &str, cool_app_code: Option<&str>) {
-        if let Some(group) = self.state().groups.get_mut(open_conversation_id) {
-            group.cool_app_code = cool_app_code.map(String::from);
-        }
+        self.update_group(open_conversation_id, |g| {
+            g.cool_app_code = cool_app_code.map(String::from);
+        });
+    }
+
+    /// Adds a person.
+    pub fn add_user(&self, user: SandboxUser) {
+        let mut state = self.state();
+        state.users.retain(|u| u.user_id != user.user_id);
+        state.users.push(user);
+    }
+
+    /// The people.
+    pub fn users(&self) -> Vec<SandboxUser> {
+        self.state().users.clone()
+    }
+
+    /// Issues a login-free auth code for a person (what `dd.requestAuthCode` returns):
+    /// valid 5 minutes, single use.
+    pub fn issue_auth_code(&self, user_id: &str) -> String {
+        let code = self.next_id("authcode");
+        self.state()
+            .auth_codes
+            .insert(code.clone(), (user_id.to_string(), now_secs() + 300, false));
+        code
     }
 
     /// Invalidates every issued token (as if they expired early).
@@ -186,6 +385,21 @@ impl Sandbox {
         self.state().faults.push_back(fault);
     }
 
+    /// Sets the enforced QPS and monthly quota.
+    pub fn set_limits(&self, limits: Limits) {
+        self.state().limits = limits;
+    }
+
+    /// The enforced limits.
+    pub fn limits(&self) -> Limits {
+        self.state().limits
+    }
+
+    /// Counted calls of an app this month.
+    pub fn monthly_usage(&self, app_key: &str) -> u64 {
+        self.state().monthly.get(app_key).copied().unwrap_or(0)
+    }
+
     /// The calls received so far.
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.state().calls.clone()
@@ -196,26 +410,44 @@ impl Sandbox {
         self.state().calls.iter().filter(|c| c.path == path).count()
     }
 
-    /// The HTTP routes of the simulated open API.
-    pub fn router(&self) -> Router {
-        Router::new()
-            .route("/v1.0/oauth2/accessToken", post(access_token))
-            .route("/gettoken", get(old_token))
-            .route("/v1.0/im/sceneGroups/query", post(query_scene_group))
-            .with_state(self.clone())
+    /// Robot messages received so far.
+    pub fn messages(&self) -> Vec<RobotMessage> {
+        self.state().messages.clone()
     }
 
-    /// Serves the open API on `listener` until the task is dropped.
-    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).await
+    /// Card instances created so far.
+    pub fn cards(&self) -> Vec<CardInstance> {
+        self.state().cards.clone()
     }
 
-    fn record(&self, path: &str, app_key: Option<String>, status: u16) {
-        self.state().calls.push(RecordedCall {
+    /// Card callback registrations, by route key.
+    pub fn callback_routes(&self) -> HashMap<String, CardCallbackRoute> {
+        self.state().callback_routes.clone()
+    }
+
+    /// Events pushed so far, newest last.
+    pub fn deliveries(&self) -> Vec<EventDelivery> {
+        self.state().deliveries.clone()
+    }
+
+    fn record_delivery(&self, delivery: EventDelivery) {
+        let mut state = self.state();
+        state.deliveries.push(delivery);
+        let excess = state.deliveries.len().saturating_sub(200);
+        state.deliveries.drain(..excess);
+    }
+
+    fn record(&self, path: &str, app_key: Option<String>, status: u16, code: Option<&str>) {
+        let mut state = self.state();
+        state.calls.push(RecordedCall {
             path: path.to_string(),
             app_key,
             status,
+            code: code.map(String::from),
+            at_ms: now_ms(),
         });
+        let excess = state.calls.len().saturating_sub(10_000);
+        state.calls.drain(..excess);
     }
 
     fn take_fault(&self, path: &str) -> Option<Fault> {
@@ -227,31 +459,24 @@ impl Sandbox {
     /// Issues a token for an app, reusing a live one like DingTalk does.
     fn issue_token(&self, app_key: &str) -> (String, i64) {
         let now = now_secs();
-        let mut state = self.state();
-        if let Some((token, expiry)) = state
+        let live = self
+            .state()
             .tokens
             .iter()
             .find(|(_, (key, expiry))| key == app_key && *expiry > now)
-            .map(|(t, (_, e))| (t.clone(), *e))
-        {
-            return (token, expiry - now);
+            .map(|(t, (_, e))| (t.clone(), *e - now));
+        if let Some(live) = live {
+            return live;
         }
-        state.token_counter += 1;
-        let token = format!(
-            "sandbox-token-{}-{}",
-            state.token_counter,
-            uuid::Uuid::new_v4().simple()
-        );
-        state.tokens.insert(
+        let token = self.next_id("sandbox-token-");
+        self.state().tokens.insert(
             token.clone(),
             (app_key.to_string(), now + TOKEN_LIFETIME_SECS),
         );
         (token, TOKEN_LIFETIME_SECS)
     }
 
-    /// The app a new-API request's `x-acs-dingtalk-access-token` belongs to.
-    fn authenticate(&self, headers: &HeaderMap) -> Option<SandboxApp> {
-        let token = headers.get("x-acs-dingtalk-access-token")?.to_str().ok()?;
+    fn app_for_token(&self, token: &str) -> Option<SandboxApp> {
         let state = self.state();
         let (app_key, expiry) = state.tokens.get(token)?;
         if *expiry <= now_secs() {
@@ -260,142 +485,81 @@ impl Sandbox {
         state.apps.get(app_key).cloned()
     }
 
-    /// Common preamble of a token-protected new-API call: fault injection, then auth.
-    fn guard(&self, path: &str, headers: &HeaderMap) -> Result<SandboxApp, Box<Response>> {
-        let app = self.authenticate(headers);
+    /// Counts a call against the app's QPS and monthly budget; `Some(code)` when over.
+    fn spend(&self, app_key: &str, path: &str) -> Option<&'static str> {
+        let mut state = self.state();
+        let limits = state.limits;
+        let second = now_secs();
+        state.per_second.retain(|(_, _, s), _| *s >= second - 1);
+        let used = state
+            .per_second
+            .entry((app_key.to_string(), path.to_string(), second))
+            .or_default();
+        if limits.qps.is_some_and(|qps| *used >= qps) {
+            return Some("Forbidden.AccessDenied.QpsLimitForAppkeyAndApi");
+        }
+        *used += 1;
+        let month = state.monthly.entry(app_key.to_string()).or_default();
+        if limits.monthly_quota.is_some_and(|quota| *month >= quota) {
+            return Some("Forbidden.AccessDenied.ApiCountLimitForOrg");
+        }
+        *month += 1;
+        None
+    }
+
+    /// The common preamble of a token-protected, quota-counted new-API call:
+    /// injected faults, then the token, then the budget.
+    fn guard(&self, path: &str, token: Option<&str>) -> Result<SandboxApp, Box<Response>> {
+        let app = token.and_then(|t| self.app_for_token(t));
         if let Some(fault) = self.take_fault(path) {
-            self.record(path, app.map(|a| a.app_key), fault.status);
+            let code = fault
+                .body
+                .get("code")
+                .and_then(Value::as_str)
+                .map(String::from);
+            self.record(path, app.map(|a| a.app_key), fault.status, code.as_deref());
             let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
             return Err(Box::new((status, Json(fault.body)).into_response()));
         }
-        match app {
-            Some(app) => Ok(app),
-            None => {
-                self.record(path, None, 401);
-                Err(Box::new(new_api_error(
-                    401,
-                    "InvalidAuthentication",
-                    "不合法的access_token",
-                )))
-            }
+        let Some(app) = app else {
+            self.record(path, None, 401, Some("InvalidAuthentication"));
+            return Err(Box::new(new_api_error(
+                401,
+                "InvalidAuthentication",
+                "不合法的access_token",
+            )));
+        };
+        if let Some(code) = self.spend(&app.app_key, path) {
+            self.record(path, Some(app.app_key), 403, Some(code));
+            return Err(Box::new(new_api_error(
+                403,
+                code,
+                "调用频率或调用量超过限制",
+            )));
         }
+        Ok(app)
     }
-}
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TokenRequest {
-    app_key: Option<String>,
-    app_secret: Option<String>,
-}
-
-async fn access_token(
-    State(sandbox): State<Sandbox>,
-    body: Option<Json<TokenRequest>>,
-) -> Response {
-    let path = "/v1.0/oauth2/accessToken";
-    if let Some(fault) = sandbox.take_fault(path) {
-        sandbox.record(path, None, fault.status);
-        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
-        return (status, Json(fault.body)).into_response();
+    /// Records a refusal and builds its answer.
+    fn refuse(
+        &self,
+        path: &str,
+        app: &SandboxApp,
+        status: u16,
+        code: &str,
+        message: &str,
+    ) -> Response {
+        self.record(path, Some(app.app_key.clone()), status, Some(code));
+        new_api_error(status, code, message)
     }
-    let Some(Json(request)) = body else {
-        sandbox.record(path, None, 400);
-        return new_api_error(
-            400,
-            "MissingParameter",
-            "body must be JSON with appKey and appSecret",
-        );
-    };
-    let app = request
-        .app_key
-        .as_deref()
-        .and_then(|key| sandbox.state().apps.get(key).cloned());
-    match app {
-        Some(app) if request.app_secret.as_deref() == Some(app.app_secret.as_str()) => {
-            let (token, expire_in) = sandbox.issue_token(&app.app_key);
-            sandbox.record(path, Some(app.app_key), 200);
-            Json(json!({"accessToken": token, "expireIn": expire_in})).into_response()
-        }
-        _ => {
-            sandbox.record(path, None, 400);
-            new_api_error(
-                400,
-                "invalidClientIdOrSecret",
-                "无效的clientId或者clientSecret",
-            )
-        }
-    }
-}
 
-async fn old_token(
-    State(sandbox): State<Sandbox>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let app = query
-        .get("appkey")
-        .and_then(|key| sandbox.state().apps.get(key).cloned());
-    match app {
-        Some(app) if query.get("appsecret") == Some(&app.app_secret) => {
-            let (token, expire_in) = sandbox.issue_token(&app.app_key);
-            sandbox.record("/gettoken", Some(app.app_key), 200);
-            Json(json!({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": expire_in}))
-                .into_response()
-        }
-        _ => {
-            sandbox.record("/gettoken", None, 200);
-            Json(json!({"errcode": 40089, "errmsg": "不合法的corpid或corpsecret"})).into_response()
-        }
+    /// The simulated open API (mount at the DingTalk base URL).
+    pub fn api_router(&self) -> axum::Router {
+        openapi::router(self.clone())
     }
-}
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SceneGroupQuery {
-    open_conversation_id: Option<String>,
-    cool_app_code: Option<String>,
-}
-
-async fn query_scene_group(
-    State(sandbox): State<Sandbox>,
-    headers: HeaderMap,
-    body: Option<Json<SceneGroupQuery>>,
-) -> Response {
-    let path = "/v1.0/im/sceneGroups/query";
-    let app = match sandbox.guard(path, &headers) {
-        Ok(app) => app,
-        Err(response) => return *response,
-    };
-    let Some(Json(query)) = body else {
-        sandbox.record(path, Some(app.app_key), 400);
-        return new_api_error(400, "MissingParameter", "openConversationId is required");
-    };
-    let group = query
-        .open_conversation_id
-        .as_deref()
-        .and_then(|cid| sandbox.state().groups.get(cid).cloned());
-    let Some(group) = group else {
-        sandbox.record(path, Some(app.app_key), 400);
-        return new_api_error(400, "invalid.openConversationId", "群会话不存在");
-    };
-    if group.cool_app_code.is_some() && group.cool_app_code != query.cool_app_code {
-        sandbox.record(path, Some(app.app_key), 400);
-        return new_api_error(
-            400,
-            "invalidParameter.coolAppCode",
-            "coolAppCode is required for groups with the cool app installed",
-        );
+    /// Serves the open API on `listener` until the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.api_router()).await
     }
-    sandbox.record(path, Some(app.app_key), 200);
-    Json(json!({
-        "success": true,
-        "openConversationId": group.open_conversation_id,
-        "title": group.title,
-        "ownerUserId": group.owner_user_id,
-        "icon": "",
-        "groupUrl": "",
-        "templateId": "",
-        "status": if group.disbanded { 2 } else { 1 },
-    }))
-    .into_response()
 }

@@ -1,0 +1,367 @@
+//! The sandbox page (`GET /sandbox`): the fake organisation, what the robot posted
+//! to each group and person, the events pushed to our callback and the API calls
+//! received; with controls that act like DingTalk users (install or uninstall the
+//! cool app in a group, rename a group, create a group).
+
+use std::fmt::Write as _;
+
+use axum::extract::{Form, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::events::{cool_app_event, title_event};
+use super::{MessageTarget, Sandbox, SandboxGroup, now_ms};
+
+/// coolAppCode of our cool app in the sandbox.
+pub const SANDBOX_COOL_APP_CODE: &str = "COOLAPP-1-SANDBOX0000000000000001";
+
+/// The page and its form actions (mount at `/sandbox`).
+pub fn router(sandbox: Sandbox) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/state.json", get(state_json))
+        .route("/actions/install", post(install))
+        .route("/actions/uninstall", post(uninstall))
+        .route("/actions/rename", post(rename))
+        .route("/actions/new-group", post(new_group))
+        .route("/actions/auth-code", post(auth_code))
+        .with_state(sandbox)
+}
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct GroupForm {
+    cid: String,
+    #[serde(default)]
+    title: String,
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    user_id: String,
+}
+
+/// The app whose events the page sends: the first one with a subscription.
+fn subscribed_app(sandbox: &Sandbox) -> Option<super::SandboxApp> {
+    sandbox
+        .apps()
+        .into_iter()
+        .find(|a| sandbox.subscription(&a.app_key).is_some())
+}
+
+const OPERATOR: &str = "sandbox-admin";
+
+async fn install(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) -> Redirect {
+    if let (Some(app), Some(group)) = (subscribed_app(&sandbox), sandbox.group(&form.cid)) {
+        sandbox.set_cool_app(&form.cid, Some(SANDBOX_COOL_APP_CODE));
+        let event = cool_app_event(
+            true,
+            &app.corp_id,
+            &form.cid,
+            SANDBOX_COOL_APP_CODE,
+            &app.app_key,
+            OPERATOR,
+            now_ms(),
+        );
+        sandbox.push_event(&app.app_key, &event, &group.title).await;
+    }
+    Redirect::to("/sandbox")
+}
+
+async fn uninstall(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) -> Redirect {
+    if let (Some(app), Some(group)) = (subscribed_app(&sandbox), sandbox.group(&form.cid)) {
+        sandbox.set_cool_app(&form.cid, None);
+        let event = cool_app_event(
+            false,
+            &app.corp_id,
+            &form.cid,
+            SANDBOX_COOL_APP_CODE,
+            &app.app_key,
+            OPERATOR,
+            now_ms(),
+        );
+        sandbox.push_event(&app.app_key, &event, &group.title).await;
+    }
+    Redirect::to("/sandbox")
+}
+
+async fn rename(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) -> Redirect {
+    let title = form.title.trim();
+    if let (Some(app), Some(_), false) = (
+        subscribed_app(&sandbox),
+        sandbox.group(&form.cid),
+        title.is_empty(),
+    ) {
+        sandbox.rename_group(&form.cid, title);
+        let event = title_event(&app.corp_id, &form.cid, title, OPERATOR, now_ms());
+        sandbox.push_event(&app.app_key, &event, title).await;
+    }
+    Redirect::to("/sandbox")
+}
+
+async fn new_group(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) -> Redirect {
+    let title = form.title.trim();
+    if !title.is_empty() {
+        sandbox.add_group(SandboxGroup {
+            open_conversation_id: format!(
+                "cid{}==",
+                &uuid::Uuid::new_v4().simple().to_string()[..22]
+            ),
+            title: title.to_string(),
+            owner_user_id: OPERATOR.into(),
+            cool_app_code: None,
+            disbanded: false,
+        });
+    }
+    Redirect::to("/sandbox")
+}
+
+/// Issues a login-free auth code for a person (what `dd.requestAuthCode` gives a page).
+async fn auth_code(State(sandbox): State<Sandbox>, Form(form): Form<UserForm>) -> Json<Value> {
+    Json(json!({"code": sandbox.issue_auth_code(&form.user_id)}))
+}
+
+/// Everything the page shows, as JSON (for scripts and tests).
+async fn state_json(State(sandbox): State<Sandbox>) -> Json<Value> {
+    let groups: Vec<Value> = sandbox
+        .groups()
+        .iter()
+        .map(|g| {
+            json!({"open_conversation_id": g.open_conversation_id, "title": g.title,
+                        "cool_app_installed": g.cool_app_code.is_some(), "disbanded": g.disbanded})
+        })
+        .collect();
+    let messages: Vec<Value> = sandbox
+        .messages()
+        .iter()
+        .map(|m| {
+            let (kind, id) = match &m.target {
+                MessageTarget::Group(cid) => ("group", cid),
+                MessageTarget::User(uid) => ("user", uid),
+            };
+            json!({"target": kind, "id": id, "msg_key": m.msg_key, "msg_param": m.msg_param, "at_ms": m.at_ms})
+        })
+        .collect();
+    let deliveries: Vec<Value> = sandbox
+        .deliveries()
+        .iter()
+        .map(|d| {
+            json!({"event_type": d.event_type, "subject": d.subject, "status": d.status,
+                        "acknowledged": d.acknowledged, "detail": d.detail})
+        })
+        .collect();
+    let cards: Vec<Value> = sandbox
+        .cards()
+        .iter()
+        .map(|c| json!({"out_track_id": c.out_track_id, "spaces": c.spaces, "card_data": c.card_data, "updates": c.updates}))
+        .collect();
+    Json(json!({"groups": groups, "messages": messages, "cards": cards, "deliveries": deliveries}))
+}
+
+fn render_message(out: &mut String, msg_key: &str, param: &Value) {
+    let field = |name: &str| param.get(name).and_then(Value::as_str).unwrap_or_default();
+    let title = field("title");
+    let text = [field("text"), field("content")].concat();
+    let _ = write!(
+        out,
+        "<div class=msg><div class=meta>{}</div>{}<div class=text>{}</div>",
+        escape(msg_key),
+        if title.is_empty() {
+            String::new()
+        } else {
+            format!("<b>{}</b>", escape(title))
+        },
+        escape(&text)
+    );
+    for i in 0..=5 {
+        let (t, u) = if i == 0 {
+            (
+                field("singleTitle").to_string(),
+                field("singleURL").to_string(),
+            )
+        } else {
+            (
+                [
+                    field(&format!("actionTitle{i}")),
+                    field(&format!("buttonTitle{i}")),
+                ]
+                .concat(),
+                [
+                    field(&format!("actionURL{i}")),
+                    field(&format!("buttonUrl{i}")),
+                ]
+                .concat(),
+            )
+        };
+        if !t.is_empty() {
+            let _ = write!(
+                out,
+                "<a class=btn href=\"{}\">{}</a>",
+                escape(&u),
+                escape(&t)
+            );
+        }
+    }
+    out.push_str("</div>");
+}
+
+async fn page(State(sandbox): State<Sandbox>) -> Response {
+    let mut out = String::new();
+    out.push_str(r#"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1"><title>DingTalk sandbox</title><style>
+body{font:14px/1.45 system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f2f3f5;color:#1f2329}
+header{background:#1677ff;color:#fff;padding:12px 20px}header small{opacity:.85}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:14px;padding:14px}
+section{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px #0001}
+h2{font-size:15px;margin:0 0 8px}.cid{font:11px monospace;color:#8f959e;word-break:break-all}
+.badge{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px}.on{background:#e8ffea;color:#00a854}.off{background:#f2f3f5;color:#646a73}
+.msg{border:1px solid #e5e6eb;border-radius:6px;padding:8px;margin:6px 0}.meta{font-size:11px;color:#8f959e}.text{white-space:pre-wrap}
+.btn{display:inline-block;margin:4px 6px 0 0;padding:3px 10px;border:1px solid #1677ff;border-radius:4px;color:#1677ff;text-decoration:none}
+form{display:inline}button{cursor:pointer}table{border-collapse:collapse;width:100%;font-size:12px}td{border-top:1px solid #eee;padding:3px}
+.bad{color:#d83931}.good{color:#00a854}
+</style></head><body>"#);
+    let apps = sandbox.apps();
+    let _ = write!(
+        out,
+        "<header><b>DingTalk sandbox</b> <small>simulated DingTalk organisation · "
+    );
+    for app in &apps {
+        let sub = sandbox
+            .subscription(&app.app_key)
+            .map(|s| format!("events → {}", escape(&s.url)))
+            .unwrap_or_else(|| "no event subscription".into());
+        let _ = write!(
+            out,
+            "app {} ({sub}) · corp {}",
+            escape(&app.app_key),
+            escape(&app.corp_id)
+        );
+        let _ = write!(
+            out,
+            " · counted calls this month: {}",
+            sandbox.monthly_usage(&app.app_key)
+        );
+    }
+    let limits = sandbox.limits();
+    let _ = write!(
+        out,
+        " · limits: {} QPS, {} calls/month</small></header><main>",
+        limits.qps.map_or("no".into(), |q| q.to_string()),
+        limits.monthly_quota.map_or("no".into(), |q| q.to_string())
+    );
+    let messages = sandbox.messages();
+    let cards = sandbox.cards();
+    for group in sandbox.groups() {
+        let installed = group.cool_app_code.is_some();
+        let cid = escape(&group.open_conversation_id);
+        let _ = write!(
+            out,
+            "<section data-group=\"{cid}\"><h2>👥 {}</h2><div class=cid>{cid}</div><p><span class=\"badge {}\">{}</span> ",
+            escape(&group.title),
+            if installed { "on" } else { "off" },
+            if group.disbanded {
+                "disbanded"
+            } else if installed {
+                "cool app installed"
+            } else {
+                "cool app not installed"
+            },
+        );
+        let (action, label) = if installed {
+            ("uninstall", "Uninstall cool app")
+        } else {
+            ("install", "Install cool app")
+        };
+        let _ = write!(
+            out,
+            "<form method=post action=/sandbox/actions/{action}><input type=hidden name=cid value=\"{cid}\"><button name=go>{label}</button></form></p>\
+             <form method=post action=/sandbox/actions/rename><input type=hidden name=cid value=\"{cid}\"><input name=title placeholder=\"new group name\" required> <button>Rename</button></form>",
+        );
+        for m in messages
+            .iter()
+            .filter(|m| m.target == MessageTarget::Group(group.open_conversation_id.clone()))
+        {
+            render_message(&mut out, &m.msg_key, &m.msg_param);
+        }
+        for c in cards.iter().filter(|c| {
+            c.spaces
+                .iter()
+                .any(|s| s.ends_with(&group.open_conversation_id))
+        }) {
+            let _ = write!(
+                out,
+                "<div class=msg><div class=meta>card {} · {} updates</div>",
+                escape(&c.out_track_id),
+                c.updates
+            );
+            for (k, v) in &c.card_data {
+                let _ = write!(
+                    out,
+                    "<div><b>{}</b>: {}</div>",
+                    escape(k),
+                    escape(v.as_str().unwrap_or(&v.to_string()))
+                );
+            }
+            out.push_str("</div>");
+        }
+        out.push_str("</section>");
+    }
+    out.push_str("<section><h2>➕ New group chat</h2><form method=post action=/sandbox/actions/new-group><input type=hidden name=cid value=new><input name=title placeholder=\"group name\" required> <button>Create</button></form></section>");
+    for user in sandbox.users() {
+        let _ = write!(
+            out,
+            "<section><h2>👤 {} <small class=cid>{}</small></h2>",
+            escape(&user.name),
+            escape(&user.user_id)
+        );
+        for m in messages
+            .iter()
+            .filter(|m| m.target == MessageTarget::User(user.user_id.clone()))
+        {
+            render_message(&mut out, &m.msg_key, &m.msg_param);
+        }
+        out.push_str("</section>");
+    }
+    out.push_str("<section><h2>Events pushed to the callback</h2><table>");
+    for d in sandbox.deliveries().iter().rev().take(30) {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class={}>{} {}</td></tr>",
+            escape(&d.event_type),
+            escape(&d.subject),
+            if d.acknowledged { "good" } else { "bad" },
+            d.status,
+            escape(&d.detail)
+        );
+    }
+    out.push_str("</table></section><section><h2>Open API calls received</h2><table>");
+    for c in sandbox.calls().iter().rev().take(30) {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class={}>{} {}</td></tr>",
+            escape(&c.path),
+            if c.status == 200 { "good" } else { "bad" },
+            c.status,
+            escape(c.code.as_deref().unwrap_or(""))
+        );
+    }
+    out.push_str("</table></section></main><script>setInterval(function(){var a=document.activeElement;if(!a||a.tagName!=='INPUT')location.reload()},4000)</script></body></html>");
+    Html(out).into_response()
+}

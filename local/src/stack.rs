@@ -1,0 +1,442 @@
+//! The local stack behind `make dev`: a moto server (unless `AWS_ENDPOINT_URL` is
+//! set), the table and queues, every HTTP route of template.yaml served by the real
+//! handlers, and (unless `DINGTALK_API_BASE`/`DINGTALK_OAPI_BASE` are set) the
+//! DingTalk sandbox with a demo integration wired to it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_sqs::types::QueueAttributeName;
+use axum::Router;
+use serde_json::json;
+use shared::event_subscription::CallbackSettings;
+use shared::{Config, Services, SystemClock};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+use crate::gateway::{Functions, router};
+use crate::sandbox::{Limits, Sandbox, SandboxApp, SandboxGroup, SandboxUser, Subscription, page};
+
+/// Settings of the local stack, from the environment of architecture §4.1.
+#[derive(Clone, Default)]
+pub struct DevSettings {
+    /// `PORT` (default 3000; 0 picks a free port).
+    pub port: u16,
+    /// `TABLE_NAME` (default `dingtalk-incidents-local`).
+    pub table_name: String,
+    /// `QUEUE_URL`; its last path segment names the queue (default `dingtalk-alerts-local`).
+    pub queue_url: Option<String>,
+    /// `PUBLIC_BASE_URL` (default `http://127.0.0.1:$PORT`).
+    pub public_base_url: Option<String>,
+    /// `ADMIN_API_KEY` (generated when unset).
+    pub admin_api_key: Option<String>,
+    /// `DINGTALK_API_BASE` (sandbox when unset).
+    pub dingtalk_api_base: Option<String>,
+    /// `DINGTALK_OAPI_BASE` (sandbox when unset).
+    pub dingtalk_oapi_base: Option<String>,
+    /// `AWS_ENDPOINT_URL` (a moto server is started when unset).
+    pub aws_endpoint_url: Option<String>,
+    /// `OUTBOUND_IPS`.
+    pub outbound_ips: Option<String>,
+    /// `SANDBOX_QPS` / `SANDBOX_MONTHLY_QUOTA`: limits the sandbox enforces
+    /// (defaults: the Standard edition's 20 QPS and 10,000 calls a month).
+    pub sandbox_limits: Limits,
+}
+
+impl DevSettings {
+    /// Reads the settings through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, DevError> {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let number = |name: &'static str| -> Result<Option<u64>, DevError> {
+            get(name)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| DevError::Setting(name, "must be a whole number"))
+                })
+                .transpose()
+        };
+        let port = number("PORT")?.unwrap_or(3000);
+        Ok(Self {
+            port: u16::try_from(port)
+                .map_err(|_| DevError::Setting("PORT", "must be a port number"))?,
+            table_name: get("TABLE_NAME").unwrap_or_else(|| "dingtalk-incidents-local".into()),
+            queue_url: get("QUEUE_URL"),
+            public_base_url: get("PUBLIC_BASE_URL"),
+            admin_api_key: get("ADMIN_API_KEY"),
+            dingtalk_api_base: get("DINGTALK_API_BASE"),
+            dingtalk_oapi_base: get("DINGTALK_OAPI_BASE"),
+            aws_endpoint_url: get("AWS_ENDPOINT_URL"),
+            outbound_ips: get("OUTBOUND_IPS"),
+            sandbox_limits: Limits {
+                qps: Some(
+                    number("SANDBOX_QPS")?.map_or(20, |q| u32::try_from(q).unwrap_or(u32::MAX)),
+                ),
+                monthly_quota: Some(number("SANDBOX_MONTHLY_QUOTA")?.unwrap_or(10_000)),
+            },
+        })
+    }
+
+    /// Whether the built-in sandbox stands in for DingTalk.
+    pub fn uses_sandbox(&self) -> bool {
+        self.dingtalk_api_base.is_none() && self.dingtalk_oapi_base.is_none()
+    }
+
+    /// The queue's name: the last path segment of `QUEUE_URL`.
+    pub fn queue_name(&self) -> String {
+        self.queue_url
+            .as_deref()
+            .and_then(|u| u.trim_end_matches('/').rsplit('/').next())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("dingtalk-alerts-local")
+            .to_string()
+    }
+}
+
+/// Why the local stack could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// A setting is malformed.
+    #[error("{0}: {1}")]
+    Setting(&'static str, &'static str),
+    /// The moto server could not be started.
+    #[error("moto server: {0}")]
+    Moto(String),
+    /// AWS resources could not be created.
+    #[error("AWS: {0}")]
+    Aws(String),
+    /// The port could not be bound.
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    /// The service configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] shared::config::ConfigError),
+}
+
+/// The demo integration created for a first `make dev`.
+#[derive(Debug, Clone)]
+pub struct DemoIntegration {
+    /// Its id.
+    pub id: String,
+    /// Its ingest token (shown once).
+    pub ingest_token: Option<String>,
+}
+
+/// A running local stack.
+pub struct RunningStack {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Base of user-facing URLs.
+    pub public_base_url: String,
+    /// The admin key, and whether it was generated.
+    pub admin_api_key: (String, bool),
+    /// The AWS endpoint in use.
+    pub aws_endpoint_url: String,
+    /// The moto server this stack started, if any (killed on drop).
+    pub moto: Option<Child>,
+    /// The sandbox, when it stands in for DingTalk.
+    pub sandbox: Option<Sandbox>,
+    /// The demo integration, when one was set up.
+    pub demo: Option<DemoIntegration>,
+    /// The queue URL in use.
+    pub queue_url: String,
+    /// The HTTP server.
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for RunningStack {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The demo app the sandbox registers (its secrets are the sandbox's own).
+pub const DEMO_APP_KEY: &str = "dingsandboxdemoapp01";
+const DEMO_APP_SECRET: &str = "sandbox-demo-app-secret-0001";
+const DEMO_CORP_ID: &str = "dingsandboxcorp000000000000000001";
+const DEMO_AES_KEY: &str = "SandboxDemoAesKey0123456789abcdefghijklmnop";
+const DEMO_TOKEN: &str = "sandboxdemotoken";
+
+fn free_port() -> Result<u16, DevError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn moto_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("moto_server")
+    }
+}
+
+async fn start_moto() -> Result<(Child, String), DevError> {
+    let port = free_port()?;
+    let child = Command::new(moto_binary())
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            DevError::Moto(format!(
+                "{e} (run scripts/bootstrap-tools.sh, or set AWS_ENDPOINT_URL)"
+            ))
+        })?;
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..150 {
+        if http.get(format!("{url}/moto-api/")).send().await.is_ok() {
+            return Ok((child, url));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(DevError::Moto("did not answer within 15 s".into()))
+}
+
+async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint);
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+        loader = loader.region(Region::new("us-east-1"));
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "local-stack",
+        ));
+    }
+    loader.load().await
+}
+
+/// Creates the queue and its DLQ (redrive after 5 receives) unless they exist; returns the queue URL.
+async fn ensure_queues(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, DevError> {
+    let aws = |e: &dyn std::fmt::Display| DevError::Aws(e.to_string());
+    let dlq_name = format!("{name}-dlq");
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(&dlq_name)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(|e| aws(&aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| aws(&aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default();
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, "180")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await;
+    match queue {
+        Ok(out) => Ok(out.queue_url.unwrap_or_default()),
+        // An existing queue with other attributes: use it as it is.
+        Err(_) => sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|e| aws(&aws_sdk_sqs::error::DisplayErrorContext(e)))
+            .map(|o| o.queue_url.unwrap_or_default()),
+    }
+}
+
+fn demo_sandbox(limits: Limits) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.set_limits(limits);
+    sandbox.add_app(SandboxApp {
+        app_key: DEMO_APP_KEY.into(),
+        app_secret: DEMO_APP_SECRET.into(),
+        corp_id: DEMO_CORP_ID.into(),
+    });
+    for (cid, title) in [
+        (
+            "cidPaymentsOncall000000001==",
+            "支付告警群 Payments on-call",
+        ),
+        ("cidDatabaseDuty00000000002==", "数据库值班群 Database duty"),
+        ("cidSreWarRoom0000000000003==", "SRE 指挥群 War room"),
+    ] {
+        sandbox.add_group(SandboxGroup {
+            open_conversation_id: cid.into(),
+            title: title.into(),
+            owner_user_id: "manager0001".into(),
+            cool_app_code: None,
+            disbanded: false,
+        });
+    }
+    for (id, name, email) in [
+        ("alice0001", "Alice 王", "alice@example.com"),
+        ("bob0002", "Bob 李", "bob@example.com"),
+        ("carol0003", "Carol 张", "carol@example.com"),
+    ] {
+        sandbox.add_user(SandboxUser {
+            user_id: id.into(),
+            union_id: format!("union-{id}"),
+            name: name.into(),
+            email: Some(email.into()),
+            mobile: None,
+        });
+    }
+    sandbox
+}
+
+/// Starts the whole stack. The returned value keeps it running; dropping it stops
+/// the server and the moto server it started.
+pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
+    let listener = TcpListener::bind(("127.0.0.1", settings.port)).await?;
+    let addr = listener.local_addr()?;
+    let local_base = format!("http://{addr}");
+    let public_base_url = settings
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| local_base.clone());
+
+    let (moto, endpoint) = match &settings.aws_endpoint_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let (child, url) = start_moto().await?;
+            (Some(child), url)
+        }
+    };
+    let sdk = sdk_config(&endpoint).await;
+    let queue_url = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), &settings.queue_name()).await?;
+
+    let (admin_key, generated) = match &settings.admin_api_key {
+        Some(key) => (key.clone(), false),
+        None => (format!("dev-{}", uuid::Uuid::new_v4().simple()), true),
+    };
+    let sandbox_base = format!("{local_base}/sandbox/dingtalk");
+    let config = Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(settings.table_name.clone()),
+        "QUEUE_URL" => Some(queue_url.clone()),
+        "PUBLIC_BASE_URL" => Some(public_base_url.clone()),
+        "ADMIN_API_KEY" => Some(admin_key.clone()),
+        "DINGTALK_API_BASE" => settings
+            .dingtalk_api_base
+            .clone()
+            .or_else(|| Some(sandbox_base.clone())),
+        "DINGTALK_OAPI_BASE" => settings
+            .dingtalk_oapi_base
+            .clone()
+            .or_else(|| Some(sandbox_base.clone())),
+        "OUTBOUND_IPS" => settings.outbound_ips.clone(),
+        _ => None,
+    })?;
+    let services = Services::new(
+        config,
+        aws_sdk_dynamodb::Client::new(&sdk),
+        Arc::new(SystemClock),
+    );
+    services
+        .store
+        .ensure_table()
+        .await
+        .map_err(|e| DevError::Aws(e.to_string()))?;
+    let functions = Functions {
+        event_callback: event_callback::EventCallback::new(&services, CallbackSettings::default()),
+        admin_api: admin_api::AdminApi::new(&services),
+    };
+
+    let mut app: Router = router(functions);
+    let (sandbox, demo) = if settings.uses_sandbox() {
+        let sandbox = demo_sandbox(settings.sandbox_limits);
+        let demo = wire_demo_integration(&services, &sandbox, &local_base).await?;
+        app = app
+            .nest("/sandbox/dingtalk", sandbox.api_router())
+            .nest("/sandbox", page::router(sandbox.clone()))
+            .route(
+                "/",
+                axum::routing::get(|| async { axum::response::Redirect::to("/sandbox") }),
+            );
+        (Some(sandbox), Some(demo))
+    } else {
+        (None, None)
+    };
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(RunningStack {
+        addr,
+        public_base_url,
+        admin_api_key: (admin_key, generated),
+        aws_endpoint_url: endpoint,
+        moto,
+        sandbox,
+        demo,
+        queue_url,
+        server,
+    })
+}
+
+/// Creates the demo integration (first run) or finds it (existing table), and points
+/// the sandbox app's event subscription at it.
+async fn wire_demo_integration(
+    services: &Services,
+    sandbox: &Sandbox,
+    local_base: &str,
+) -> Result<DemoIntegration, DevError> {
+    let aws = |e: &dyn std::fmt::Display| DevError::Aws(e.to_string());
+    let existing = services
+        .store
+        .list_integrations()
+        .await
+        .map_err(|e| aws(&e))?
+        .into_iter()
+        .find(|i| i.client_id == DEMO_APP_KEY);
+    let demo = match existing {
+        Some(integration) => DemoIntegration {
+            id: integration.id,
+            ingest_token: None,
+        },
+        None => {
+            let body = json!({
+                "name": "Sandbox demo", "corp_id": DEMO_CORP_ID, "agent_id": "3000000001",
+                "client_id": DEMO_APP_KEY, "client_secret": DEMO_APP_SECRET,
+                "aes_key": DEMO_AES_KEY, "token": DEMO_TOKEN,
+            });
+            let view = services
+                .integration_center()
+                .create(&body, local_base)
+                .await
+                .map_err(|e| aws(&e))?;
+            DemoIntegration {
+                id: view.id,
+                ingest_token: view.ingest_token,
+            }
+        }
+    };
+    sandbox.subscribe(
+        DEMO_APP_KEY,
+        Subscription {
+            url: format!("{local_base}/dingtalk/{}/events", demo.id),
+            token: DEMO_TOKEN.into(),
+            aes_key: DEMO_AES_KEY.into(),
+        },
+    );
+    Ok(demo)
+}

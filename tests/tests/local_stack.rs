@@ -1,0 +1,510 @@
+//! Acceptance of the local stack behind `make dev`: the routes of template.yaml reach
+//! the right handlers, the sandbox page drives real signed events, explicit
+//! settings are used as given, and the SQS event source behaves like Lambda's.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_sdk_sqs::types::QueueAttributeName;
+use integration_tests::{APP, start_sandbox};
+use local_stack::gateway::ROUTES;
+use local_stack::sandbox::events::{check_url, cool_app_event};
+use local_stack::sandbox::{Limits, SandboxApp, SandboxGroup};
+use local_stack::sqs_source::{BatchHandler, SqsEventSource};
+use local_stack::stack::{DevSettings, RunningStack, start};
+use serde_json::{Value, json};
+use shared::crypto::CallbackCrypto;
+
+const KEY: &str = "local-stack-test-key-0123456789";
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run through make test)")
+}
+
+fn settings() -> DevSettings {
+    let table = format!("dev-{}", uuid::Uuid::new_v4().simple());
+    let queue = format!("q-{}", uuid::Uuid::new_v4().simple());
+    DevSettings::from_lookup(|name| match name {
+        "PORT" => Some("0".into()),
+        "TABLE_NAME" => Some(table.clone()),
+        "QUEUE_URL" => Some(format!("http://ignored/123456789012/{queue}")),
+        "ADMIN_API_KEY" => Some(KEY.into()),
+        "AWS_ENDPOINT_URL" => Some(endpoint()),
+        _ => None,
+    })
+    .expect("settings")
+}
+
+fn url(stack: &RunningStack, path: &str) -> String {
+    format!("http://{}{path}", stack.addr)
+}
+
+async fn admin(
+    stack: &RunningStack,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, url(stack, path))
+        .bearer_auth(KEY);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[test]
+fn routes_are_exactly_those_of_the_template() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+            .expect("template");
+    let mut in_template = BTreeSet::new();
+    let mut path = None;
+    for line in template.lines().map(str::trim) {
+        if let Some(p) = line.strip_prefix("Path: ") {
+            path = Some(p.to_string());
+        } else if let (Some(m), Some(p)) = (line.strip_prefix("Method: "), path.take()) {
+            in_template.insert((m.to_uppercase(), p));
+        }
+    }
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(served, in_template);
+}
+
+#[tokio::test]
+async fn one_request_per_route_reaches_its_handler() {
+    let stack = start(settings()).await.expect("stack");
+    assert!(
+        stack.moto.is_none(),
+        "AWS_ENDPOINT_URL given: no moto of its own"
+    );
+
+    // ANY /api/integrations → admin API (creates).
+    let demo = stack.demo.clone().expect("demo integration");
+    let (status, list) = admin(&stack, reqwest::Method::GET, "/api/integrations", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["id"], demo.id.as_str());
+    // ANY /api/integrations/{proxy+} → admin API.
+    let (status, one) = admin(
+        &stack,
+        reqwest::Method::GET,
+        &format!("/api/integrations/{}", demo.id),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, one["client_id"].as_str()),
+        (200, Some(local_stack::stack::DEMO_APP_KEY))
+    );
+    // ANY /api/incidents/{proxy+} → admin API (it alone answers 401 without the key).
+    let response = reqwest::get(url(&stack, "/api/incidents/some-id"))
+        .await
+        .expect("get");
+    assert_eq!(response.status().as_u16(), 401);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    // POST /dingtalk/{id}/events → event callback (answers the encrypted success).
+    let sandbox = stack.sandbox.clone().expect("sandbox");
+    let subscription = sandbox
+        .subscription(local_stack::stack::DEMO_APP_KEY)
+        .expect("subscribed");
+    let delivery = sandbox
+        .push_event(local_stack::stack::DEMO_APP_KEY, &check_url(), "check_url")
+        .await;
+    assert!(delivery.acknowledged, "{delivery:?}");
+    assert_eq!(
+        subscription.url,
+        url(&stack, &format!("/dingtalk/{}/events", demo.id))
+    );
+    // Outside the template's routes: 404, and a wrong method on a route: 405.
+    assert_eq!(
+        reqwest::get(url(&stack, "/nothing"))
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        reqwest::get(url(&stack, &format!("/dingtalk/{}/events", demo.id)))
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        405
+    );
+}
+
+#[tokio::test]
+async fn installing_the_cool_app_in_the_sandbox_page_lists_the_group() {
+    let stack = start(settings()).await.expect("stack");
+    let demo = stack.demo.clone().expect("demo");
+    let page = reqwest::get(url(&stack, "/sandbox"))
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("数据库值班群 Database duty"));
+    assert!(page.contains("Install cool app"));
+
+    let cid = "cidDatabaseDuty00000000002==";
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let form = client
+        .post(url(&stack, "/sandbox/actions/install"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("cid={}", cid.replace('=', "%3D")))
+        .send()
+        .await
+        .expect("install");
+    assert_eq!(form.status().as_u16(), 303);
+    let (status, chats) = admin(
+        &stack,
+        reqwest::Method::GET,
+        &format!("/api/integrations/{}/chats", demo.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(chats[0]["open_conversation_id"], cid);
+    assert_eq!(chats[0]["title"], "数据库值班群 Database duty");
+    assert_eq!(chats[0]["status"], "installed");
+
+    let state: Value = reqwest::get(url(&stack, "/sandbox/state.json"))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(state["deliveries"][0]["acknowledged"], true, "{state}");
+    let page = reqwest::get(url(&stack, "/sandbox"))
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("Uninstall cool app"));
+    assert!(page.contains("im_cool_app_install"));
+}
+
+#[tokio::test]
+async fn explicit_settings_are_used_as_given() {
+    let (external, external_url) = start_sandbox().await;
+    external.add_app(SandboxApp {
+        app_key: APP.client_id.into(),
+        app_secret: APP.client_secret.into(),
+        corp_id: APP.corp_id.into(),
+    });
+    external.add_group(SandboxGroup {
+        open_conversation_id: "cidExternal==".into(),
+        title: "External DingTalk group".into(),
+        owner_user_id: "o".into(),
+        cool_app_code: Some("COOLAPP-X".into()),
+        disbanded: false,
+    });
+    let table = format!("given-{}", uuid::Uuid::new_v4().simple());
+    let queue = format!("given-q-{}", uuid::Uuid::new_v4().simple());
+    let settings = DevSettings::from_lookup(|name| match name {
+        "AWS_ENDPOINT_URL" => Some(endpoint()),
+        "DINGTALK_API_BASE" | "DINGTALK_OAPI_BASE" => Some(external_url.clone()),
+        "TABLE_NAME" => Some(table.clone()),
+        "QUEUE_URL" => Some(format!("{}/123456789012/{queue}", endpoint())),
+        "PORT" => Some("0".into()),
+        "PUBLIC_BASE_URL" => Some("https://tunnel.example.net".into()),
+        "ADMIN_API_KEY" => Some(KEY.into()),
+        _ => None,
+    })
+    .expect("settings");
+    let stack = start(settings).await.expect("stack");
+    assert!(stack.moto.is_none() && stack.sandbox.is_none() && stack.demo.is_none());
+    assert!(
+        stack.queue_url.ends_with(&format!("/{queue}")),
+        "{}",
+        stack.queue_url
+    );
+    assert_eq!(
+        reqwest::get(url(&stack, "/sandbox"))
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        reqwest::get(url(&stack, "/sandbox/dingtalk/gettoken"))
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        404
+    );
+
+    let payload = json!({"name": "Ext", "corp_id": APP.corp_id, "agent_id": "1", "client_id": APP.client_id,
+        "client_secret": APP.client_secret, "aes_key": APP.aes_key, "token": APP.token});
+    let (status, created) = admin(
+        &stack,
+        reqwest::Method::POST,
+        "/api/integrations",
+        Some(payload),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        created["urls"]["event_subscription"],
+        format!("https://tunnel.example.net/dingtalk/{id}/events")
+    );
+
+    // The table is the one named, and the group lookup goes to the DingTalk named.
+    let dynamodb = integration_tests::dynamodb_client().await;
+    let stored = shared::store::Store::new(dynamodb, table.clone())
+        .get_integration(&id)
+        .await
+        .expect("get");
+    assert!(stored.is_some(), "integration stored in TABLE_NAME");
+    let event = cool_app_event(
+        true,
+        APP.corp_id,
+        "cidExternal==",
+        "COOLAPP-X",
+        APP.client_id,
+        "u",
+        local_now(),
+    );
+    let signed = local_stack::sandbox::events::sign_event(
+        APP.token,
+        APP.aes_key,
+        APP.client_id,
+        &event,
+        local_now(),
+    )
+    .expect("sign");
+    let reply: Value = reqwest::Client::new()
+        .post(url(&stack, &signed.path_and_query(&id)))
+        .json(&signed.body)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let crypto = CallbackCrypto::new(APP.token, APP.aes_key).expect("crypto");
+    assert_eq!(
+        crypto
+            .decrypt(
+                reply["encrypt"].as_str().expect("encrypt"),
+                &[APP.client_id]
+            )
+            .expect("decrypt")
+            .message,
+        "success"
+    );
+    assert_eq!(external.call_count("/v1.0/im/sceneGroups/query"), 1);
+    let (_, chats) = admin(
+        &stack,
+        reqwest::Method::GET,
+        &format!("/api/integrations/{id}/chats"),
+        None,
+    )
+    .await;
+    assert_eq!(chats[0]["title"], "External DingTalk group");
+}
+
+fn local_now() -> i64 {
+    integration_tests::now_ms()
+}
+
+#[tokio::test]
+async fn sandbox_enforces_qps_and_monthly_quota_with_dingtalk_codes() {
+    let (sandbox, base) = start_sandbox().await;
+    sandbox.add_app(SandboxApp {
+        app_key: "k".into(),
+        app_secret: "s".into(),
+        corp_id: "c".into(),
+    });
+    sandbox.add_group(SandboxGroup {
+        open_conversation_id: "cid==".into(),
+        title: "t".into(),
+        owner_user_id: "o".into(),
+        cool_app_code: None,
+        disbanded: false,
+    });
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{base}/v1.0/oauth2/accessToken"))
+        .json(&json!({"appKey": "k", "appSecret": "s"}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = token["accessToken"].as_str().expect("token").to_string();
+    let query = || {
+        client
+            .post(format!("{base}/v1.0/im/sceneGroups/query"))
+            .header("x-acs-dingtalk-access-token", &token)
+            .json(&json!({"openConversationId": "cid=="}))
+            .send()
+    };
+    sandbox.set_limits(Limits {
+        qps: Some(2),
+        monthly_quota: None,
+    });
+    // Three calls in one second: the third is refused. A burst that straddles a
+    // second boundary is tried again (bounded).
+    let mut burst = Vec::new();
+    for _ in 0..5 {
+        burst.clear();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        for _ in 0..3 {
+            let response = query().await.expect("query");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.expect("json");
+            burst.push((status, body["code"].as_str().unwrap_or("").to_string()));
+        }
+        if burst.iter().any(|(s, _)| *s == 403) {
+            break;
+        }
+    }
+    assert_eq!(
+        burst,
+        [
+            (200, String::new()),
+            (200, String::new()),
+            (
+                403,
+                "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi".to_string()
+            )
+        ]
+    );
+    sandbox.set_limits(Limits {
+        qps: None,
+        monthly_quota: Some(sandbox.monthly_usage("k")),
+    });
+    let response = query().await.expect("query");
+    assert_eq!(response.status().as_u16(), 403);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "Forbidden.AccessDenied.ApiCountLimitForOrg");
+}
+
+#[tokio::test]
+async fn sqs_event_source_deletes_successes_and_redrives_failures() {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "t", "t", None, None, "static",
+        ))
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let name = format!("src-{}", uuid::Uuid::new_v4().simple());
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .expect("dlq")
+        .queue_url
+        .expect("url");
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attrs")
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .expect("arn");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}).to_string(),
+        )
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    for body in ["ok-1", "poison", "ok-2"] {
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen_in_handler = seen.clone();
+    let handler: BatchHandler = Arc::new(move |event: SqsEvent| {
+        let seen = seen_in_handler.clone();
+        Box::pin(async move {
+            let mut response = SqsBatchResponse::default();
+            for record in event.records {
+                let body = record.body.unwrap_or_default();
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push(body.clone());
+                }
+                if body == "poison" {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = record.message_id.unwrap_or_default();
+                    response.batch_item_failures.push(failure);
+                }
+            }
+            Ok(response)
+        })
+    });
+    let mut source = SqsEventSource::new(sqs.clone(), &queue_url)
+        .await
+        .expect("source");
+    source.wait_seconds = 1;
+    let mut in_dlq = Vec::new();
+    for _ in 0..20 {
+        source.poll_once(&handler).await.expect("poll");
+        let dead = sqs
+            .receive_message()
+            .queue_url(&dlq_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("dlq");
+        in_dlq.extend(
+            dead.messages
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.body),
+        );
+        if !in_dlq.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(in_dlq, ["poison"]);
+    let seen = seen.lock().expect("seen").clone();
+    assert_eq!(
+        seen.iter().filter(|b| b.starts_with("ok-")).count(),
+        2,
+        "successes were deleted, not redelivered: {seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|b| *b == "poison").count(),
+        2,
+        "poison tried maxReceiveCount times: {seen:?}"
+    );
+}
