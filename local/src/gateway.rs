@@ -9,8 +9,8 @@ use axum::Router;
 use axum::body::Body as AxumBody;
 use axum::extract::Request as AxumRequest;
 use axum::response::{IntoResponse, Response as AxumResponse};
-use axum::routing::{MethodFilter, any, on};
 use event_callback::EventCallback;
+use ingest::IngestApi;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use serde_json::json;
@@ -25,6 +25,8 @@ pub enum Function {
     EventCallback,
     /// `functions/admin-api` (AdminApiFunction).
     AdminApi,
+    /// `functions/ingest` (IngestFunction).
+    Ingest,
 }
 
 /// The HTTP API routes of template.yaml: (method, path, function).
@@ -34,6 +36,7 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("ANY", "/api/integrations", Function::AdminApi),
     ("ANY", "/api/integrations/{proxy+}", Function::AdminApi),
     ("ANY", "/api/incidents/{proxy+}", Function::AdminApi),
+    ("POST", "/api/integrations/{id}/alerts", Function::Ingest),
 ];
 
 /// The function handlers, built once like in Lambda.
@@ -43,6 +46,8 @@ pub struct Functions {
     pub event_callback: EventCallback,
     /// Admin API handler.
     pub admin_api: AdminApi,
+    /// Ingest handler.
+    pub ingest: IngestApi,
 }
 
 impl Functions {
@@ -54,38 +59,75 @@ impl Functions {
         match function {
             Function::EventCallback => self.event_callback.handle(request).await,
             Function::AdminApi => self.admin_api.handle(request).await,
+            Function::Ingest => self.ingest.handle(request).await,
         }
     }
 }
 
-/// An API Gateway path pattern in axum's syntax (`{proxy+}` → `{*proxy}`).
-fn axum_path(path: &str) -> String {
-    path.replace("{proxy+}", "{*proxy}")
+/// How well a route matches a request, higher is better (API Gateway picks the most
+/// specific route: literal segments over `{param}` over `{proxy+}`, a method over `ANY`).
+fn route_score(
+    route_method: &str,
+    route_path: &str,
+    method: &str,
+    path: &str,
+) -> Option<(u32, u32)> {
+    if route_method != "ANY" && route_method != method {
+        return None;
+    }
+    let mut actual = path
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty());
+    let mut specificity = 0;
+    for pattern in route_path.trim_start_matches('/').split('/') {
+        if pattern.ends_with("+}") {
+            // Greedy: needs at least one segment.
+            return actual
+                .next()
+                .map(|_| (specificity, u32::from(route_method != "ANY")));
+        }
+        let segment = actual.next()?;
+        if pattern.starts_with('{') {
+            specificity += 1;
+        } else if pattern == segment {
+            specificity += 2;
+        } else {
+            return None;
+        }
+    }
+    actual
+        .next()
+        .is_none()
+        .then_some((specificity + 100, u32::from(route_method != "ANY")))
+}
+
+/// The route of [`ROUTES`] that API Gateway would pick for a request.
+pub fn match_route(method: &str, path: &str) -> Option<(&'static str, Function)> {
+    ROUTES
+        .iter()
+        .filter_map(|&(m, p, f)| route_score(m, p, method, path).map(|score| (score, p, f)))
+        .max_by_key(|(score, _, _)| *score)
+        .map(|(_, p, f)| (p, f))
 }
 
 /// A router serving every route of [`ROUTES`] with the real handlers.
 pub fn router(functions: Functions) -> Router {
-    let mut router = Router::new();
-    for &(method, path, function) in ROUTES {
+    Router::new().fallback(move |request: AxumRequest| {
         let functions = functions.clone();
-        let handler = move |request: AxumRequest| {
-            let functions = functions.clone();
-            async move { dispatch(&functions, function, path, request).await }
-        };
-        let route = match method {
-            "ANY" => any(handler),
-            other => {
-                let filter = other
-                    .parse::<axum::http::Method>()
-                    .ok()
-                    .and_then(|m| MethodFilter::try_from(m).ok())
-                    .unwrap_or(MethodFilter::POST);
-                on(filter, handler)
+        async move {
+            match match_route(request.method().as_str(), request.uri().path()) {
+                Some((route_path, function)) => {
+                    dispatch(&functions, function, route_path, request).await
+                }
+                None => (
+                    axum::http::StatusCode::NOT_FOUND,
+                    axum::Json(json!({"message": "Not Found"})),
+                )
+                    .into_response(),
             }
-        };
-        router = router.route(&axum_path(path), route);
-    }
-    router
+        }
+    })
 }
 
 async fn dispatch(
@@ -195,9 +237,26 @@ mod tests {
         assert_eq!(p.get("id").map(String::as_str), Some("abc"));
         let p = path_parameters("/api/integrations/{proxy+}", "/api/integrations/abc/chats");
         assert_eq!(p.get("proxy").map(String::as_str), Some("abc/chats"));
+    }
+
+    #[test]
+    fn the_most_specific_route_wins() {
+        let pick = |m: &str, p: &str| match_route(m, p).map(|(_, f)| f);
         assert_eq!(
-            axum_path("/api/incidents/{proxy+}"),
-            "/api/incidents/{*proxy}"
+            pick("POST", "/api/integrations/x/alerts"),
+            Some(Function::Ingest)
         );
+        assert_eq!(
+            pick("GET", "/api/integrations/x/alerts"),
+            Some(Function::AdminApi)
+        );
+        assert_eq!(pick("GET", "/api/integrations"), Some(Function::AdminApi));
+        assert_eq!(
+            pick("POST", "/dingtalk/x/events"),
+            Some(Function::EventCallback)
+        );
+        assert_eq!(pick("GET", "/dingtalk/x/events"), None);
+        assert_eq!(pick("GET", "/api/incidents"), None);
+        assert_eq!(pick("GET", "/elsewhere"), None);
     }
 }

@@ -20,6 +20,8 @@ use tokio::process::{Child, Command};
 
 use crate::gateway::{Functions, router};
 use crate::sandbox::{Limits, Sandbox, SandboxApp, SandboxGroup, SandboxUser, Subscription, page};
+use crate::sqs_source::{BatchHandler, SqsEventSource};
+use shared::notifier::NotifierSettings;
 
 /// Settings of the local stack, from the environment of architecture §4.1.
 #[derive(Clone, Default)]
@@ -149,11 +151,14 @@ pub struct RunningStack {
     pub queue_url: String,
     /// The HTTP server.
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The notifier's SQS poller.
+    pub notifier: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for RunningStack {
     fn drop(&mut self) {
         self.server.abort();
+        self.notifier.abort();
     }
 }
 
@@ -349,11 +354,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         "OUTBOUND_IPS" => settings.outbound_ips.clone(),
         _ => None,
     })?;
-    let services = Services::new(
-        config,
-        aws_sdk_dynamodb::Client::new(&sdk),
-        Arc::new(SystemClock),
-    );
+    let services = Services::new(config, &sdk, Arc::new(SystemClock));
     services
         .store
         .ensure_table()
@@ -362,7 +363,22 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
     let functions = Functions {
         event_callback: event_callback::EventCallback::new(&services, CallbackSettings::default()),
         admin_api: admin_api::AdminApi::new(&services),
+        ingest: ingest::IngestApi::new(&services),
     };
+    // The notifier, fed from the queue like the SQS event source mapping does.
+    let notifier = services.notifier(NotifierSettings::default());
+    let handler: BatchHandler = Arc::new(move |event| {
+        let notifier = notifier.clone();
+        Box::pin(async move {
+            // Lambda's timeout for the notifier (template.yaml): 30 s.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            Ok(notifier.handle_batch(event, deadline).await)
+        })
+    });
+    let source = SqsEventSource::new(aws_sdk_sqs::Client::new(&sdk), &queue_url)
+        .await
+        .map_err(DevError::Aws)?;
+    let notifier_task = source.spawn(handler);
 
     let mut app: Router = router(functions);
     let (sandbox, demo) = if settings.uses_sandbox() {
@@ -390,6 +406,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         demo,
         queue_url,
         server,
+        notifier: notifier_task,
     })
 }
 

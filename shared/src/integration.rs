@@ -121,6 +121,9 @@ pub struct Integration {
     pub default_targets: Targets,
     /// SHA-256 (hex) of the ingest token; the token itself is shown once.
     pub ingest_token_sha256: String,
+    /// Base URL the integration was registered under (for links built off-request).
+    #[serde(default)]
+    pub public_base_url: Option<String>,
     /// RFC 3339 creation time.
     pub created_at: String,
     /// RFC 3339 time of the last change.
@@ -310,6 +313,7 @@ impl IntegrationChanges {
                 .unwrap_or_else(|| DEFAULT_TIMEZONE.to_string()),
             default_targets: self.default_targets.unwrap_or_default(),
             ingest_token_sha256,
+            public_base_url: None,
             created_at: now.to_string(),
             updated_at: now.to_string(),
             version: 1,
@@ -598,6 +602,9 @@ pub struct GroupChat {
     pub status_event_ms: i64,
     /// DingTalk event time (ms) of the event that set `title` (0 when looked up).
     pub title_event_ms: i64,
+    /// The last delivery problem DingTalk reported for this group (robot removed,
+    /// group disbanded, …), if any.
+    pub problem: Option<String>,
 }
 
 /// What the chat list API shows of a group chat (architecture §4.2).
@@ -615,6 +622,8 @@ pub struct GroupChatView {
     pub uninstalled_at: Option<String>,
     /// Last change.
     pub updated_at: String,
+    /// The last delivery problem DingTalk reported, if any.
+    pub problem: Option<String>,
 }
 
 impl From<&GroupChat> for GroupChatView {
@@ -626,6 +635,7 @@ impl From<&GroupChat> for GroupChatView {
             installed_at: chat.installed_at.clone(),
             uninstalled_at: chat.uninstalled_at.clone(),
             updated_at: chat.updated_at.clone(),
+            problem: chat.problem.clone(),
         }
     }
 }

@@ -102,7 +102,8 @@ impl IntegrationCenter {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let ingest_token = new_ingest_token();
         let now = rfc3339(self.clock.now_ms());
-        let integration = changes.create(id, ingest_token_digest(&ingest_token), &now)?;
+        let mut integration = changes.create(id, ingest_token_digest(&ingest_token), &now)?;
+        integration.public_base_url = Some(base.to_string());
         self.store.insert_integration(&integration).await?;
         info!(integration_id = %integration.id, "integration created");
         let mut view = self.view(&integration, base);

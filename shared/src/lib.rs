@@ -7,9 +7,15 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod dingtalk;
+pub mod directory;
 pub mod event_subscription;
+pub mod incident;
+pub mod incident_reader;
+pub mod ingest;
 pub mod integration;
 pub mod integration_center;
+pub mod member;
+pub mod notifier;
 pub mod services;
 pub mod store;
 

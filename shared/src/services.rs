@@ -6,8 +6,11 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, aws_sdk_config};
 use crate::dingtalk::DingTalkClient;
+use crate::directory::MemberDirectory;
 use crate::event_subscription::{CallbackSettings, EventSubscription};
+use crate::incident_reader::IncidentReader;
 use crate::integration_center::IntegrationCenter;
+use crate::notifier::{Notifier, NotifierSettings};
 use crate::store::Store;
 
 /// The dependencies every handler is built from.
@@ -17,6 +20,8 @@ pub struct Services {
     pub config: Config,
     /// The DynamoDB store.
     pub store: Store,
+    /// The SQS client.
+    pub sqs: aws_sdk_sqs::Client,
     /// The DingTalk client.
     pub dingtalk: DingTalkClient,
     /// The clock.
@@ -28,16 +33,15 @@ impl Services {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let sdk = aws_sdk_config().await;
-        Ok(Self::new(
-            config,
-            aws_sdk_dynamodb::Client::new(&sdk),
-            Arc::new(SystemClock),
-        ))
+        Ok(Self::new(config, &sdk, Arc::new(SystemClock)))
     }
 
     /// Builds the services from explicit parts (tests, local stack).
-    pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client, clock: Arc<dyn Clock>) -> Self {
-        let store = Store::new(dynamodb, config.table_name.clone());
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        );
         let dingtalk = DingTalkClient::new(
             DingTalkClient::http_client(),
             &config.dingtalk_api_base,
@@ -48,6 +52,7 @@ impl Services {
         Self {
             config,
             store,
+            sqs: aws_sdk_sqs::Client::new(sdk),
             dingtalk,
             clock,
         }
@@ -59,6 +64,36 @@ impl Services {
             self.store.clone(),
             self.dingtalk.clone(),
             self.clock.clone(),
+            settings,
+        )
+    }
+
+    /// The ingest service (queues onto `QUEUE_URL`).
+    pub fn ingest(&self) -> crate::ingest::Ingest {
+        crate::ingest::Ingest::new(
+            self.store.clone(),
+            self.sqs.clone(),
+            self.config.queue_url.clone(),
+        )
+    }
+
+    /// The member directory.
+    pub fn member_directory(&self) -> MemberDirectory {
+        MemberDirectory::new(self.store.clone(), self.clock.clone())
+    }
+
+    /// The incident reader.
+    pub fn incident_reader(&self) -> IncidentReader {
+        IncidentReader::new(self.store.clone())
+    }
+
+    /// The notifier.
+    pub fn notifier(&self, settings: NotifierSettings) -> Notifier {
+        Notifier::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            self.config.public_base_url.clone(),
             settings,
         )
     }

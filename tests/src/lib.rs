@@ -18,20 +18,24 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 /// Public base URL of every test stack.
 pub const BASE_URL: &str = "https://alerts.example.com";
 
-/// A DynamoDB client on the test endpoint.
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+/// AWS SDK configuration for the test endpoint (a moto server).
+pub async fn sdk_config() -> aws_config::SdkConfig {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
         panic!(
             "AWS_ENDPOINT_URL is not set: run the tests with `make test` (it starts a moto server)"
         )
     });
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "static"))
         .endpoint_url(endpoint)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+        .load()
+        .await
+}
+
+/// A DynamoDB client on the test endpoint.
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
 }
 
 /// Starts the sandbox on a free loopback port; returns it and its base URL.
@@ -82,6 +86,8 @@ pub struct TestStack {
     pub sandbox_url: String,
     /// The DynamoDB client (for test-only inspection).
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The AWS SDK configuration.
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl TestStack {
@@ -109,8 +115,9 @@ impl TestStack {
             _ => None,
         })
         .expect("config");
-        let dynamodb = dynamodb_client().await;
-        let services = Services::new(config, dynamodb.clone(), clock);
+        let sdk = sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let services = Services::new(config, &sdk, clock);
         services.store.ensure_table().await.expect("create table");
         Self {
             admin: AdminApi::new(&services),
@@ -119,6 +126,7 @@ impl TestStack {
             sandbox,
             sandbox_url,
             dynamodb,
+            sdk,
         }
     }
 

@@ -36,7 +36,7 @@ async fn setup() -> (TestStack, Integration) {
 fn second_instance(stack: &TestStack) -> DingTalkClient {
     Services::new(
         stack.services.config.clone(),
-        stack.dynamodb.clone(),
+        &stack.sdk,
         Arc::new(SystemClock),
     )
     .dingtalk
@@ -150,7 +150,7 @@ async fn wrong_credentials_and_unreachable_dingtalk() {
 
     let mut config = stack.services.config.clone();
     config.dingtalk_api_base = "http://127.0.0.1:9".into();
-    let offline = Services::new(config, stack.dynamodb.clone(), Arc::new(SystemClock));
+    let offline = Services::new(config, &stack.sdk, Arc::new(SystemClock));
     let err = offline
         .dingtalk
         .check_credentials((&integration).into())

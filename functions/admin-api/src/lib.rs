@@ -5,9 +5,11 @@ use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 use shared::api::{
-    ApiError, body_bytes, json_body, json_response, path_segments, public_base_url,
+    ApiError, body_bytes, json_body, json_response, path_segments, public_base_url, query_param,
     require_json_content,
 };
+use shared::directory::MemberDirectory;
+use shared::incident_reader::IncidentReader;
 use shared::integration_center::IntegrationCenter;
 use shared::{Config, Services};
 use subtle::ConstantTimeEq;
@@ -21,6 +23,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AdminApi {
     config: Config,
     center: IntegrationCenter,
+    directory: MemberDirectory,
+    incidents: IncidentReader,
 }
 
 impl AdminApi {
@@ -29,6 +33,8 @@ impl AdminApi {
         Self {
             config: services.config.clone(),
             center: services.integration_center(),
+            directory: services.member_directory(),
+            incidents: services.incident_reader(),
         }
     }
 
@@ -108,11 +114,54 @@ impl AdminApi {
             ("GET", ["api", "integrations", id, "chats"]) => {
                 Ok(json_response(200, &self.center.list_chats(id).await?))
             }
+            ("POST", ["api", "integrations", id, "members"]) => {
+                let body = read_json(request)?;
+                Ok(json_response(
+                    200,
+                    &self.directory.put_member(id, &body).await?,
+                ))
+            }
+            ("GET", ["api", "integrations", id, "members"]) => {
+                Ok(json_response(200, &self.directory.members(id).await?))
+            }
+            ("GET", ["api", "integrations", id, "bindings"]) => {
+                Ok(json_response(200, &self.directory.bindings(id).await?))
+            }
+            ("PUT", ["api", "integrations", id, "bindings", user_id]) => {
+                let body = read_json(request)?;
+                Ok(json_response(
+                    200,
+                    &self.directory.bind(id, user_id, &body).await?,
+                ))
+            }
+            ("DELETE", ["api", "integrations", id, "bindings", user_id]) => Ok(json_response(
+                200,
+                &self.directory.unbind(id, user_id).await?,
+            )),
+            ("GET", ["api", "integrations", id, "incidents"]) => {
+                let key = query_param(request, "key");
+                let status = query_param(request, "status");
+                let found = self
+                    .incidents
+                    .list(id, key.as_deref(), status.as_deref())
+                    .await?;
+                Ok(json_response(200, &found))
+            }
+            ("GET", ["api", "incidents", id]) => {
+                Ok(json_response(200, &self.incidents.detail(id).await?))
+            }
             (
                 _,
                 ["api", "integrations"]
                 | ["api", "integrations", _]
-                | ["api", "integrations", _, "chats"],
+                | [
+                    "api",
+                    "integrations",
+                    _,
+                    "chats" | "members" | "bindings" | "incidents",
+                ]
+                | ["api", "integrations", _, "bindings", _]
+                | ["api", "incidents", _],
             ) => Err(ApiError::new(
                 405,
                 "method_not_allowed",

@@ -75,6 +75,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<GroupChat, StoreE
         updated_at: attr_str(item, "updated_at").unwrap_or_default(),
         status_event_ms: attr_i64(item, "status_event_ms"),
         title_event_ms: attr_i64(item, "title_event_ms"),
+        problem: attr_str(item, "problem"),
     })
 }
 
@@ -85,6 +86,10 @@ impl Store {
             ChatStatus::Installed => ("installed", "installed_at"),
             ChatStatus::Uninstalled => ("uninstalled", "uninstalled_at"),
         };
+        let mut removes = "";
+        if change.status == ChatStatus::Installed {
+            removes = " REMOVE problem";
+        }
         let mut sets = vec![
             "integration_id = :iid".to_string(),
             "open_conversation_id = :cid".to_string(),
@@ -119,7 +124,7 @@ impl Store {
             }
         }
         let result = request
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(format!("SET {}{removes}", sets.join(", ")))
             .send()
             .await;
         match result.map_err(StoreError::from_sdk) {
@@ -162,6 +167,32 @@ impl Store {
                     None => Ok(ChatWrite::UnknownChat),
                 }
             }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Marks a chat with the delivery problem DingTalk reported (kept until the next install).
+    pub async fn mark_chat_problem(
+        &self,
+        integration_id: &str,
+        open_conversation_id: &str,
+        problem: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(partition(integration_id)))
+            .key("sk", s(chat_key(open_conversation_id)))
+            .update_expression("SET problem = :p, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":p", s(problem))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        match result.map_err(StoreError::from_sdk) {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
             Err(err) => Err(err),
         }
     }

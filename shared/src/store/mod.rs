@@ -9,7 +9,9 @@
 
 mod chats;
 mod claims;
+mod incidents;
 mod integrations;
+mod members;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -19,6 +21,7 @@ use aws_sdk_dynamodb::types::{
 
 pub use chats::{ChatInstall, ChatWrite};
 pub use claims::CachedToken;
+pub use incidents::{AlertApplied, Delivery, DeliveryStep, StepState};
 
 /// A store failure. `Conflict` is a lost conditional write; the rest are ours (5xx).
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,22 @@ fn n(value: impl ToString) -> AttributeValue {
 
 fn partition(integration_id: &str) -> String {
     format!("INT#{integration_id}")
+}
+
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// Serialises `value` as an item under `pk`/`sk`.
+fn typed_item<T: serde::Serialize>(value: &T, pk: String, sk: String) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.insert("pk".into(), s(pk));
+    item.insert("sk".into(), s(sk));
+    Ok(item)
+}
+
+/// Reads an item back as `T` (key attributes are ignored).
+fn from_typed<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl Store {
@@ -165,13 +184,34 @@ impl Store {
         Ok(())
     }
 
+    /// Reads one item.
+    async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?
+            .item)
+    }
+
     /// Every item of an integration's partition with a sort key starting with `prefix`
     /// (the whole partition for an empty prefix).
     async fn query_prefix(
         &self,
         integration_id: &str,
         prefix: &str,
-    ) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, StoreError> {
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_partition(&partition(integration_id), prefix)
+            .await
+    }
+
+    /// Every item of partition `pk` with a sort key starting with `prefix`.
+    async fn query_partition(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -179,7 +219,7 @@ impl Store {
                 .client
                 .query()
                 .table_name(&self.table)
-                .expression_attribute_values(":pk", s(partition(integration_id)))
+                .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start);
             query = if prefix.is_empty() {
                 query.key_condition_expression("pk = :pk")

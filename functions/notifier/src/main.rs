@@ -1,0 +1,36 @@
+//! Lambda entry point of the notifier: SQS batches of alert events → DingTalk
+//! (ReportBatchItemFailures: only failed records are retried).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::Services;
+use shared::notifier::{Notifier, NotifierSettings};
+
+/// Time left in this invocation, as a tokio deadline.
+fn deadline_of(context: &lambda_runtime::Context) -> tokio::time::Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let left = u64::try_from(u128::from(context.deadline).saturating_sub(now_ms)).unwrap_or(0);
+    tokio::time::Instant::now() + Duration::from_millis(left)
+}
+
+async fn handle(
+    notifier: &Notifier,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let deadline = deadline_of(&event.context);
+    Ok(notifier.handle_batch(event.payload, deadline).await)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let services = Services::from_env().await?;
+    let notifier = services.notifier(NotifierSettings::default());
+    let notifier = &notifier;
+    run(service_fn(move |event| handle(notifier, event))).await
+}
