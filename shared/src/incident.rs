@@ -206,8 +206,11 @@ pub struct Incident {
     pub source: Option<String>,
     /// Everyone this incident was sent to (union over its events).
     pub targets: Targets,
-    /// When it opened (RFC 3339).
+    /// When it opened here (RFC 3339).
     pub opened_at: String,
+    /// When its first event happened at the source (RFC 3339).
+    #[serde(default)]
+    pub started_at: Option<String>,
     /// Last change (RFC 3339).
     pub updated_at: String,
     /// When it resolved.

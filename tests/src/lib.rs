@@ -4,13 +4,16 @@
 use std::sync::Arc;
 
 use admin_api::AdminApi;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use event_callback::EventCallback;
+use ingest::IngestApi;
 use lambda_http::{Body, Request, Response};
 use local_stack::sandbox::events::{SignedEvent, sign_event};
 use local_stack::sandbox::{Sandbox, SandboxApp};
 use serde_json::{Value, json};
 use shared::event_subscription::CallbackSettings;
+use shared::notifier::{Notifier, NotifierSettings};
 use shared::{Clock, Config, Services, SystemClock};
 
 /// Admin key used by every test stack.
@@ -63,6 +66,26 @@ pub struct TestApp {
     pub token: &'static str,
 }
 
+/// coolAppCode of the test app's cool app.
+pub const COOL_APP: &str = "COOLAPP-1-TEST0000000000000001";
+
+/// An alert event (contract v1) as the JSON body of an SQS message.
+pub fn alert_body(
+    integration_id: &str,
+    key: &str,
+    status: &str,
+    occurred_at: &str,
+    targets: Value,
+) -> String {
+    json!({"version": 1, "integration_id": integration_id,
+           "alert": {"key": key, "status": status, "severity": "critical", "title": format!("{key} is failing"),
+                     "description": "Error rate **12%** on `checkout`", "labels": {"service": "payments"},
+                     "links": [{"title": "Runbook", "url": "https://runbooks.example.com/payments"}],
+                     "source": "test", "occurred_at": occurred_at},
+           "targets": targets})
+    .to_string()
+}
+
 /// The default test app (keys from the published vectors' family).
 pub const APP: TestApp = TestApp {
     client_id: "dingabcdefghijklmnop",
@@ -80,6 +103,12 @@ pub struct TestStack {
     pub admin: AdminApi,
     /// The event callback handler.
     pub callback: EventCallback,
+    /// The ingest handler.
+    pub ingest: IngestApi,
+    /// The notifier (fed by [`TestStack::deliver`]).
+    pub notifier: Notifier,
+    /// The alert queue.
+    pub queue_url: String,
     /// The DingTalk sandbox.
     pub sandbox: Sandbox,
     /// Its base URL.
@@ -106,8 +135,18 @@ impl TestStack {
             corp_id: APP.corp_id.into(),
         });
         let table = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let sdk = sdk_config().await;
+        let queue_url = aws_sdk_sqs::Client::new(&sdk)
+            .create_queue()
+            .queue_name(format!("alerts-{}", uuid::Uuid::new_v4().simple()))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
         let config = Config::from_lookup(|name| match name {
             "TABLE_NAME" => Some(table.clone()),
+            "QUEUE_URL" => Some(queue_url.clone()),
             "PUBLIC_BASE_URL" => Some(BASE_URL.into()),
             "ADMIN_API_KEY" => Some(ADMIN_KEY.into()),
             "DINGTALK_API_BASE" | "DINGTALK_OAPI_BASE" => Some(sandbox_url.clone()),
@@ -115,13 +154,19 @@ impl TestStack {
             _ => None,
         })
         .expect("config");
-        let sdk = sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let services = Services::new(config, &sdk, clock);
         services.store.ensure_table().await.expect("create table");
         Self {
             admin: AdminApi::new(&services),
             callback: EventCallback::new(&services, CallbackSettings::default()),
+            ingest: IngestApi::new(&services),
+            notifier: services.notifier(NotifierSettings {
+                qps_backoff: std::time::Duration::from_millis(150),
+                deadline_margin: std::time::Duration::from_millis(500),
+                ..NotifierSettings::default()
+            }),
+            queue_url,
             services,
             sandbox,
             sandbox_url,
@@ -190,6 +235,95 @@ impl TestStack {
                 .handle(request("POST", path_and_query, &headers, Some(body)))
                 .await,
         )
+    }
+
+    /// Hands the notifier one SQS batch of `(message id, body)` records, with `budget`
+    /// until the invocation's deadline.
+    pub async fn deliver_with_budget(
+        &self,
+        records: &[(&str, String)],
+        budget: std::time::Duration,
+    ) -> SqsBatchResponse {
+        let mut event = SqsEvent::default();
+        for (id, body) in records {
+            let mut message = SqsMessage::default();
+            message.message_id = Some((*id).to_string());
+            message.body = Some(body.clone());
+            message
+                .attributes
+                .insert("ApproximateReceiveCount".into(), "1".into());
+            event.records.push(message);
+        }
+        self.notifier
+            .handle_batch(event, tokio::time::Instant::now() + budget)
+            .await
+    }
+
+    /// Hands the notifier one batch with a 30 s budget; returns the failed message ids.
+    pub async fn deliver(&self, records: &[(&str, String)]) -> Vec<String> {
+        self.deliver_with_budget(records, std::time::Duration::from_secs(30))
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+
+    /// Installs the cool app in a sandbox group (created here) through a signed event.
+    pub async fn install_chat(&self, integration_id: &str, cid: &str, title: &str) {
+        self.sandbox.add_group(local_stack::sandbox::SandboxGroup {
+            open_conversation_id: cid.into(),
+            title: title.into(),
+            owner_user_id: "owner".into(),
+            cool_app_code: Some(COOL_APP.into()),
+            disbanded: false,
+        });
+        let event = local_stack::sandbox::events::cool_app_event(
+            true,
+            APP.corp_id,
+            cid,
+            COOL_APP,
+            APP.client_id,
+            "installer",
+            now_ms(),
+        );
+        let (status, body) = self.post_event(integration_id, &self.sign(&event)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Adds a member (and, with `user_id`, a sandbox person bound to it).
+    pub async fn add_member(
+        &self,
+        integration_id: &str,
+        email: &str,
+        name: &str,
+        user_id: Option<&str>,
+    ) {
+        let (status, body) = self
+            .admin(
+                "POST",
+                &format!("/api/integrations/{integration_id}/members"),
+                Some(json!({"email": email, "name": name})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if let Some(user_id) = user_id {
+            self.sandbox.add_user(local_stack::sandbox::SandboxUser {
+                user_id: user_id.into(),
+                union_id: format!("union-{user_id}"),
+                name: name.into(),
+                email: Some(email.into()),
+                mobile: None,
+            });
+            let (status, body) = self
+                .admin(
+                    "PUT",
+                    &format!("/api/integrations/{integration_id}/bindings/{user_id}"),
+                    Some(json!({"member": email})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
     }
 
     /// Number of items in the table (test-only Scan).

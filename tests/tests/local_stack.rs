@@ -321,6 +321,75 @@ async fn explicit_settings_are_used_as_given() {
     assert_eq!(chats[0]["title"], "External DingTalk group");
 }
 
+#[tokio::test]
+async fn an_alertmanager_alert_posted_to_ingest_shows_up_in_the_sandbox_group() {
+    let stack = start(settings()).await.expect("stack");
+    let demo = stack.demo.clone().expect("demo");
+    let token = demo.ingest_token.clone().expect("ingest token");
+    let sandbox = stack.sandbox.clone().expect("sandbox");
+    let cid = "cidSreWarRoom0000000000003==";
+    let install = cool_app_event(
+        true,
+        "dingsandboxcorp000000000000000001",
+        cid,
+        local_stack::sandbox::page::SANDBOX_COOL_APP_CODE,
+        local_stack::stack::DEMO_APP_KEY,
+        "u",
+        local_now(),
+    );
+    sandbox.set_cool_app(cid, Some(local_stack::sandbox::page::SANDBOX_COOL_APP_CODE));
+    assert!(
+        sandbox
+            .push_event(local_stack::stack::DEMO_APP_KEY, &install, "war room")
+            .await
+            .acknowledged
+    );
+
+    let payload = json!({"version": "4", "groupKey": "{}:{alertname=\"DiskFull\"}", "status": "firing", "receiver": "dingtalk",
+        "groupLabels": {"alertname": "DiskFull"}, "commonLabels": {"alertname": "DiskFull", "severity": "warning", "dingtalk_chat": "SRE 指挥群 War room"},
+        "commonAnnotations": {"summary": "Disk 95% full on db-1"}, "externalURL": "http://am:9093",
+        "alerts": [{"status": "firing", "labels": {"alertname": "DiskFull"}, "annotations": {}, "startsAt": "2026-11-24T01:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prom/graph", "fingerprint": "f1"}]});
+    let response = reqwest::Client::new()
+        .post(url(
+            &stack,
+            &format!("/api/integrations/{}/alerts", demo.id),
+        ))
+        .bearer_auth(token)
+        .json(&payload)
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(response.status().as_u16(), 202);
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = sandbox.messages();
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        delivered.len(),
+        1,
+        "the local SQS event source fed the notifier"
+    );
+    assert_eq!(
+        delivered[0].target,
+        local_stack::sandbox::MessageTarget::Group(cid.into())
+    );
+    let page = reqwest::get(url(&stack, "/sandbox"))
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("Disk 95% full on db-1"),
+        "the page shows what the group received"
+    );
+}
+
 fn local_now() -> i64 {
     integration_tests::now_ms()
 }

@@ -70,6 +70,14 @@ fn status_line(incident: &Incident) -> String {
     }
 }
 
+/// When the incident started at the source (else when it opened here).
+fn started(incident: &Incident) -> &str {
+    incident
+        .started_at
+        .as_deref()
+        .unwrap_or(&incident.opened_at)
+}
+
 /// Cuts `text` to at most `max` bytes on a character boundary.
 fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -111,8 +119,8 @@ fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) ->
     for link in &incident.links {
         text.push_str(&format!("- [{}]({})\n", link.title, link.url));
     }
-    let opened = local_time(&incident.opened_at, ctx.timezone);
-    text.push_str(&format!("\nOpened {opened}"));
+    let started = local_time(started(incident), ctx.timezone);
+    text.push_str(&format!("\nStarted {started}"));
     if let Some(resolved) = &incident.resolved_at {
         text.push_str(&format!(
             " · resolved {}",
@@ -169,9 +177,9 @@ pub fn resolved_message(incident: &Incident, ctx: &RenderContext<'_>) -> RobotMe
         .map(|t| local_time(t, ctx.timezone))
         .unwrap_or_default();
     let text = format!(
-        "### <font color={GREEN}>✅ RESOLVED</font>\n\n**{}**\n\nResolved {when} by {by} · opened {} · key `{}`\n\n[Details]({})",
+        "### <font color={GREEN}>✅ RESOLVED</font>\n\n**{}**\n\nResolved {when} by {by} · started {} · key `{}`\n\n[Details]({})",
         incident.title,
-        local_time(&incident.opened_at, ctx.timezone),
+        local_time(started(incident), ctx.timezone),
         incident.key,
         in_dingtalk(&incident_url(ctx.base_url, incident, None)),
     );
@@ -244,7 +252,7 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
             .map(|t| local_time(t, ctx.timezone))
             .unwrap_or_default(),
     );
-    put("opened_at", local_time(&incident.opened_at, ctx.timezone));
+    put("started_at", local_time(started(incident), ctx.timezone));
     put("updated_at", local_time(&incident.updated_at, ctx.timezone));
     put(
         "show_ack",
@@ -279,6 +287,7 @@ mod tests {
             source: None,
             targets: Targets::default(),
             opened_at: "2026-11-24T01:02:03Z".into(),
+            started_at: None,
             updated_at: "2026-11-24T01:02:03Z".into(),
             resolved_at: None,
             acked_by: None,

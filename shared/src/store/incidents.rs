@@ -271,6 +271,7 @@ impl Store {
             source: alert.source.clone(),
             targets: event.targets.clone(),
             opened_at: now.to_string(),
+            started_at: Some(crate::clock::rfc3339(event_ms)),
             updated_at: now.to_string(),
             resolved_at: None,
             acked_by: None,
