@@ -157,30 +157,40 @@ fn message_body(body: &Value) -> Result<(String, Value), (&'static str, &'static
     Ok((msg_key.to_string(), param))
 }
 
+/// The checks every robot send starts with: token and budget, `msgKey`/`msgParam`,
+/// and a `robotCode` that is the app's own.
+fn robot_request(
+    sandbox: &Sandbox,
+    path: &str,
+    headers: &HeaderMap,
+    body: Option<Json<Value>>,
+) -> Result<(super::SandboxApp, Value, String, Value), Box<Response>> {
+    let app = sandbox.guard(path, header_token(headers))?;
+    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
+    let (msg_key, param) = message_body(&body)
+        .map_err(|(code, message)| Box::new(sandbox.refuse(path, &app, 400, code, message)))?;
+    if str_field(&body, "robotCode") != Some(app.app_key.as_str()) {
+        return Err(Box::new(sandbox.refuse(
+            path,
+            &app,
+            400,
+            "invalidParameter.robotCode.notExist",
+            "robotCode不存在或与appkey不匹配",
+        )));
+    }
+    Ok((app, body, msg_key, param))
+}
+
 async fn group_message(
     State(sandbox): State<Sandbox>,
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
     let path = "/v1.0/robot/groupMessages/send";
-    let app = match sandbox.guard(path, header_token(&headers)) {
-        Ok(app) => app,
+    let (app, body, msg_key, param) = match robot_request(&sandbox, path, &headers, body) {
+        Ok(parts) => parts,
         Err(response) => return *response,
     };
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
-    let (msg_key, param) = match message_body(&body) {
-        Ok(parsed) => parsed,
-        Err((code, message)) => return sandbox.refuse(path, &app, 400, code, message),
-    };
-    if str_field(&body, "robotCode") != Some(app.app_key.as_str()) {
-        return sandbox.refuse(
-            path,
-            &app,
-            400,
-            "invalidParameter.robotCode.notExist",
-            "robotCode不存在或与appkey不匹配",
-        );
-    }
     let Some(group) = str_field(&body, "openConversationId").and_then(|cid| sandbox.group(cid))
     else {
         return sandbox.refuse(
@@ -233,24 +243,10 @@ async fn one_to_one_messages(
     body: Option<Json<Value>>,
 ) -> Response {
     let path = "/v1.0/robot/oToMessages/batchSend";
-    let app = match sandbox.guard(path, header_token(&headers)) {
-        Ok(app) => app,
+    let (app, body, msg_key, param) = match robot_request(&sandbox, path, &headers, body) {
+        Ok(parts) => parts,
         Err(response) => return *response,
     };
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
-    let (msg_key, param) = match message_body(&body) {
-        Ok(parsed) => parsed,
-        Err((code, message)) => return sandbox.refuse(path, &app, 400, code, message),
-    };
-    if str_field(&body, "robotCode") != Some(app.app_key.as_str()) {
-        return sandbox.refuse(
-            path,
-            &app,
-            400,
-            "invalidParameter.robotCode.notExist",
-            "robotCode不存在或与appkey不匹配",
-        );
-    }
     let user_ids: Vec<String> = body
         .get("userIds")
         .and_then(Value::as_array)

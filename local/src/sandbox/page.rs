@@ -69,13 +69,14 @@ fn subscribed_app(sandbox: &Sandbox) -> Option<super::SandboxApp> {
 
 const OPERATOR: &str = "sandbox-admin";
 
-async fn install(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) -> Redirect {
-    if let (Some(app), Some(group)) = (subscribed_app(&sandbox), sandbox.group(&form.cid)) {
-        sandbox.set_cool_app(&form.cid, Some(SANDBOX_COOL_APP_CODE));
+/// Installs (or uninstalls) our cool app in a group and pushes the event.
+async fn set_cool_app(sandbox: &Sandbox, cid: &str, installed: bool) {
+    if let (Some(app), Some(group)) = (subscribed_app(sandbox), sandbox.group(cid)) {
+        sandbox.set_cool_app(cid, installed.then_some(SANDBOX_COOL_APP_CODE));
         let event = cool_app_event(
-            true,
+            installed,
             &app.corp_id,
-            &form.cid,
+            cid,
             SANDBOX_COOL_APP_CODE,
             &app.app_key,
             OPERATOR,
@@ -83,23 +84,15 @@ async fn install(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) ->
         );
         sandbox.push_event(&app.app_key, &event, &group.title).await;
     }
+}
+
+async fn install(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) -> Redirect {
+    set_cool_app(&sandbox, &form.cid, true).await;
     Redirect::to("/sandbox")
 }
 
 async fn uninstall(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) -> Redirect {
-    if let (Some(app), Some(group)) = (subscribed_app(&sandbox), sandbox.group(&form.cid)) {
-        sandbox.set_cool_app(&form.cid, None);
-        let event = cool_app_event(
-            false,
-            &app.corp_id,
-            &form.cid,
-            SANDBOX_COOL_APP_CODE,
-            &app.app_key,
-            OPERATOR,
-            now_ms(),
-        );
-        sandbox.push_event(&app.app_key, &event, &group.title).await;
-    }
+    set_cool_app(&sandbox, &form.cid, false).await;
     Redirect::to("/sandbox")
 }
 

@@ -12,7 +12,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{GSI1, Item, Store, StoreError, from_typed, n, partition, s, typed_item};
+use super::{Item, Store, StoreError, from_typed, n, partition, s, typed_item};
 use crate::incident::{AlertEvent, AlertStatus, Incident, IncidentStatus, OperationRecord};
 
 /// What applying an alert event did to its incident.
@@ -419,29 +419,11 @@ impl Store {
 
     /// An integration's incidents, newest first (a Query on `gsi1`).
     pub async fn list_incidents(&self, integration_id: &str) -> Result<Vec<Incident>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :k")
-                .expression_attribute_values(":k", s(format!("INCIDENTS#{integration_id}")))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                found.push(from_typed(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+        self.query_gsi1(&format!("INCIDENTS#{integration_id}"), true)
+            .await?
+            .into_iter()
+            .map(from_typed)
+            .collect()
     }
 
     /// Claims a delivery step for `lease_ms`: true when this caller may send it (it

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
-use super::{GSI1, Store, StoreError, n, partition, s};
+use super::{Item, Store, StoreError, n, partition, s};
 use crate::integration::Integration;
 
 const CONFIG: &str = "CONFIG";
@@ -58,28 +58,11 @@ impl Store {
 
     /// Lists every integration, oldest first (a Query on `gsi1`, never a Scan).
     pub async fn list_integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :k")
-                .expression_attribute_values(":k", s(LIST_KEY))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                found.push(from_item(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+        self.query_gsi1(LIST_KEY, false)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     /// Replaces an integration if it is still at `expected_version`; `Conflict` otherwise.
@@ -102,8 +85,21 @@ impl Store {
 
     /// Deletes an integration and every item in its partition. Returns whether it existed.
     pub async fn delete_integration(&self, id: &str) -> Result<bool, StoreError> {
-        let items = self.query_prefix(id, "").await?;
+        let mut items = self.query_prefix(id, "").await?;
         let existed = items.iter().any(|item| item.get("sk") == Some(&s(CONFIG)));
+        // Incidents live in partitions of their own (with deliveries and records).
+        for incident in self.list_incidents(id).await? {
+            items.extend(
+                self.query_partition(&format!("INC#{}", incident.id), "")
+                    .await?,
+            );
+        }
+        self.delete_items(items).await?;
+        Ok(existed)
+    }
+
+    /// Deletes items (by their keys) in batches of 25, retrying unprocessed ones.
+    async fn delete_items(&self, items: Vec<Item>) -> Result<(), StoreError> {
         let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
         for item in items {
             let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) else {
@@ -141,6 +137,6 @@ impl Store {
                 }
             }
         }
-        Ok(existed)
+        Ok(())
     }
 }

@@ -184,6 +184,31 @@ impl Store {
         Ok(())
     }
 
+    /// Every item under `key` on `gsi1` (newest first when `newest_first`).
+    async fn query_gsi1(&self, key: &str, newest_first: bool) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :k")
+                .expression_attribute_values(":k", s(key))
+                .scan_index_forward(!newest_first)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// Reads one item.
     async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         Ok(self
