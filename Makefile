@@ -7,10 +7,10 @@ VENV := .venv
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: test dev tools rust-tools fmt lint lint-template unit build clean
+.PHONY: test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
 
-## test: formatting, clippy, template lint, then unit + integration tests on a moto server
-test: tools fmt lint lint-template unit
+## test: formatting, clippy, template lint, then unit + integration + browser tests on a moto server
+test: tools browser-tools fmt lint lint-template unit
 
 ## dev: the whole product on 127.0.0.1:$PORT (default 3000) with a moto server and the
 ## DingTalk sandbox (see README); Ctrl-C stops everything
@@ -20,6 +20,12 @@ dev: tools
 ## tools: the pinned Python tools (moto server, cfn-lint, SAM CLI, cargo-lambda, zig) in .venv
 tools: rust-tools
 	@scripts/bootstrap-tools.sh
+
+## browser-tools: Debian's Chromium and playwright-core (for the H5 browser test)
+browser-tools:
+	@command -v chromium >/dev/null || { echo "installing chromium (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 rust-tools:
 	@command -v cargo >/dev/null || { echo "cargo is required (rustup.rs)" >&2; exit 1; }
@@ -36,9 +42,9 @@ lint-template: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --region us-east-1
 
-## unit: every cargo test, with AWS_ENDPOINT_URL pointing at a fresh moto server
+## unit: every cargo test and the browser test, with AWS_ENDPOINT_URL pointing at a fresh moto server
 unit:
-	scripts/with-moto.sh scripts/cargo-test-summary.sh --workspace --locked
+	scripts/with-moto.sh scripts/run-tests.sh --workspace --locked
 
 ## build: the Lambda bundle for arm64 (needs the aarch64-unknown-linux-gnu rust target)
 build: tools

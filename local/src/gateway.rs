@@ -10,6 +10,7 @@ use axum::body::Body as AxumBody;
 use axum::extract::Request as AxumRequest;
 use axum::response::{IntoResponse, Response as AxumResponse};
 use event_callback::EventCallback;
+use h5_app::H5Page;
 use ingest::IngestApi;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
@@ -27,6 +28,8 @@ pub enum Function {
     AdminApi,
     /// `functions/ingest` (IngestFunction).
     Ingest,
+    /// `functions/h5-app` (H5AppFunction).
+    H5App,
 }
 
 /// The HTTP API routes of template.yaml: (method, path, function).
@@ -37,6 +40,8 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("ANY", "/api/integrations/{proxy+}", Function::AdminApi),
     ("ANY", "/api/incidents/{proxy+}", Function::AdminApi),
     ("POST", "/api/integrations/{id}/alerts", Function::Ingest),
+    ("GET", "/dingtalk/{id}/app", Function::H5App),
+    ("ANY", "/dingtalk/{id}/app/{proxy+}", Function::H5App),
 ];
 
 /// The function handlers, built once like in Lambda.
@@ -48,6 +53,8 @@ pub struct Functions {
     pub admin_api: AdminApi,
     /// Ingest handler.
     pub ingest: IngestApi,
+    /// H5 app handler.
+    pub h5_app: H5Page,
 }
 
 impl Functions {
@@ -60,6 +67,7 @@ impl Functions {
             Function::EventCallback => self.event_callback.handle(request).await,
             Function::AdminApi => self.admin_api.handle(request).await,
             Function::Ingest => self.ingest.handle(request).await,
+            Function::H5App => self.h5_app.handle(request).await,
         }
     }
 }

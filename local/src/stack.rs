@@ -44,6 +44,10 @@ pub struct DevSettings {
     pub aws_endpoint_url: Option<String>,
     /// `OUTBOUND_IPS`.
     pub outbound_ips: Option<String>,
+    /// `SESSION_SECRET` (generated when unset).
+    pub session_secret: Option<String>,
+    /// `DINGTALK_JSAPI_URL` (the sandbox's stand-in when the sandbox is used).
+    pub jsapi_url: Option<String>,
     /// `SANDBOX_QPS` / `SANDBOX_MONTHLY_QUOTA`: limits the sandbox enforces
     /// (defaults: the Standard edition's 20 QPS and 10,000 calls a month).
     pub sandbox_limits: Limits,
@@ -77,6 +81,8 @@ impl DevSettings {
             dingtalk_oapi_base: get("DINGTALK_OAPI_BASE"),
             aws_endpoint_url: get("AWS_ENDPOINT_URL"),
             outbound_ips: get("OUTBOUND_IPS"),
+            session_secret: get("SESSION_SECRET"),
+            jsapi_url: get("DINGTALK_JSAPI_URL"),
             sandbox_limits: Limits {
                 qps: Some(
                     number("SANDBOX_QPS")?.map_or(20, |q| u32::try_from(q).unwrap_or(u32::MAX)),
@@ -338,6 +344,10 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         None => (format!("dev-{}", uuid::Uuid::new_v4().simple()), true),
     };
     let sandbox_base = format!("{local_base}/sandbox/dingtalk");
+    let session_secret = settings
+        .session_secret
+        .clone()
+        .unwrap_or_else(|| format!("dev-session-{}", uuid::Uuid::new_v4().simple()));
     let config = Config::from_lookup(|name| match name {
         "TABLE_NAME" => Some(settings.table_name.clone()),
         "QUEUE_URL" => Some(queue_url.clone()),
@@ -352,6 +362,12 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
             .clone()
             .or_else(|| Some(sandbox_base.clone())),
         "OUTBOUND_IPS" => settings.outbound_ips.clone(),
+        "SESSION_SECRET" => Some(session_secret.clone()),
+        "DINGTALK_JSAPI_URL" => settings.jsapi_url.clone().or_else(|| {
+            settings
+                .uses_sandbox()
+                .then(|| "/sandbox/jsapi.js".to_string())
+        }),
         _ => None,
     })?;
     let services = Services::new(config, &sdk, Arc::new(SystemClock));
@@ -364,6 +380,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         event_callback: event_callback::EventCallback::new(&services, CallbackSettings::default()),
         admin_api: admin_api::AdminApi::new(&services),
         ingest: ingest::IngestApi::new(&services),
+        h5_app: h5_app::H5Page::new(&services),
     };
     // The notifier, fed from the queue like the SQS event source mapping does.
     let notifier = services.notifier(NotifierSettings::default());

@@ -35,7 +35,15 @@ pub struct Config {
     pub dingtalk_oapi_base: String,
     /// Static egress IPs to put on DingTalk's allow-list.
     pub outbound_ips: Vec<String>,
+    /// `SESSION_SECRET`: signs H5 sessions (a secret: never logged).
+    pub session_secret: Option<String>,
+    /// `DINGTALK_JSAPI_URL`: the DingTalk JSAPI script the H5 page loads.
+    pub jsapi_url: String,
 }
+
+/// DingTalk's JSAPI script (protocol reference §6).
+pub const DEFAULT_JSAPI_URL: &str =
+    "https://g.alicdn.com/dingding/dingtalk-jsapi/3.1.0/dingtalk.open.js";
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -50,6 +58,11 @@ impl fmt::Debug for Config {
             .field("dingtalk_api_base", &self.dingtalk_api_base)
             .field("dingtalk_oapi_base", &self.dingtalk_oapi_base)
             .field("outbound_ips", &self.outbound_ips)
+            .field(
+                "session_secret",
+                &self.session_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("jsapi_url", &self.jsapi_url)
             .finish()
     }
 }
@@ -109,6 +122,8 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            session_secret: get("SESSION_SECRET"),
+            jsapi_url: get("DINGTALK_JSAPI_URL").unwrap_or_else(|| DEFAULT_JSAPI_URL.to_string()),
         })
     }
 }

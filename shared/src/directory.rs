@@ -144,6 +144,49 @@ impl MemberDirectory {
         Ok(binding)
     }
 
+    /// Issues a one-time link code for a member: 8 characters, valid 15 minutes,
+    /// single use (the member enters it in the H5 app to associate DingTalk).
+    pub async fn link_code(&self, integration_id: &str, email: &str) -> Result<Value, CenterError> {
+        self.require_integration(integration_id).await?;
+        let email = email.trim().to_lowercase();
+        if self
+            .store
+            .get_member(integration_id, &email)
+            .await?
+            .is_none()
+        {
+            return Err(CenterError::NotFound);
+        }
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            CenterError::Store(crate::store::StoreError::Dynamo(format!(
+                "no randomness: {e}"
+            )))
+        })?;
+        let code: String = bytes
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+            .collect();
+        let expires = self.clock.now_secs() + 900;
+        self.store
+            .put_link_code(integration_id, &code, &email, expires)
+            .await?;
+        info!(integration_id, "link code issued");
+        Ok(
+            serde_json::json!({"code": code, "member": email, "expires_at": rfc3339(expires * 1000)}),
+        )
+    }
+
+    /// The audit log of binding changes.
+    pub async fn audit(
+        &self,
+        integration_id: &str,
+    ) -> Result<Vec<crate::incident::OperationRecord>, CenterError> {
+        self.require_integration(integration_id).await?;
+        Ok(self.store.list_audit(integration_id).await?)
+    }
+
     /// Removes a binding.
     pub async fn unbind(
         &self,

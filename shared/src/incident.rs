@@ -94,7 +94,8 @@ pub struct Alert {
 pub struct AlertEvent {
     /// Contract version (1).
     pub version: u32,
-    /// Target integration.
+    /// Target integration (optional on ingest, where the URL names it).
+    #[serde(default)]
     pub integration_id: String,
     /// The alert.
     pub alert: Alert,
@@ -121,6 +122,9 @@ impl AlertEvent {
                     self.version
                 ),
             ));
+        }
+        if self.integration_id.trim().is_empty() {
+            return Err(ValidationError::new("integration_id", "is required"));
         }
         let alert = &self.alert;
         if alert.key.trim().is_empty() || alert.key.chars().count() > MAX_KEY_CHARS {
@@ -255,6 +259,12 @@ pub enum RecordKind {
     QuotaExhausted,
     /// Nothing was sent on purpose.
     Skipped,
+    /// Someone acknowledged it.
+    Acknowledged,
+    /// Someone snoozed it.
+    Snoozed,
+    /// A DingTalk account was associated with a member, or unlinked.
+    Binding,
 }
 
 /// One line of an incident's timeline.

@@ -9,7 +9,9 @@ pub mod crypto;
 pub mod dingtalk;
 pub mod directory;
 pub mod event_subscription;
+pub mod h5_app;
 pub mod incident;
+pub mod incident_actions;
 pub mod incident_reader;
 pub mod ingest;
 pub mod integration;
@@ -17,6 +19,7 @@ pub mod integration_center;
 pub mod member;
 pub mod notifier;
 pub mod services;
+pub mod session;
 pub mod store;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -77,6 +77,30 @@ impl Services {
         )
     }
 
+    /// Incident actions (H5 app, card buttons).
+    pub fn incident_actions(&self) -> crate::incident_actions::IncidentActions {
+        crate::incident_actions::IncidentActions::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.sqs.clone(),
+            self.config.queue_url.clone(),
+        )
+    }
+
+    /// The H5 app service.
+    pub fn h5_app(&self) -> crate::h5_app::H5App {
+        crate::h5_app::H5App::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            self.incident_actions(),
+            self.config
+                .session_secret
+                .as_deref()
+                .map(crate::session::SessionKey::new),
+        )
+    }
+
     /// The member directory.
     pub fn member_directory(&self) -> MemberDirectory {
         MemberDirectory::new(self.store.clone(), self.clock.clone())

@@ -7,6 +7,7 @@ use admin_api::AdminApi;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use event_callback::EventCallback;
+use h5_app::H5Page;
 use ingest::IngestApi;
 use lambda_http::{Body, Request, Response};
 use local_stack::sandbox::events::{SignedEvent, sign_event};
@@ -18,6 +19,8 @@ use shared::{Clock, Config, Services, SystemClock};
 
 /// Admin key used by every test stack.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+/// Session secret of every test stack.
+pub const SESSION_SECRET: &str = "test-session-secret-0123456789abcdef";
 /// Public base URL of every test stack.
 pub const BASE_URL: &str = "https://alerts.example.com";
 
@@ -105,6 +108,8 @@ pub struct TestStack {
     pub callback: EventCallback,
     /// The ingest handler.
     pub ingest: IngestApi,
+    /// The H5 app handler.
+    pub h5: H5Page,
     /// The notifier (fed by [`TestStack::deliver`]).
     pub notifier: Notifier,
     /// The alert queue.
@@ -151,6 +156,7 @@ impl TestStack {
             "ADMIN_API_KEY" => Some(ADMIN_KEY.into()),
             "DINGTALK_API_BASE" | "DINGTALK_OAPI_BASE" => Some(sandbox_url.clone()),
             "OUTBOUND_IPS" => Some("203.0.113.7, 203.0.113.8".into()),
+            "SESSION_SECRET" => Some(SESSION_SECRET.into()),
             _ => None,
         })
         .expect("config");
@@ -161,6 +167,7 @@ impl TestStack {
             admin: AdminApi::new(&services),
             callback: EventCallback::new(&services, CallbackSettings::default()),
             ingest: IngestApi::new(&services),
+            h5: H5Page::new(&services),
             notifier: services.notifier(NotifierSettings {
                 qps_backoff: std::time::Duration::from_millis(150),
                 deadline_margin: std::time::Duration::from_millis(500),

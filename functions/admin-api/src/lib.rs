@@ -124,6 +124,12 @@ impl AdminApi {
             ("GET", ["api", "integrations", id, "members"]) => {
                 Ok(json_response(200, &self.directory.members(id).await?))
             }
+            ("POST", ["api", "integrations", id, "members", email, "link-code"]) => Ok(
+                json_response(201, &self.directory.link_code(id, email).await?),
+            ),
+            ("GET", ["api", "integrations", id, "audit"]) => {
+                Ok(json_response(200, &self.directory.audit(id).await?))
+            }
             ("GET", ["api", "integrations", id, "bindings"]) => {
                 Ok(json_response(200, &self.directory.bindings(id).await?))
             }

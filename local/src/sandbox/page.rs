@@ -28,6 +28,12 @@ pub fn router(sandbox: Sandbox) -> Router {
         .route("/actions/rename", post(rename))
         .route("/actions/new-group", post(new_group))
         .route("/actions/auth-code", post(auth_code))
+        .route(
+            "/actions/current-user-auth-code",
+            post(current_user_auth_code),
+        )
+        .route("/as/{user_id}", get(open_as))
+        .route("/jsapi.js", get(jsapi))
         .with_state(sandbox)
 }
 
@@ -57,6 +63,20 @@ struct GroupForm {
 #[derive(Deserialize)]
 struct UserForm {
     user_id: String,
+}
+
+/// The H5 app path of the subscribed app's integration (from its event URL).
+fn app_path(sandbox: &Sandbox) -> Option<String> {
+    let app = subscribed_app(sandbox)?;
+    let url = sandbox.subscription(&app.app_key)?.url;
+    let path = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split_once('/').map(|(_, p)| p).unwrap_or(""))?;
+    Some(format!("/{}", path.strip_suffix("/events")?).replace("//", "/") + "/app")
+}
+
+fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// The app whose events the page sends: the first one with a subscription.
@@ -130,6 +150,80 @@ async fn new_group(State(sandbox): State<Sandbox>, Form(form): Form<GroupForm>) 
 /// Issues a login-free auth code for a person (what `dd.requestAuthCode` gives a page).
 async fn auth_code(State(sandbox): State<Sandbox>, Form(form): Form<UserForm>) -> Json<Value> {
     Json(json!({"code": sandbox.issue_auth_code(&form.user_id)}))
+}
+
+/// The JSAPI stand-in the H5 page loads in the sandbox: `dd.requestAuthCode` asks
+/// the sandbox for a code for the person chosen with "Open the app as …". With no
+/// person chosen, the page is "not in DingTalk".
+const JSAPI_SHIM: &str = r#"(function () {
+  var m = document.cookie.match(/(?:^|; )sandbox_user=([^;]+)/);
+  function requestAuthCode(o) {
+    fetch("/sandbox/actions/current-user-auth-code", { method: "POST", credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (j) { if (j.code) o.onSuccess({ code: j.code }); else o.onFail(j); }, o.onFail);
+  }
+  window.dd = {
+    env: { platform: m ? "pc" : "notInDingTalk" },
+    ready: function (f) { f(); },
+    requestAuthCode: requestAuthCode,
+    runtime: { permission: { requestAuthCode: requestAuthCode } }
+  };
+})();
+"#;
+
+async fn jsapi() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        JSAPI_SHIM,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// "Open the app as …": remembers the person (cookie) and opens `next` (a local path).
+async fn open_as(
+    State(sandbox): State<Sandbox>,
+    axum::extract::Path(user_id): axum::extract::Path<String>,
+    axum::extract::Query(next): axum::extract::Query<Next>,
+) -> Response {
+    if !sandbox.users().iter().any(|u| u.user_id == user_id) {
+        return (axum::http::StatusCode::NOT_FOUND, "no such person").into_response();
+    }
+    let next = next
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or_else(|| "/sandbox".into());
+    let cookie = format!("sandbox_user={user_id}; Path=/; SameSite=Lax");
+    (
+        [(axum::http::header::SET_COOKIE, cookie)],
+        Redirect::to(&next),
+    )
+        .into_response()
+}
+
+/// A login-free auth code for the person chosen with "Open the app as …".
+async fn current_user_auth_code(
+    State(sandbox): State<Sandbox>,
+    headers: axum::http::HeaderMap,
+) -> Json<Value> {
+    let user = headers
+        .get(axum::http::header::COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split("; ").find_map(|p| p.strip_prefix("sandbox_user=")))
+        .map(String::from);
+    match user {
+        Some(user) if sandbox.users().iter().any(|u| u.user_id == user) => {
+            Json(json!({"code": sandbox.issue_auth_code(&user)}))
+        }
+        _ => Json(json!({"errorMessage": "not in DingTalk"})),
+    }
 }
 
 /// Everything the page shows, as JSON (for scripts and tests).
@@ -324,6 +418,15 @@ form{display:inline}button{cursor:pointer}table{border-collapse:collapse;width:1
             escape(&user.name),
             escape(&user.user_id)
         );
+        if let Some(app_path) = app_path(&sandbox) {
+            let _ = write!(
+                out,
+                "<p><a class=btn href=\"/sandbox/as/{uid}?next={next}\">Open the app as {name}</a></p>",
+                uid = escape(&user.user_id),
+                next = escape(&url_encode(&app_path)),
+                name = escape(&user.name)
+            );
+        }
         for m in messages
             .iter()
             .filter(|m| m.target == MessageTarget::User(user.user_id.clone()))

@@ -475,3 +475,58 @@ impl DingTalkClient {
             .map(|_| ())
     }
 }
+
+/// Who a login-free auth code belongs to (`/topapi/v2/user/getuserinfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DingTalkUser {
+    /// userId.
+    pub userid: String,
+    /// unionId.
+    #[serde(default)]
+    pub unionid: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A person's profile (`/topapi/v2/user/get`), as far as association needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct DingTalkProfile {
+    /// Email, if visible to the app.
+    #[serde(default)]
+    pub email: String,
+    /// Enterprise email, if any.
+    #[serde(default)]
+    pub org_email: String,
+    /// Mobile, if visible to the app.
+    #[serde(default)]
+    pub mobile: String,
+}
+
+impl DingTalkClient {
+    /// Exchanges a login-free auth code (5 minutes, single use) for the user.
+    pub async fn user_by_auth_code(
+        &self,
+        app: AppCredentials<'_>,
+        code: &str,
+    ) -> Result<DingTalkUser, DingTalkError> {
+        let value = self
+            .call_oapi(app, "/topapi/v2/user/getuserinfo", &json!({"code": code}))
+            .await?;
+        serde_json::from_value(value.get("result").cloned().unwrap_or(Value::Null))
+            .map_err(|e| DingTalkError::Malformed(e.to_string()))
+    }
+
+    /// A user's profile (needs the `qyapi_get_member` permission).
+    pub async fn user_profile(
+        &self,
+        app: AppCredentials<'_>,
+        user_id: &str,
+    ) -> Result<DingTalkProfile, DingTalkError> {
+        let value = self
+            .call_oapi(app, "/topapi/v2/user/get", &json!({"userid": user_id}))
+            .await?;
+        serde_json::from_value(value.get("result").cloned().unwrap_or(Value::Null))
+            .map_err(|e| DingTalkError::Malformed(e.to_string()))
+    }
+}

@@ -152,7 +152,10 @@ impl Notifier {
         let value: Value = serde_json::from_str(body)
             .map_err(|e| JobError::Malformed(format!("body is not JSON: {e}")))?;
         if let Some(kind) = value.get("type").and_then(Value::as_str) {
-            return Err(JobError::Malformed(format!("unknown job type {kind:?}")));
+            return match kind {
+                "incident_changed" => self.incident_changed(&value, deadline).await,
+                other => Err(JobError::Malformed(format!("unknown job type {other:?}"))),
+            };
         }
         if let Some(version) = value
             .get("version")
@@ -179,6 +182,47 @@ impl Notifier {
         self.apply(&integration, &mut event, deadline)
             .instrument(span)
             .await
+    }
+
+    /// `{"type": "incident_changed", "integration_id", "incident_id"}`: someone acted on
+    /// an incident; update its cards in place (and, once resolved, send the follow-ups).
+    async fn incident_changed(&self, job: &Value, deadline: Instant) -> Result<(), JobError> {
+        let field = |name: &str| {
+            job.get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| JobError::Malformed(format!("incident_changed job without {name}")))
+        };
+        let integration_id = field("integration_id")?;
+        let incident_id = field("incident_id")?;
+        let integration = self
+            .store
+            .get_integration(integration_id)
+            .await?
+            .ok_or_else(|| JobError::Malformed(format!("unknown integration {integration_id}")))?;
+        let incident = self
+            .store
+            .get_incident(incident_id)
+            .await?
+            .ok_or_else(|| JobError::Malformed(format!("unknown incident {incident_id}")))?;
+        let span = info_span!("incident_changed", integration_id = %integration.id, incident_id = %incident.id);
+        async {
+            if incident.status == crate::incident::IncidentStatus::Resolved {
+                return self
+                    .deliver_resolved(&integration, &incident, deadline)
+                    .await;
+            }
+            let ctx = RenderContext {
+                base_url: self.base_url(&integration),
+                timezone: &integration.timezone,
+                mentions: &[],
+            };
+            let mut retry = None;
+            self.update_cards(&integration, &incident, &ctx, deadline, &mut retry)
+                .await?;
+            retry.map_or(Ok(()), |reason| Err(JobError::Retry(reason)))
+        }
+        .instrument(span)
+        .await
     }
 
     async fn apply(

@@ -185,3 +185,40 @@ fn delete(table: &str, pk: &str, sk: &str) -> Result<TransactWriteItem, StoreErr
         .map_err(|e| StoreError::Dynamo(e.to_string()))?;
     Ok(TransactWriteItem::builder().delete(delete).build())
 }
+
+impl Store {
+    /// Appends a record to the integration's audit log (binding changes).
+    pub async fn add_audit(
+        &self,
+        integration_id: &str,
+        at_ms: i64,
+        record: &crate::incident::OperationRecord,
+    ) -> Result<(), StoreError> {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let item = typed_item(
+            record,
+            partition(integration_id),
+            format!("AUDIT#{at_ms:013}#{suffix}"),
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// The integration's audit log, oldest first.
+    pub async fn list_audit(
+        &self,
+        integration_id: &str,
+    ) -> Result<Vec<crate::incident::OperationRecord>, StoreError> {
+        self.query_prefix(integration_id, "AUDIT#")
+            .await?
+            .into_iter()
+            .map(from_typed)
+            .collect()
+    }
+}

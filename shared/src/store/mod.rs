@@ -11,6 +11,7 @@ mod chats;
 mod claims;
 mod incidents;
 mod integrations;
+mod link_codes;
 mod members;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::types::{
 pub use chats::{ChatInstall, ChatWrite};
 pub use claims::CachedToken;
 pub use incidents::{AlertApplied, Delivery, DeliveryStep, StepState};
+pub use link_codes::Redeemed;
 
 /// A store failure. `Conflict` is a lost conditional write; the rest are ours (5xx).
 #[derive(Debug, thiserror::Error)]

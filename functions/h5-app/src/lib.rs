@@ -1,0 +1,321 @@
+//! H5 app function: the page at `GET /dingtalk/{id}/app` (with its assets) and its
+//! JSON API under `/dingtalk/{id}/app/api/…` (login-free identity, association,
+//! incidents and actions).
+
+use lambda_http::http::{HeaderValue, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use shared::api::{
+    ApiError, body_bytes, json_body, json_response, path_segments, public_base_url, query_param,
+};
+use shared::h5_app::{H5App, H5Error};
+use shared::session::Session;
+use shared::{Config, Services};
+use tracing::{Instrument, info_span};
+
+const INDEX: &str = include_str!("../assets/index.html");
+const SCRIPT: &str = include_str!("../assets/app.js");
+const STYLE: &str = include_str!("../assets/app.css");
+
+/// Largest API body.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The handler.
+#[derive(Clone)]
+pub struct H5Page {
+    config: Config,
+    app: H5App,
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// JSON that is safe inside a `<script>` element (no `</script>`, no entities).
+fn script_safe_json(value: &Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+fn with_headers(
+    mut response: Response<Body>,
+    content_type: &'static str,
+    jsapi_origin: &str,
+) -> Response<Body> {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let csp = format!(
+        "default-src 'self'; script-src 'self' {jsapi_origin}; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'self' https://*.dingtalk.com; base-uri 'none'; form-action 'self'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert("content-security-policy", value);
+    }
+    response
+}
+
+fn text_response(
+    status: u16,
+    body: String,
+    content_type: &'static str,
+    jsapi_origin: &str,
+) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
+    with_headers(response, content_type, jsapi_origin)
+}
+
+impl H5Page {
+    /// Builds the handler from the shared services.
+    pub fn new(services: &Services) -> Self {
+        Self {
+            config: services.config.clone(),
+            app: services.h5_app(),
+        }
+    }
+
+    fn jsapi_origin(&self) -> String {
+        url::Url::parse(&self.config.jsapi_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
+    /// Handles one API Gateway request; never fails (errors are JSON or HTML responses).
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let segments = path_segments(&request);
+        let route: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let method = request.method().as_str().to_string();
+        let Some((id, rest)) = (match route.as_slice() {
+            ["dingtalk", id, "app", rest @ ..] => Some((id.to_string(), rest.to_vec())),
+            _ => None,
+        }) else {
+            return ApiError::not_found("route").into_response();
+        };
+        let span = info_span!("h5_app", integration_id = %id);
+        async {
+            match (method.as_str(), rest.as_slice()) {
+                ("GET", []) => self.page(&id, &request).await,
+                ("GET", ["assets", "app.js"]) => text_response(
+                    200,
+                    SCRIPT.into(),
+                    "text/javascript; charset=utf-8",
+                    &self.jsapi_origin(),
+                ),
+                ("GET", ["assets", "app.css"]) => text_response(
+                    200,
+                    STYLE.into(),
+                    "text/css; charset=utf-8",
+                    &self.jsapi_origin(),
+                ),
+                (_, ["api", api @ ..]) => self
+                    .api(&id, &method, api, &request)
+                    .await
+                    .unwrap_or_else(Failure::into_response),
+                _ => ApiError::not_found("route").into_response(),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn page(&self, id: &str, request: &Request) -> Response<Body> {
+        let origin = self.jsapi_origin();
+        let integration = match self.app.integration(id).await {
+            Ok(integration) => integration,
+            Err(H5Error::NotFound(_)) => {
+                return text_response(404, "<!doctype html><meta charset=utf-8><title>Not found</title><p>This app link is not valid. Ask your admin for the right link.</p>".into(), "text/html; charset=utf-8", &origin);
+            }
+            Err(err) => return ApiError::from(err).into_response(),
+        };
+        let base = format!(
+            "{}/dingtalk/{id}/app",
+            public_base_url(&self.config, request)
+        );
+        // Only public identifiers reach the page; no secret ever does.
+        let config = json!({
+            "integration": integration.id,
+            "corpId": integration.corp_id,
+            "clientId": integration.client_id,
+            "name": integration.name,
+            "base": base,
+            "timezone": integration.timezone,
+        });
+        let html = INDEX
+            .replace("{{JSAPI_URL}}", &escape_html(&self.config.jsapi_url))
+            .replace("{{TITLE}}", &escape_html(&integration.name))
+            .replace("{{CONFIG}}", &script_safe_json(&config))
+            .replace("{{BASE}}", &escape_html(&base));
+        text_response(200, html, "text/html; charset=utf-8", &origin)
+    }
+
+    /// State-changing calls must come from our own page: a present `Origin` must be ours.
+    fn check_origin(&self, request: &Request) -> Result<(), ApiError> {
+        let Some(origin) = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(());
+        };
+        let ours = url::Url::parse(&public_base_url(&self.config, request))
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let same_host = url::Url::parse(origin)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
+            .is_some_and(|h| h == host);
+        if origin == ours || same_host {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                403,
+                "cross_origin",
+                "requests must come from the app's own page",
+            ))
+        }
+    }
+
+    fn session(&self, id: &str, request: &Request) -> Result<Session, ApiError> {
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        self.app.authenticate(id, token).map_err(ApiError::from)
+    }
+
+    async fn api(
+        &self,
+        id: &str,
+        method: &str,
+        api: &[&str],
+        request: &Request,
+    ) -> Result<Response<Body>, Failure> {
+        if method != "GET" {
+            self.check_origin(request)?;
+        }
+        let body = || -> Result<Value, ApiError> {
+            let bytes = body_bytes(request, MAX_BODY_BYTES)?;
+            if bytes.is_empty() {
+                Ok(json!({}))
+            } else {
+                json_body(bytes)
+            }
+        };
+        let text = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        match (method, api) {
+            ("POST", ["login"]) => {
+                let code = text(&body()?, "code");
+                Ok(json_response(200, &self.app.login(id, &code).await?))
+            }
+            ("GET", ["me"]) => {
+                let session = self.session(id, request)?;
+                Ok(json_response(200, &self.app.me(&session).await?))
+            }
+            ("POST", ["associate"]) => {
+                let session = self.session(id, request)?;
+                let code = text(&body()?, "code");
+                Ok(json_response(
+                    200,
+                    &self.app.associate(&session, &code).await?,
+                ))
+            }
+            ("POST", ["unlink"]) => {
+                let session = self.session(id, request)?;
+                Ok(json_response(200, &self.app.unlink(&session).await?))
+            }
+            ("GET", ["incidents"]) => {
+                let session = self.session(id, request)?;
+                let view = query_param(request, "view").unwrap_or_else(|| "mine".into());
+                let cid = query_param(request, "cid");
+                Ok(json_response(
+                    200,
+                    &self.app.incidents(&session, &view, cid.as_deref()).await?,
+                ))
+            }
+            ("GET", ["incidents", incident]) => {
+                let session = self.session(id, request)?;
+                Ok(json_response(
+                    200,
+                    &self.app.incident(&session, incident).await?,
+                ))
+            }
+            ("POST", ["incidents", incident, "actions"]) => {
+                let session = self.session(id, request)?;
+                let body = body()?;
+                let duration = body.get("duration").and_then(Value::as_str);
+                let version = body.get("version").and_then(Value::as_u64);
+                let action = text(&body, "action");
+                Ok(json_response(
+                    200,
+                    &self
+                        .app
+                        .act(&session, incident, &action, duration, version)
+                        .await?,
+                ))
+            }
+            _ => Err(ApiError::not_found("route").into()),
+        }
+    }
+}
+
+/// A failed API call: an error, or a lost race with the incident as it is now.
+#[derive(Debug)]
+enum Failure {
+    Api(ApiError),
+    Conflict(Box<shared::incident::Incident>),
+}
+
+impl From<ApiError> for Failure {
+    fn from(err: ApiError) -> Self {
+        Self::Api(err)
+    }
+}
+
+impl From<H5Error> for Failure {
+    fn from(err: H5Error) -> Self {
+        match err {
+            H5Error::Conflict(now) => Self::Conflict(now),
+            other => Self::Api(other.into()),
+        }
+    }
+}
+
+impl Failure {
+    fn into_response(self) -> Response<Body> {
+        match self {
+            Self::Api(err) => err.into_response(),
+            Self::Conflict(now) => json_response(
+                409,
+                &json!({"error": {"code": "conflict", "message": "someone acted first; this is the incident now"}, "incident": now}),
+            ),
+        }
+    }
+}

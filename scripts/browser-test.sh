@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the H5 browser test: starts the local stack (against AWS_ENDPOINT_URL, set by
+# with-moto.sh) on a free port, drives it with headless Chromium, stops it.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+cargo build --locked -q -p local-stack
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+log="$(mktemp -t stack.XXXXXX.log)"
+export ADMIN_API_KEY="browser-test-admin-key-0123456789"
+PORT="$port" RUST_LOG=warn target/debug/local-stack >"$log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 150); do
+  grep -q "ingest token" "$log" 2>/dev/null && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 0.2
+done
+INGEST_TOKEN="$(awk '/ingest token/ {print $3}' "$log")" \
+STACK_URL="http://127.0.0.1:$port" ARTIFACTS="$root/tests/artifacts" \
+  node tests/browser/h5.test.mjs
