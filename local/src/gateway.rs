@@ -36,6 +36,7 @@ pub enum Function {
 /// A test keeps this list and the template in step.
 pub const ROUTES: &[(&str, &str, Function)] = &[
     ("POST", "/dingtalk/{id}/events", Function::EventCallback),
+    ("POST", "/dingtalk/{id}/cards", Function::EventCallback),
     ("ANY", "/api/integrations", Function::AdminApi),
     ("ANY", "/api/integrations/{proxy+}", Function::AdminApi),
     ("ANY", "/api/incidents/{proxy+}", Function::AdminApi),

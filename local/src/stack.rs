@@ -174,6 +174,8 @@ const DEMO_APP_SECRET: &str = "sandbox-demo-app-secret-0001";
 const DEMO_CORP_ID: &str = "dingsandboxcorp000000000000000001";
 const DEMO_AES_KEY: &str = "SandboxDemoAesKey0123456789abcdefghijklmnop";
 const DEMO_TOKEN: &str = "sandboxdemotoken";
+/// Card template id of the demo (the sandbox accepts any template).
+pub const DEMO_CARD_TEMPLATE: &str = "sandbox-incident-card.schema";
 
 fn free_port() -> Result<u16, DevError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -306,12 +308,13 @@ fn demo_sandbox(limits: Limits) -> Sandbox {
         ("alice0001", "Alice 王", "alice@example.com"),
         ("bob0002", "Bob 李", "bob@example.com"),
         ("carol0003", "Carol 张", "carol@example.com"),
+        ("dave0004", "Dave 赵", ""),
     ] {
         sandbox.add_user(SandboxUser {
             user_id: id.into(),
             union_id: format!("union-{id}"),
             name: name.into(),
-            email: Some(email.into()),
+            email: (!email.is_empty()).then(|| email.to_string()),
             mobile: None,
         });
     }
@@ -413,6 +416,23 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         (None, None)
     };
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    if let Some(demo) = &demo {
+        // Registers the card callback route with the sandbox, like verify in the admin API;
+        // it needs the server (which serves the sandbox's API) to be up.
+        let verified = services
+            .integration_center()
+            .verify(&demo.id, &local_base)
+            .await
+            .map_err(|e| DevError::Aws(e.to_string()))?;
+        let registered = verified["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["check"] == "card_callback" && c["ok"] == true);
+        if !registered {
+            tracing::warn!(%verified, "the demo's card callback route could not be registered");
+        }
+    }
     Ok(RunningStack {
         addr,
         public_base_url,
@@ -452,6 +472,7 @@ async fn wire_demo_integration(
                 "name": "Sandbox demo", "corp_id": DEMO_CORP_ID, "agent_id": "3000000001",
                 "client_id": DEMO_APP_KEY, "client_secret": DEMO_APP_SECRET,
                 "aes_key": DEMO_AES_KEY, "token": DEMO_TOKEN,
+                "card_template_id": DEMO_CARD_TEMPLATE,
             });
             let view = services
                 .integration_center()
@@ -464,6 +485,24 @@ async fn wire_demo_integration(
             }
         }
     };
+    // The demo's people are on-call members, already associated, so card buttons
+    // work at once; the card callback route is registered like verify does.
+    let directory = services.member_directory();
+    // Dave has no email on his profile and no binding: he shows the link-code flow.
+    for user in sandbox.users() {
+        let Some(email) = user.email.clone() else {
+            continue;
+        };
+        let member = json!({"email": email, "name": user.name, "licensed": true});
+        directory
+            .put_member(&demo.id, &member)
+            .await
+            .map_err(|e| aws(&e))?;
+        directory
+            .bind(&demo.id, &user.user_id, &json!({"member": email}))
+            .await
+            .map_err(|e| aws(&e))?;
+    }
     sandbox.subscribe(
         DEMO_APP_KEY,
         Subscription {

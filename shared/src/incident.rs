@@ -265,6 +265,8 @@ pub enum RecordKind {
     Snoozed,
     /// A DingTalk account was associated with a member, or unlinked.
     Binding,
+    /// An upstream webhook attempt.
+    Webhook,
 }
 
 /// One line of an incident's timeline.

@@ -13,6 +13,9 @@ use crate::incident::{Incident, IncidentStatus, OperationRecord, RecordKind};
 use crate::member::Member;
 use crate::store::{AlertApplied, Store, StoreError};
 
+/// Seconds a card update job waits, so bursts of clicks coalesce.
+pub const COALESCE_DELAY_SECS: i32 = 2;
+
 /// An action on an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -182,6 +185,19 @@ impl IncidentActions {
         };
         self.store.add_record(incident_id, now_ms, &record).await?;
         self.queue_change(&next).await;
+        if self
+            .store
+            .get_integration(integration_id)
+            .await?
+            .is_some_and(|i| i.webhook_url.is_some())
+        {
+            let kind = match action {
+                Action::Acknowledge => "acknowledged",
+                Action::Resolve => "resolved",
+                Action::Snooze(_) => "snoozed",
+            };
+            self.queue_webhook(&next, kind, &record.detail).await;
+        }
         Ok(next)
     }
 
@@ -194,17 +210,49 @@ impl IncidentActions {
     }
 
     /// Queues the job that updates cards and sends follow-ups for a changed incident.
+    /// It waits a moment and carries the version, so a burst of actions coalesces
+    /// into one update per card (older jobs see a newer version and stand down).
     pub async fn queue_change(&self, incident: &Incident) {
-        let job = json!({"type": "incident_changed", "integration_id": incident.integration_id, "incident_id": incident.id});
+        let job = json!({"type": "incident_changed", "integration_id": incident.integration_id,
+                         "incident_id": incident.id, "version": incident.version});
+        self.queue(&job, COALESCE_DELAY_SECS).await;
+    }
+
+    /// Queues the upstream webhook for an action taken in DingTalk.
+    pub async fn queue_webhook(&self, incident: &Incident, kind: &str, actor: &str) {
+        let event = json!({
+            "event_id": uuid::Uuid::new_v4().to_string(),
+            "type": format!("incident.{kind}"),
+            "occurred_at": incident.updated_at,
+            "actor": actor,
+            "integration_id": incident.integration_id,
+            "incident": {"id": incident.id, "key": incident.key, "status": incident.status, "severity": incident.severity,
+                         "title": incident.title, "acked_by": incident.acked_by, "resolved_by": incident.resolved_by,
+                         "snoozed_until": incident.snoozed_until, "updated_at": incident.updated_at, "version": incident.version},
+        });
+        let job = json!({"type": "webhook", "integration_id": incident.integration_id, "incident_id": incident.id,
+                         "attempt": 1, "event": event});
+        self.queue(&job, 0).await;
+    }
+
+    /// Queues a 1:1 message asking a DingTalk user to associate their account.
+    pub async fn queue_link_prompt(&self, integration_id: &str, user_id: &str) {
+        let job =
+            json!({"type": "link_prompt", "integration_id": integration_id, "user_id": user_id});
+        self.queue(&job, 0).await;
+    }
+
+    async fn queue(&self, job: &serde_json::Value, delay_secs: i32) {
         if let Err(err) = self
             .sqs
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(job.to_string())
+            .delay_seconds(delay_secs)
             .send()
             .await
         {
-            error!(incident_id = %incident.id, error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not queue the card update job");
+            error!(job = %job["type"], error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not queue a job");
         }
     }
 }

@@ -124,6 +124,12 @@ pub struct Integration {
     /// Base URL the integration was registered under (for links built off-request).
     #[serde(default)]
     pub public_base_url: Option<String>,
+    /// apiSecret registered with DingTalk for card callbacks (set by verify).
+    #[serde(default)]
+    pub card_api_secret: Option<Secret>,
+    /// Signs the upstream webhook (shown once, at creation).
+    #[serde(default)]
+    pub webhook_secret: Option<Secret>,
     /// RFC 3339 creation time.
     pub created_at: String,
     /// RFC 3339 time of the last change.
@@ -314,6 +320,8 @@ impl IntegrationChanges {
             default_targets: self.default_targets.unwrap_or_default(),
             ingest_token_sha256,
             public_base_url: None,
+            card_api_secret: None,
+            webhook_secret: None,
             created_at: now.to_string(),
             updated_at: now.to_string(),
             version: 1,
@@ -538,6 +546,11 @@ pub struct IntegrationView {
     /// Shown only in the answer to a create: the ingest bearer token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingest_token: Option<String>,
+    /// Shown only in the answer to a create: the secret that signs the upstream webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// Whether the card callback route is registered with DingTalk (by verify).
+    pub card_callback_registered: bool,
 }
 
 impl IntegrationView {
@@ -561,6 +574,8 @@ impl IntegrationView {
             created_at: integration.created_at.clone(),
             updated_at: integration.updated_at.clone(),
             ingest_token: None,
+            webhook_secret: None,
+            card_callback_registered: integration.card_api_secret.is_some(),
         }
     }
 }

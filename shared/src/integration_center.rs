@@ -104,10 +104,13 @@ impl IntegrationCenter {
         let now = rfc3339(self.clock.now_ms());
         let mut integration = changes.create(id, ingest_token_digest(&ingest_token), &now)?;
         integration.public_base_url = Some(base.to_string());
+        let webhook_secret = new_secret("whs_");
+        integration.webhook_secret = Some(crate::integration::Secret::new(webhook_secret.clone()));
         self.store.insert_integration(&integration).await?;
         info!(integration_id = %integration.id, "integration created");
         let mut view = self.view(&integration, base);
         view.ingest_token = Some(ingest_token);
+        view.webhook_secret = Some(webhook_secret);
         Ok(view)
     }
 
@@ -161,6 +164,94 @@ impl IntegrationCenter {
         Ok(())
     }
 
+    /// Checks the app's credentials, registers our card callback route (with a fresh
+    /// apiSecret, stored as a secret) and reports what works and what is missing.
+    pub async fn verify(&self, id: &str, base: &str) -> Result<Value, CenterError> {
+        let mut integration = self.load(id).await?;
+        let app = crate::dingtalk::AppCredentials::from(&integration);
+        let mut checks = Vec::new();
+        let mut ok = true;
+        let mut check = |name: &str, passed: bool, detail: String| {
+            ok &= passed;
+            checks.push(serde_json::json!({"check": name, "ok": passed, "detail": detail}));
+        };
+        match self.dingtalk.check_credentials(app).await {
+            Ok(()) => check(
+                "credentials",
+                true,
+                "Client ID and Client Secret accepted; access token issued".into(),
+            ),
+            Err(err) => {
+                check(
+                    "credentials",
+                    false,
+                    format!("{err}: check the Client ID / Client Secret"),
+                );
+                return Ok(serde_json::json!({"ok": false, "checks": checks}));
+            }
+        }
+        let callback_url = crate::integration::IntegrationUrls::new(base, id).card_callback;
+        let secret = new_secret("");
+        let route_key = crate::notifier::callback_route_key(id);
+        match self
+            .dingtalk
+            .register_card_callback(app, &route_key, &callback_url, &secret)
+            .await
+        {
+            Ok(()) => {
+                let expected = integration.version;
+                integration.card_api_secret = Some(crate::integration::Secret::new(secret));
+                integration.updated_at = rfc3339(self.clock.now_ms());
+                integration.version += 1;
+                self.store
+                    .replace_integration(&integration, expected)
+                    .await?;
+                check(
+                    "card_callback",
+                    true,
+                    format!("route {route_key} → {callback_url}"),
+                );
+            }
+            Err(err) => check(
+                "card_callback",
+                false,
+                format!(
+                    "{err}: grant Card.Instance.Write (and the card callback permission) to the app"
+                ),
+            ),
+        }
+        check(
+            "card_template",
+            integration.card_template_id.is_some(),
+            match &integration.card_template_id {
+                Some(t) => format!("cards use template {t}"),
+                None => "no card_template_id: alerts go out as robot messages with link buttons (set one for in-place cards)".into(),
+            },
+        );
+        let chats = self.store.list_chats(id).await?;
+        let installed = chats
+            .iter()
+            .filter(|c| c.status == crate::integration::ChatStatus::Installed)
+            .count();
+        check(
+            "group_chats",
+            installed > 0,
+            format!(
+                "{installed} group chat(s) have the cool app installed; install it in a group to add it"
+            ),
+        );
+        let bindings = self.store.list_bindings(id).await?.len();
+        let members = self.store.list_members(id).await?.len();
+        check(
+            "members",
+            members > 0,
+            format!(
+                "{bindings} of {members} member(s) associated with DingTalk; the others should open the app once"
+            ),
+        );
+        Ok(serde_json::json!({"ok": ok, "checks": checks}))
+    }
+
     /// The group chat list, filling in titles that could not be looked up at install.
     pub async fn list_chats(&self, id: &str) -> Result<Vec<GroupChatView>, CenterError> {
         let integration = self.load(id).await?;
@@ -182,6 +273,11 @@ impl IntegrationCenter {
 
 /// A fresh ingest bearer token: `dti_` and 32 random bytes, base64url.
 fn new_ingest_token() -> String {
+    new_secret("dti_")
+}
+
+/// `prefix` and 32 random bytes, base64url.
+fn new_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     if getrandom::fill(&mut bytes).is_err() {
         // No entropy source is a broken machine; fall back to two v4 UUIDs (also random).
@@ -189,7 +285,7 @@ fn new_ingest_token() -> String {
         bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     }
     format!(
-        "dti_{}",
+        "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
 }

@@ -3,6 +3,7 @@
 //! and the services the Lambda handlers call.
 
 pub mod api;
+pub mod card_callback;
 pub mod clock;
 pub mod config;
 pub mod crypto;

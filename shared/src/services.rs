@@ -87,6 +87,16 @@ impl Services {
         )
     }
 
+    /// The card callback service.
+    pub fn card_callback(&self) -> crate::card_callback::CardCallback {
+        crate::card_callback::CardCallback::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.incident_actions(),
+            self.config.public_base_url.clone(),
+        )
+    }
+
     /// The H5 app service.
     pub fn h5_app(&self) -> crate::h5_app::H5App {
         crate::h5_app::H5App::new(
@@ -119,6 +129,10 @@ impl Services {
             self.clock.clone(),
             self.config.public_base_url.clone(),
             settings,
+            Some(crate::notifier::JobQueue {
+                sqs: self.sqs.clone(),
+                queue_url: self.config.queue_url.clone(),
+            }),
         )
     }
 

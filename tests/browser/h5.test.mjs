@@ -42,7 +42,7 @@ const integrations = await admin("GET", "/api/integrations");
 const id = integrations.body[0].id;
 const appUrl = `/dingtalk/${id}/app`;
 
-// The on-call member; Bob's DingTalk profile email differs, so he needs a link code.
+// The on-call member; Dave's DingTalk profile has no email, so he needs a link code.
 await admin("POST", `/api/integrations/${id}/members`, { email: "robert@corp.example", name: "Robert" });
 const code = (await admin("POST", `/api/integrations/${id}/members/robert@corp.example/link-code`)).body.code;
 check("link code issued", /^[A-Z2-9]{8}$/.test(code || ""), code);
@@ -71,7 +71,7 @@ try {
   check("outside DingTalk explains how to open the app", (await page.textContent("#outside")).includes("inside DingTalk"));
 
   // First visit inside DingTalk (the sandbox's "Open the app as Bob").
-  await page.goto(`${base}/sandbox/as/bob0002?next=${encodeURIComponent(appUrl)}`);
+  await page.goto(`${base}/sandbox/as/dave0004?next=${encodeURIComponent(appUrl)}`);
   await page.waitForSelector("#link-code");
   await page.screenshot({ path: `${artifacts}/h5-mobile-associate.png`, fullPage: true });
   await page.fill("#link-code", code);
@@ -108,7 +108,7 @@ try {
   // PC layout.
   const pc = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const desk = await pc.newPage();
-  await desk.goto(`${base}/sandbox/as/bob0002?next=${encodeURIComponent(appUrl)}`);
+  await desk.goto(`${base}/sandbox/as/dave0004?next=${encodeURIComponent(appUrl)}`);
   await desk.waitForSelector("#incident-list, #empty");
   await desk.screenshot({ path: `${artifacts}/h5-pc-list.png` });
   await desk.goto(`${base}${appUrl}?incident=${incident.id}`);

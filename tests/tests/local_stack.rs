@@ -363,7 +363,7 @@ async fn an_alertmanager_alert_posted_to_ingest_shows_up_in_the_sandbox_group() 
     assert_eq!(response.status().as_u16(), 202);
     let mut delivered = Vec::new();
     for _ in 0..100 {
-        delivered = sandbox.messages();
+        delivered = sandbox.cards();
         if !delivered.is_empty() {
             break;
         }
@@ -374,10 +374,7 @@ async fn an_alertmanager_alert_posted_to_ingest_shows_up_in_the_sandbox_group() 
         1,
         "the local SQS event source fed the notifier"
     );
-    assert_eq!(
-        delivered[0].target,
-        local_stack::sandbox::MessageTarget::Group(cid.into())
-    );
+    assert_eq!(delivered[0].spaces, [format!("dtv1.card//IM_GROUP.{cid}")]);
     let page = reqwest::get(url(&stack, "/sandbox"))
         .await
         .expect("page")
@@ -386,8 +383,39 @@ async fn an_alertmanager_alert_posted_to_ingest_shows_up_in_the_sandbox_group() 
         .expect("html");
     assert!(
         page.contains("Disk 95% full on db-1"),
-        "the page shows what the group received"
+        "the page shows the card the group received"
     );
+
+    // A button on the card in the sandbox page: a real signed callback, and the card updates.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let click = client
+        .post(url(&stack, "/sandbox/actions/card-click"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "out_track_id={}&action=ack&user_id=alice0001",
+            delivered[0].out_track_id
+        ))
+        .send()
+        .await
+        .expect("click");
+    assert_eq!(click.status().as_u16(), 303);
+    let card = sandbox.cards().into_iter().next().expect("card");
+    assert_eq!(
+        card.card_data["status"], "acknowledged",
+        "{:?}",
+        card.card_data
+    );
+    assert_eq!(card.card_data["acked_by"], "Alice 王");
+    let page = reqwest::get(url(&stack, "/sandbox"))
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("acknowledged"));
 }
 
 fn local_now() -> i64 {

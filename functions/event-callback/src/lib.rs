@@ -1,10 +1,12 @@
-//! Event callback function: `POST /dingtalk/{id}/events` (DingTalk event subscription).
+//! Event callback function: `POST /dingtalk/{id}/events` (DingTalk event subscription)
+//! and `POST /dingtalk/{id}/cards` (interactive card button callbacks).
 
 use lambda_http::{Body, Request, Response};
 use shared::Services;
 use shared::api::{
     ApiError, body_bytes, json_response, path_segments, query_param, require_json_content,
 };
+use shared::card_callback::CardCallback;
 use shared::event_subscription::{
     CallbackQuery, CallbackSettings, EventSubscription, MAX_BODY_BYTES,
 };
@@ -14,6 +16,7 @@ use tracing::{Instrument, info_span};
 #[derive(Clone)]
 pub struct EventCallback {
     events: EventSubscription,
+    cards: CardCallback,
 }
 
 impl EventCallback {
@@ -21,6 +24,7 @@ impl EventCallback {
     pub fn new(services: &Services, settings: CallbackSettings) -> Self {
         Self {
             events: services.event_subscription(settings),
+            cards: services.card_callback(),
         }
     }
 
@@ -36,11 +40,34 @@ impl EventCallback {
                     .await
                     .unwrap_or_else(ApiError::into_response)
             }
-            (_, ["dingtalk", _, "events"]) => {
+            ("POST", ["dingtalk", id, "cards"]) => {
+                let span = info_span!("card_callback", integration_id = %id);
+                self.cards_route(id, &request)
+                    .instrument(span)
+                    .await
+                    .unwrap_or_else(ApiError::into_response)
+            }
+            (_, ["dingtalk", _, "events" | "cards"]) => {
                 ApiError::new(405, "method_not_allowed", "use POST").into_response()
             }
             _ => ApiError::not_found("route").into_response(),
         }
+    }
+
+    async fn cards_route(&self, id: &str, request: &Request) -> Result<Response<Body>, ApiError> {
+        require_json_content(request)?;
+        let body = body_bytes(request, shared::card_callback::MAX_BODY_BYTES)?;
+        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+        let answer = self
+            .cards
+            .handle(
+                id,
+                header("x-ddpaas-signature-timestamp"),
+                header("x-ddpaas-signature"),
+                body,
+            )
+            .await?;
+        Ok(json_response(200, &answer))
     }
 
     async fn events_route(&self, id: &str, request: &Request) -> Result<Response<Body>, ApiError> {

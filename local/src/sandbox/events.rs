@@ -205,3 +205,72 @@ async fn deliver(
         Err(e) => (status, false, format!("reply did not verify: {e}")),
     })
 }
+
+impl super::Sandbox {
+    /// A person presses a button on a card, like in DingTalk: the signed callback
+    /// goes to the URL registered for the card's route key, and the answer's
+    /// `cardData` / `userPrivateData` are applied to the card. Returns the answer.
+    pub async fn click_card(
+        &self,
+        out_track_id: &str,
+        user_id: &str,
+        params: &Value,
+    ) -> Result<Value, String> {
+        let card = self
+            .cards()
+            .into_iter()
+            .find(|c| c.out_track_id == out_track_id)
+            .ok_or("no such card")?;
+        let route_key = card
+            .callback_route_key
+            .clone()
+            .ok_or("the card has no callback route key")?;
+        let route = self
+            .callback_routes()
+            .get(&route_key)
+            .cloned()
+            .ok_or("no callback registered for the card's route key")?;
+        let corp_id = self
+            .apps()
+            .first()
+            .map(|a| a.corp_id.clone())
+            .unwrap_or_default();
+        let content =
+            json!({"cardPrivateData": {"actionIds": ["action"], "params": params}}).to_string();
+        let (space_type, space_id) = card
+            .spaces
+            .first()
+            .and_then(|s| s.trim_start_matches("dtv1.card//").split_once('.'))
+            .map(|(t, i)| (t.to_string(), i.to_string()))
+            .unwrap_or_default();
+        let body = json!({"type": "actionCallback", "outTrackId": out_track_id, "corpId": corp_id, "userId": user_id,
+                          "content": content, "value": content, "extension": "{}", "spaceType": space_type,
+                          "spaceId": space_id, "userIdType": 1});
+        let timestamp = super::now_ms().to_string();
+        let signature = shared::crypto::card_callback_signature(&route.api_secret, &timestamp);
+        let response = reqwest::Client::new()
+            .post(&route.url)
+            .timeout(std::time::Duration::from_secs(2))
+            .header("x-ddpaas-signature-timestamp", &timestamp)
+            .header("x-ddpaas-signature", &signature)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "callback unreachable or over DingTalk's 2 s: {}",
+                    e.without_url()
+                )
+            })?;
+        let status = response.status().as_u16();
+        let answer: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("answer is not JSON: {e}"))?;
+        if status != 200 {
+            return Err(format!("callback answered HTTP {status}: {answer}"));
+        }
+        self.apply_card_answer(out_track_id, user_id, &answer);
+        Ok(answer)
+    }
+}

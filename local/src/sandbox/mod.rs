@@ -430,6 +430,37 @@ impl Sandbox {
         self.state().deliveries.clone()
     }
 
+    /// Applies a card callback's answer to the card (shared data by key, and the
+    /// clicker's private data).
+    fn apply_card_answer(&self, out_track_id: &str, user_id: &str, answer: &Value) {
+        let mut state = self.state();
+        let Some(card) = state
+            .cards
+            .iter_mut()
+            .find(|c| c.out_track_id == out_track_id)
+        else {
+            return;
+        };
+        if let Some(data) = answer
+            .pointer("/cardData/cardParamMap")
+            .and_then(Value::as_object)
+        {
+            card.card_data.extend(data.clone());
+        }
+        if let Some(private) = answer
+            .pointer("/userPrivateData/cardParamMap")
+            .and_then(Value::as_object)
+        {
+            let entry = card
+                .private_data
+                .entry(user_id.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(existing) = entry.as_object_mut() {
+                existing.extend(private.clone());
+            }
+        }
+    }
+
     fn record_delivery(&self, delivery: EventDelivery) {
         let mut state = self.state();
         state.deliveries.push(delivery);

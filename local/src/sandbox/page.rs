@@ -28,6 +28,7 @@ pub fn router(sandbox: Sandbox) -> Router {
         .route("/actions/rename", post(rename))
         .route("/actions/new-group", post(new_group))
         .route("/actions/auth-code", post(auth_code))
+        .route("/actions/card-click", post(card_click))
         .route(
             "/actions/current-user-auth-code",
             post(current_user_auth_code),
@@ -58,6 +59,36 @@ struct GroupForm {
     cid: String,
     #[serde(default)]
     title: String,
+}
+
+#[derive(Deserialize)]
+struct CardClickForm {
+    out_track_id: String,
+    action: String,
+    user_id: String,
+}
+
+/// A person presses a card button (a real signed callback to our `/cards`).
+async fn card_click(State(sandbox): State<Sandbox>, Form(form): Form<CardClickForm>) -> Redirect {
+    let incident = sandbox
+        .cards()
+        .into_iter()
+        .find(|c| c.out_track_id == form.out_track_id)
+        .and_then(|c| {
+            c.card_data
+                .get("incident")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_default();
+    let params = json!({"action": form.action, "incident": incident, "duration": "30m"});
+    if let Err(err) = sandbox
+        .click_card(&form.out_track_id, &form.user_id, &params)
+        .await
+    {
+        tracing::warn!(error = %err, "sandbox card click failed");
+    }
+    Redirect::to("/sandbox")
 }
 
 #[derive(Deserialize)]
@@ -263,6 +294,83 @@ async fn state_json(State(sandbox): State<Sandbox>) -> Json<Value> {
     Json(json!({"groups": groups, "messages": messages, "cards": cards, "deliveries": deliveries}))
 }
 
+/// A card as the sandbox shows it: its variables, per-person notices, and buttons.
+fn render_card(out: &mut String, card: &super::CardInstance, users: &[super::SandboxUser]) {
+    let field = |k: &str| {
+        card.card_data
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    for key in [
+        "severity",
+        "status",
+        "title",
+        "description",
+        "labels",
+        "acked_by",
+        "resolved_by",
+        "snoozed_until",
+        "started_at",
+    ] {
+        let value = field(key);
+        if !value.is_empty() {
+            let _ = write!(
+                out,
+                "<div data-card-field=\"{key}\"><b>{key}</b>: {}</div>",
+                escape(&value)
+            );
+        }
+    }
+    for (user, data) in &card.private_data {
+        if let Some(notice) = data
+            .get("notice")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            let _ = write!(
+                out,
+                "<div class=bad>to {}: {}</div>",
+                escape(user),
+                escape(notice)
+            );
+        }
+    }
+    let buttons = [
+        ("show_ack", "ack", "✋ Acknowledge"),
+        ("show_resolve", "resolve", "✅ Resolve"),
+        ("show_snooze", "snooze", "💤 Snooze 30 min"),
+    ];
+    let shown: Vec<_> = buttons
+        .iter()
+        .filter(|(flag, _, _)| field(flag) == "true")
+        .collect();
+    if !shown.is_empty() {
+        let _ = write!(
+            out,
+            "<form method=post action=/sandbox/actions/card-click><input type=hidden name=out_track_id value=\"{}\"> as <select name=user_id>",
+            escape(&card.out_track_id)
+        );
+        for user in users {
+            let _ = write!(
+                out,
+                "<option value=\"{}\">{}</option>",
+                escape(&user.user_id),
+                escape(&user.name)
+            );
+        }
+        out.push_str("</select><br>");
+        for (_, action, label) in shown {
+            let _ = write!(
+                out,
+                "<button class=btn name=action value={action}>{label}</button>"
+            );
+        }
+        out.push_str("</form>");
+    }
+}
+
 fn render_message(out: &mut String, msg_key: &str, param: &Value) {
     let field = |name: &str| param.get(name).and_then(Value::as_str).unwrap_or_default();
     let title = field("title");
@@ -398,14 +506,7 @@ form{display:inline}button{cursor:pointer}table{border-collapse:collapse;width:1
                 escape(&c.out_track_id),
                 c.updates
             );
-            for (k, v) in &c.card_data {
-                let _ = write!(
-                    out,
-                    "<div><b>{}</b>: {}</div>",
-                    escape(k),
-                    escape(v.as_str().unwrap_or(&v.to_string()))
-                );
-            }
+            render_card(&mut out, c, &sandbox.users());
             out.push_str("</div>");
         }
         out.push_str("</section>");
@@ -432,6 +533,17 @@ form{display:inline}button{cursor:pointer}table{border-collapse:collapse;width:1
             .filter(|m| m.target == MessageTarget::User(user.user_id.clone()))
         {
             render_message(&mut out, &m.msg_key, &m.msg_param);
+        }
+        let space = format!("dtv1.card//IM_ROBOT.{}", user.user_id);
+        for c in cards.iter().filter(|c| c.spaces.contains(&space)) {
+            let _ = write!(
+                out,
+                "<div class=msg><div class=meta>card {} · {} updates</div>",
+                escape(&c.out_track_id),
+                c.updates
+            );
+            render_card(&mut out, c, &sandbox.users());
+            out.push_str("</div>");
         }
         out.push_str("</section>");
     }

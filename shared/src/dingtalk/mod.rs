@@ -530,3 +530,29 @@ impl DingTalkClient {
             .map_err(|e| DingTalkError::Malformed(e.to_string()))
     }
 }
+
+impl DingTalkClient {
+    /// `POST /v1.0/card/callbacks/register` (forceUpdate: one route key ↔ our URL).
+    pub async fn register_card_callback(
+        &self,
+        app: AppCredentials<'_>,
+        route_key: &str,
+        callback_url: &str,
+        api_secret: &str,
+    ) -> Result<(), DingTalkError> {
+        let body = json!({
+            "callbackRouteKey": route_key,
+            "callbackUrl": callback_url,
+            "apiSecret": api_secret,
+            "forceUpdate": true,
+        });
+        self.call(
+            app,
+            Method::POST,
+            "/v1.0/card/callbacks/register",
+            Some(&body),
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -92,7 +92,21 @@ pub struct Notifier {
     clock: Arc<dyn Clock>,
     public_base_url: Option<String>,
     settings: NotifierSettings,
+    jobs: Option<JobQueue>,
+    http: reqwest::Client,
 }
+
+/// Where the notifier re-queues jobs (webhook retries).
+#[derive(Clone)]
+pub struct JobQueue {
+    /// SQS client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The alert queue.
+    pub queue_url: String,
+}
+
+/// Webhook attempts before giving up.
+pub const WEBHOOK_ATTEMPTS: u64 = 8;
 
 /// A send's result: a reference (processQueryKey / outTrackId) or an error.
 type SendResult = Result<String, DingTalkError>;
@@ -105,13 +119,20 @@ impl Notifier {
         clock: Arc<dyn Clock>,
         public_base_url: Option<String>,
         settings: NotifierSettings,
+        jobs: Option<JobQueue>,
     ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
         Self {
             store,
             dingtalk,
             clock,
             public_base_url,
             settings,
+            jobs,
+            http,
         }
     }
 
@@ -154,6 +175,8 @@ impl Notifier {
         if let Some(kind) = value.get("type").and_then(Value::as_str) {
             return match kind {
                 "incident_changed" => self.incident_changed(&value, deadline).await,
+                "webhook" => self.webhook(&value).await,
+                "link_prompt" => self.link_prompt(&value).await,
                 other => Err(JobError::Malformed(format!("unknown job type {other:?}"))),
             };
         }
@@ -204,6 +227,14 @@ impl Notifier {
             .get_incident(incident_id)
             .await?
             .ok_or_else(|| JobError::Malformed(format!("unknown incident {incident_id}")))?;
+        if job
+            .get("version")
+            .and_then(Value::as_u64)
+            .is_some_and(|v| v < incident.version)
+        {
+            info!(incident_id = %incident.id, "a newer change is queued; this update stands down");
+            return Ok(());
+        }
         let span = info_span!("incident_changed", integration_id = %integration.id, incident_id = %incident.id);
         async {
             if incident.status == crate::incident::IncidentStatus::Resolved {
@@ -223,6 +254,151 @@ impl Notifier {
         }
         .instrument(span)
         .await
+    }
+
+    /// `{"type": "webhook", …, "attempt", "event"}`: tells the upstream system about an
+    /// action taken in DingTalk. Signed with the integration's webhook secret:
+    /// `X-Incident-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
+    /// with `X-Incident-Timestamp`. Failures are re-queued with exponential delay.
+    async fn webhook(&self, job: &Value) -> Result<(), JobError> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let text = |name: &str| {
+            job.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let integration = self
+            .store
+            .get_integration(&text("integration_id"))
+            .await?
+            .ok_or_else(|| JobError::Malformed("webhook job for an unknown integration".into()))?;
+        let (Some(url), Some(secret)) = (
+            integration.webhook_url.clone(),
+            integration.webhook_secret.clone(),
+        ) else {
+            info!(integration_id = %integration.id, "no webhook configured; dropped");
+            return Ok(());
+        };
+        let incident_id = text("incident_id");
+        let attempt = job.get("attempt").and_then(Value::as_u64).unwrap_or(1);
+        let body = job.get("event").cloned().unwrap_or(Value::Null).to_string();
+        let timestamp = self.clock.now_secs().to_string();
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
+            .map_err(|e| JobError::Malformed(e.to_string()))?;
+        mac.update(format!("{timestamp}.{body}").as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let outcome = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-incident-timestamp", &timestamp)
+            .header("x-incident-signature", &signature)
+            .body(body)
+            .send()
+            .await;
+        let (ok, detail) = match outcome {
+            Ok(r) if r.status().is_success() => (
+                true,
+                format!(
+                    "webhook delivered (attempt {attempt}, HTTP {})",
+                    r.status().as_u16()
+                ),
+            ),
+            Ok(r) => (
+                false,
+                format!("webhook attempt {attempt} got HTTP {}", r.status().as_u16()),
+            ),
+            Err(e) => (
+                false,
+                format!("webhook attempt {attempt} failed: {}", e.without_url()),
+            ),
+        };
+        let now_ms = self.clock.now_ms();
+        let record = OperationRecord {
+            at: rfc3339(now_ms),
+            kind: RecordKind::Webhook,
+            target: None,
+            detail: detail.clone(),
+            actor: None,
+        };
+        if let Err(err) = self.store.add_record(&incident_id, now_ms, &record).await {
+            warn!(error = %err, "could not record the webhook attempt");
+        }
+        if ok {
+            return Ok(());
+        }
+        if attempt >= WEBHOOK_ATTEMPTS {
+            error!(%incident_id, "webhook given up after {WEBHOOK_ATTEMPTS} attempts");
+            return Ok(());
+        }
+        let Some(jobs) = &self.jobs else {
+            return Err(JobError::Retry(detail));
+        };
+        let mut next = job.clone();
+        next["attempt"] = Value::from(attempt + 1);
+        let delay = (5_i32 << (attempt.min(8) - 1)).min(900);
+        jobs.sqs
+            .send_message()
+            .queue_url(&jobs.queue_url)
+            .message_body(next.to_string())
+            .delay_seconds(delay)
+            .send()
+            .await
+            .map_err(|e| {
+                JobError::Retry(format!(
+                    "could not re-queue the webhook: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// `{"type": "link_prompt", "integration_id", "user_id"}`: a 1:1 message asking a
+    /// DingTalk user who clicked a card button to associate their account.
+    async fn link_prompt(&self, job: &Value) -> Result<(), JobError> {
+        let text = |name: &str| {
+            job.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let integration = self
+            .store
+            .get_integration(&text("integration_id"))
+            .await?
+            .ok_or_else(|| JobError::Malformed("link prompt for an unknown integration".into()))?;
+        let user_id = text("user_id");
+        let app_url = format!(
+            "{}/dingtalk/{}/app",
+            self.base_url(&integration),
+            integration.id
+        );
+        let message = crate::dingtalk::RobotMessage {
+            msg_key: "sampleActionCard".into(),
+            msg_param: json!({
+                "title": "Associate your account",
+                "text": "### Associate your on-call account\n\nYou pressed a button on an alert card, but your DingTalk account is not associated with an on-call account yet. Open the app once to associate it; then the buttons work for you.",
+                "singleTitle": "Open the app",
+                "singleURL": render::in_dingtalk(&app_url),
+            }),
+        };
+        match self
+            .dingtalk
+            .send_one_to_one(
+                AppCredentials::from(&integration),
+                std::slice::from_ref(&user_id),
+                &message,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_retryable() => Err(JobError::Retry(err.to_string())),
+            Err(err) => {
+                warn!(error = %err, "link prompt not sent");
+                Ok(())
+            }
+        }
     }
 
     async fn apply(
