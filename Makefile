@@ -7,7 +7,7 @@ VENV := .venv
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
+.PHONY: bench test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
 
 ## test: formatting, clippy, template lint, then unit + integration + browser tests on a moto server
 test: tools browser-tools fmt lint lint-template unit
@@ -45,6 +45,10 @@ lint-template: tools
 ## unit: every cargo test and the browser test, with AWS_ENDPOINT_URL pointing at a fresh moto server
 unit:
 	scripts/with-moto.sh scripts/run-tests.sh --workspace --locked
+
+## bench: 2,300 alerts through the local stack against the sandbox enforcing 20 QPS
+bench: tools
+	scripts/with-moto.sh cargo run --locked -p local-stack --bin bench
 
 ## build: the Lambda bundle for arm64 (needs the aarch64-unknown-linux-gnu rust target)
 build: tools

@@ -155,6 +155,8 @@ pub struct RunningStack {
     pub demo: Option<DemoIntegration>,
     /// The queue URL in use.
     pub queue_url: String,
+    /// The table in use.
+    pub table_name: String,
     /// The HTTP server.
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The notifier's SQS poller.
@@ -442,6 +444,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         sandbox,
         demo,
         queue_url,
+        table_name: settings.table_name.clone(),
         server,
         notifier: notifier_task,
     })

@@ -267,6 +267,10 @@ pub enum RecordKind {
     Binding,
     /// An upstream webhook attempt.
     Webhook,
+    /// Not sent: the quota reserve keeps the rest of the month for critical alerts.
+    Suppressed,
+    /// Folded into the group's storm digest instead of a message of its own.
+    Folded,
 }
 
 /// One line of an incident's timeline.

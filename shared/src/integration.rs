@@ -130,12 +130,27 @@ pub struct Integration {
     /// Signs the upstream webhook (shown once, at creation).
     #[serde(default)]
     pub webhook_secret: Option<Secret>,
+    /// Storm control: new incidents per group within `storm_window_secs` before
+    /// further ones fold into a digest.
+    #[serde(default = "default_storm_threshold")]
+    pub storm_threshold: u32,
+    /// Storm control window in seconds.
+    #[serde(default = "default_storm_window")]
+    pub storm_window_secs: u32,
     /// RFC 3339 creation time.
     pub created_at: String,
     /// RFC 3339 time of the last change.
     pub updated_at: String,
     /// Optimistic-concurrency version, bumped on every change.
     pub version: u64,
+}
+
+fn default_storm_threshold() -> u32 {
+    10
+}
+
+fn default_storm_window() -> u32 {
+    60
 }
 
 /// A field that failed validation.
@@ -175,6 +190,8 @@ pub struct IntegrationChanges {
     webhook_url: Option<Option<String>>,
     timezone: Option<String>,
     default_targets: Option<Targets>,
+    storm_threshold: Option<u32>,
+    storm_window_secs: Option<u32>,
 }
 
 const REQUIRED_ON_CREATE: [&str; 7] = [
@@ -283,6 +300,14 @@ impl IntegrationChanges {
                     changes.timezone = Some(tz);
                 }
                 "default_targets" => changes.default_targets = Some(targets(value)?),
+                "storm_threshold" => {
+                    let n = whole_number(f, value, 1, 10_000)?;
+                    changes.storm_threshold = Some(u32::try_from(n).unwrap_or(10));
+                }
+                "storm_window_secs" => {
+                    let n = whole_number(f, value, 10, 86_400)?;
+                    changes.storm_window_secs = Some(u32::try_from(n).unwrap_or(60));
+                }
                 _ => return Err(ValidationError::new(f, "is not a known field")),
             }
         }
@@ -322,6 +347,8 @@ impl IntegrationChanges {
             public_base_url: None,
             card_api_secret: None,
             webhook_secret: None,
+            storm_threshold: self.storm_threshold.unwrap_or_else(default_storm_threshold),
+            storm_window_secs: self.storm_window_secs.unwrap_or_else(default_storm_window),
             created_at: now.to_string(),
             updated_at: now.to_string(),
             version: 1,
@@ -358,6 +385,8 @@ impl IntegrationChanges {
         set!(webhook_url);
         set!(timezone);
         set!(default_targets);
+        set!(storm_threshold);
+        set!(storm_window_secs);
         integration.updated_at = now.to_string();
         integration.version += 1;
     }
@@ -535,6 +564,10 @@ pub struct IntegrationView {
     pub timezone: String,
     /// Default targets.
     pub default_targets: Targets,
+    /// Storm control threshold (new incidents per group per window).
+    pub storm_threshold: u32,
+    /// Storm control window in seconds.
+    pub storm_window_secs: u32,
     /// URLs to paste into DingTalk.
     pub urls: IntegrationUrls,
     /// Egress IPs for DingTalk's allow-list.
@@ -569,6 +602,8 @@ impl IntegrationView {
             webhook_url: integration.webhook_url.clone(),
             timezone: integration.timezone.clone(),
             default_targets: integration.default_targets.clone(),
+            storm_threshold: integration.storm_threshold,
+            storm_window_secs: integration.storm_window_secs,
             urls: IntegrationUrls::new(base, &integration.id),
             outbound_ips: outbound_ips.to_vec(),
             created_at: integration.created_at.clone(),

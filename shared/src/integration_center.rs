@@ -252,6 +252,61 @@ impl IntegrationCenter {
         Ok(serde_json::json!({"ok": ok, "checks": checks}))
     }
 
+    /// Month-to-date DingTalk calls by kind, limits, burn rate and projected exhaustion.
+    pub async fn usage(&self, id: &str) -> Result<Value, CenterError> {
+        use chrono::{Datelike, TimeZone};
+        let integration = self.load(id).await?;
+        let now_ms = self.clock.now_ms();
+        let month = crate::governor::month_of(now_ms, &integration.timezone);
+        let usage = self.store.month_usage(id, &month).await?;
+        let tz: chrono_tz::Tz = integration
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let now = chrono::DateTime::from_timestamp_millis(now_ms)
+            .unwrap_or_default()
+            .with_timezone(&tz);
+        let start = tz
+            .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+            .earliest()
+            .unwrap_or(now);
+        let next = if now.month() == 12 {
+            tz.with_ymd_and_hms(now.year() + 1, 1, 1, 0, 0, 0)
+        } else {
+            tz.with_ymd_and_hms(now.year(), now.month() + 1, 1, 0, 0, 0)
+        }
+        .earliest()
+        .unwrap_or(now);
+        let elapsed_days = ((now - start).num_seconds() as f64 / 86_400.0).max(1.0 / 24.0);
+        let month_days = (next - start).num_seconds() as f64 / 86_400.0;
+        let burn = usage.total as f64 / elapsed_days;
+        let quota = integration.monthly_quota;
+        let remaining = quota.saturating_sub(usage.total);
+        let exhaustion = (burn > 0.0)
+            .then(|| now + chrono::Duration::seconds((remaining as f64 / burn * 86_400.0) as i64))
+            .filter(|t| *t < next)
+            .map(|t| t.format("%Y-%m-%d").to_string());
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        Ok(serde_json::json!({
+            "month": month,
+            "calls": usage.total,
+            "by_kind": usage.by_kind,
+            "limits": {
+                "qps": integration.qps_limit,
+                "monthly_quota": quota,
+                "reserve_percent": crate::governor::DEFAULT_RESERVE_PERCENT,
+                "reserve_from": quota * (100 - crate::governor::DEFAULT_RESERVE_PERCENT) / 100,
+            },
+            "percent": round(usage.total as f64 * 100.0 / quota.max(1) as f64),
+            "burn_rate_per_day": round(burn),
+            "projected_month_total": (burn * month_days).round() as u64,
+            "projected_exhaustion": exhaustion,
+            "throttle_waits": usage.throttle_waits,
+            "suppressed": usage.suppressed,
+            "folded": usage.folded,
+        }))
+    }
+
     /// The group chat list, filling in titles that could not be looked up at install.
     pub async fn list_chats(&self, id: &str) -> Result<Vec<GroupChatView>, CenterError> {
         let integration = self.load(id).await?;

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod dingtalk;
 pub mod directory;
 pub mod event_subscription;
+pub mod governor;
 pub mod h5_app;
 pub mod incident;
 pub mod incident_actions;

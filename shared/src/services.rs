@@ -48,7 +48,8 @@ impl Services {
             &config.dingtalk_oapi_base,
             store.clone(),
             clock.clone(),
-        );
+        )
+        .with_governor(crate::governor::Governor::new(store.clone(), clock.clone()));
         Self {
             config,
             store,

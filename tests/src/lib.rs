@@ -292,9 +292,10 @@ impl TestStack {
             COOL_APP,
             APP.client_id,
             "installer",
-            now_ms(),
+            self.services.clock.now_ms(),
         );
-        let (status, body) = self.post_event(integration_id, &self.sign(&event)).await;
+        let signed = self.sign_for(&event, APP.client_id, self.services.clock.now_ms());
+        let (status, body) = self.post_event(integration_id, &signed).await;
         assert_eq!(status, 200, "{body}");
     }
 

@@ -127,6 +127,9 @@ impl AdminApi {
             ("POST", ["api", "integrations", id, "members", email, "link-code"]) => Ok(
                 json_response(201, &self.directory.link_code(id, email).await?),
             ),
+            ("GET", ["api", "integrations", id, "usage"]) => {
+                Ok(json_response(200, &self.center.usage(id).await?))
+            }
             ("POST", ["api", "integrations", id, "verify"]) => {
                 Ok(json_response(200, &self.center.verify(id, &base).await?))
             }

@@ -40,6 +40,11 @@ pub enum DingTalkError {
         /// Scopes DingTalk says are needed.
         required_scopes: Vec<String>,
     },
+    /// Not sent: the month is in its reserve, kept for critical alerts.
+    #[error(
+        "suppressed: quota reserve (the rest of this month's DingTalk calls is kept for critical alerts)"
+    )]
+    QuotaReserved,
     /// The target (group, robot, user) is invalid, gone or refuses messages.
     #[error("target rejected ({code}): {message}")]
     InvalidTarget {
@@ -88,6 +93,7 @@ impl DingTalkError {
             Self::InvalidCredentials { .. } => "invalid_credentials",
             Self::QpsLimited { .. } => "qps_limited",
             Self::QuotaExhausted { .. } => "quota_exhausted",
+            Self::QuotaReserved => "quota_reserved",
             Self::PermissionDenied { .. } => "permission_denied",
             Self::InvalidTarget { .. } => "invalid_target",
             Self::Rejected { .. } => "rejected",

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 pub use error::{DingTalkError, classify_new_api, classify_old_api};
 
 use crate::clock::Clock;
+use crate::governor::{Budget, Governor, Priority};
 use crate::integration::Integration;
 use crate::store::{CachedToken, Store};
 
@@ -28,7 +29,7 @@ pub const TOKEN_SAFETY_MARGIN_MS: i64 = 5 * 60 * 1000;
 /// Timeout of one HTTP call to DingTalk.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The app credentials a call is made with.
+/// The app credentials a call is made with, and its call budget.
 #[derive(Clone, Copy)]
 pub struct AppCredentials<'a> {
     /// Integration id (the cache key).
@@ -37,6 +38,10 @@ pub struct AppCredentials<'a> {
     pub client_id: &'a str,
     /// Client secret (AppSecret).
     pub client_secret: &'a str,
+    /// The budget the governor keeps (None: not governed).
+    pub budget: Option<Budget<'a>>,
+    /// How urgent the call is (critical calls may use the quota reserve).
+    pub priority: Priority,
 }
 
 impl<'a> From<&'a Integration> for AppCredentials<'a> {
@@ -45,7 +50,35 @@ impl<'a> From<&'a Integration> for AppCredentials<'a> {
             integration_id: &integration.id,
             client_id: &integration.client_id,
             client_secret: integration.client_secret.expose(),
+            budget: Some(Budget {
+                integration_id: &integration.id,
+                qps: integration.qps_limit,
+                monthly_quota: integration.monthly_quota,
+                timezone: &integration.timezone,
+            }),
+            priority: Priority::Normal,
         }
+    }
+}
+
+impl AppCredentials<'_> {
+    /// The same credentials with another priority.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
+/// What a new-API path is counted as (None: exempt from the quota, like tokens).
+fn call_kind(path: &str) -> Option<&'static str> {
+    match path {
+        "/v1.0/oauth2/accessToken" => None,
+        "/v1.0/robot/groupMessages/send" | "/v1.0/robot/oToMessages/batchSend" => Some("message"),
+        "/v1.0/card/instances/createAndDeliver" => Some("card"),
+        "/v1.0/card/instances" => Some("card_update"),
+        "/v1.0/im/sceneGroups/query" => Some("group_query"),
+        "/v1.0/card/callbacks/register" => Some("card_callback"),
+        _ => Some("other"),
     }
 }
 
@@ -76,6 +109,7 @@ pub struct DingTalkClient {
     store: Store,
     clock: Arc<dyn Clock>,
     tokens: Arc<Mutex<HashMap<String, CachedToken>>>,
+    governor: Option<Governor>,
 }
 
 impl std::fmt::Debug for DingTalkClient {
@@ -103,7 +137,14 @@ impl DingTalkClient {
             store,
             clock,
             tokens: Arc::default(),
+            governor: None,
         }
+    }
+
+    /// The same client with every counted call going through `governor`.
+    pub fn with_governor(mut self, governor: Governor) -> Self {
+        self.governor = Some(governor);
+        self
     }
 
     /// An HTTP client with the timeouts we use for DingTalk.
@@ -212,9 +253,20 @@ impl DingTalkClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, DingTalkError> {
+        let governed = match (&self.governor, app.budget, call_kind(path)) {
+            (Some(governor), Some(budget), Some(kind)) => Some((
+                governor,
+                budget,
+                governor.acquire(budget, kind, app.priority).await?,
+            )),
+            _ => None,
+        };
         let mut refreshed = false;
         loop {
             let token = self.access_token(app).await?;
+            if let Some((governor, budget, granted)) = governed {
+                governor.still_in_window(budget, granted).await?;
+            }
             let mut request = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.api_base))

@@ -20,6 +20,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::clock::{Clock, rfc3339};
 use crate::dingtalk::{AppCredentials, DingTalkClient, DingTalkError};
+use crate::governor::Priority;
 use crate::incident::{AlertEvent, Incident, OperationRecord, RecordKind};
 use crate::integration::{ChatStatus, GroupChat, Integration};
 use crate::store::{AlertApplied, DeliveryStep, StepState, Store, StoreError};
@@ -423,6 +424,99 @@ impl Notifier {
                 uuid::Uuid::new_v4().simple().to_string()
             })
             .await?;
+        let result = self.deliver_applied(integration, applied, deadline).await;
+        self.check_usage_thresholds(integration).await;
+        result
+    }
+
+    /// Sends a one-time notice to the integration's default targets when the month's
+    /// DingTalk calls cross 80 % and again at 95 % of the quota.
+    async fn check_usage_thresholds(&self, integration: &Integration) {
+        let now_ms = self.clock.now_ms();
+        let month = crate::governor::month_of(now_ms, &integration.timezone);
+        let Ok(usage) = self.store.month_usage(&integration.id, &month).await else {
+            return;
+        };
+        let quota = integration.monthly_quota.max(1);
+        for threshold in crate::governor::THRESHOLDS {
+            if usage.total * 100 < quota * threshold {
+                continue;
+            }
+            let key = format!("THRESHOLD#{month}#{threshold}");
+            if !matches!(
+                self.store
+                    .mark_once(&integration.id, &key, now_ms / 1000 + 40 * 86_400)
+                    .await,
+                Ok(true)
+            ) {
+                continue;
+            }
+            warn!(integration_id = %integration.id, threshold, calls = usage.total, quota, "DingTalk API usage threshold crossed");
+            crate::governor::emit_metric(
+                &integration.id,
+                "QuotaThresholdCrossed",
+                threshold as f64,
+                "Percent",
+                now_ms,
+            );
+            let text = format!(
+                "### <font color=#F58B00>⚠️ DingTalk API budget: {threshold}% used</font>\n\n{} of {quota} calls this month ({month}) are used. From {}%, only critical alerts are sent; lower severities are recorded as suppressed. See GET /api/integrations/{}/usage for the burn rate and projected exhaustion; raise monthly_quota if your DingTalk edition allows more.",
+                usage.total,
+                100 - crate::governor::DEFAULT_RESERVE_PERCENT,
+                integration.id
+            );
+            let message = crate::dingtalk::RobotMessage {
+                msg_key: "sampleMarkdown".into(),
+                msg_param: json!({"title": format!("DingTalk API budget {threshold}% used"), "text": text}),
+            };
+            let app = AppCredentials::from(integration).with_priority(Priority::Critical);
+            let chats = self
+                .store
+                .list_chats(&integration.id)
+                .await
+                .unwrap_or_default();
+            for target in &integration.default_targets.chats {
+                let chat = chats.iter().find(|c| {
+                    (&c.open_conversation_id == target
+                        || c.title.as_deref() == Some(target.as_str()))
+                        && c.status == ChatStatus::Installed
+                });
+                if let Some(chat) = chat
+                    && let Err(err) = self
+                        .dingtalk
+                        .send_group_message(
+                            app,
+                            &chat.open_conversation_id,
+                            chat.cool_app_code.as_deref(),
+                            &message,
+                        )
+                        .await
+                {
+                    warn!(error = %err, "usage notice not sent to a group");
+                }
+            }
+            let mut users = integration.default_targets.dingtalk_user_ids.clone();
+            for email in &integration.default_targets.members {
+                if let Ok(Some(binding)) =
+                    self.store.binding_of_member(&integration.id, email).await
+                {
+                    users.push(binding.dingtalk_user_id);
+                }
+            }
+            if !users.is_empty()
+                && let Err(err) = self.dingtalk.send_one_to_one(app, &users, &message).await
+            {
+                warn!(error = %err, "usage notice not sent to people");
+            }
+        }
+    }
+
+    async fn deliver_applied(
+        &self,
+        integration: &Integration,
+        applied: AlertApplied,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
         match applied {
             AlertApplied::Opened(incident) => {
                 tracing::Span::current().record("incident_id", incident.id.as_str());
@@ -681,6 +775,10 @@ impl Notifier {
                     )
                     .await?;
                 let (record, fix) = match &err {
+                    DingTalkError::QuotaReserved => (
+                        RecordKind::Suppressed,
+                        "the month's remaining DingTalk calls are kept for critical alerts; lower severities resume on the 1st (or raise monthly_quota)",
+                    ),
                     DingTalkError::QuotaExhausted { .. } => (
                         RecordKind::QuotaExhausted,
                         "the organisation's monthly DingTalk API quota is used up; sending resumes on the 1st, or raise the quota (edition / add-on pack)",
@@ -765,7 +863,7 @@ impl Notifier {
                 .await;
             }
         }
-        let app = AppCredentials::from(integration);
+        let app = AppCredentials::from(integration).with_priority(priority_of(incident));
         let ctx = RenderContext {
             base_url: self.base_url(integration),
             timezone: &integration.timezone,
@@ -792,6 +890,12 @@ impl Notifier {
                 continue;
             }
             let label = chat.title.clone().unwrap_or_else(|| cid.clone());
+            if self
+                .fold_if_storm(integration, incident, chat, &label)
+                .await?
+            {
+                continue;
+            }
             let outcome = if card_mode {
                 let body = self.card_body(
                     integration,
@@ -892,6 +996,146 @@ impl Notifier {
         retry.map_or(Ok(()), |reason| Err(JobError::Retry(reason)))
     }
 
+    /// Storm control: past `storm_threshold` new incidents in a group within the
+    /// window, an incident folds into the group's digest (sent once per window; in
+    /// card mode a digest card updated in place at most every 5 s) instead of a
+    /// message of its own. Returns whether it folded.
+    async fn fold_if_storm(
+        &self,
+        integration: &Integration,
+        incident: &Incident,
+        chat: &GroupChat,
+        label: &str,
+    ) -> Result<bool, StoreError> {
+        let now_ms = self.clock.now_ms();
+        let window_secs = i64::from(integration.storm_window_secs.max(1));
+        let window = now_ms.div_euclid(1000) / window_secs;
+        let expires = (window + 2) * window_secs + 3600;
+        let cid = &chat.open_conversation_id;
+        let count = self
+            .store
+            .count_chat_incident(&integration.id, cid, window, expires)
+            .await?;
+        if count <= u64::from(integration.storm_threshold) {
+            return Ok(false);
+        }
+        self.store
+            .finish_step(
+                &incident.id,
+                "chat",
+                cid,
+                DeliveryStep::Alert,
+                StepState::Sent,
+                "digest",
+                None,
+                None,
+            )
+            .await?;
+        let month = crate::governor::month_of(now_ms, &integration.timezone);
+        self.store
+            .add_usage(&integration.id, &month, "folded", false)
+            .await?;
+        crate::governor::emit_metric(&integration.id, "Folded", 1.0, "Count", now_ms);
+        let (folded, newest) = self
+            .store
+            .push_digest(&integration.id, cid, window, &incident.title, expires)
+            .await?;
+        self.record(incident, RecordKind::Folded, Some(label.to_string()), format!("alert storm in this group: folded into the group's digest ({folded} folded in this window)")).await;
+        let first = self
+            .store
+            .mark_once(&integration.id, &format!("DIGEST#{cid}#{window}"), expires)
+            .await?;
+        let card_mode = integration.card_template_id.is_some();
+        let refresh = !first
+            && card_mode
+            && self
+                .store
+                .mark_once(
+                    &integration.id,
+                    &format!("DIGESTUPD#{cid}#{window}#{}", now_ms.div_euclid(5000)),
+                    expires,
+                )
+                .await?;
+        if (first || refresh)
+            && let Err(err) = self
+                .send_digest(integration, chat, window, folded, &newest, first)
+                .await
+        {
+            warn!(error = %err, "storm digest not sent");
+        }
+        Ok(true)
+    }
+
+    async fn send_digest(
+        &self,
+        integration: &Integration,
+        chat: &GroupChat,
+        window: i64,
+        folded: u64,
+        newest: &[String],
+        first: bool,
+    ) -> Result<(), DingTalkError> {
+        let app = AppCredentials::from(integration).with_priority(Priority::Critical);
+        let cid = &chat.open_conversation_id;
+        let group = chat.title.clone().unwrap_or_else(|| cid.clone());
+        let link = render::in_dingtalk(&format!(
+            "{}/dingtalk/{}/app?view=group&cid={}",
+            self.base_url(integration),
+            integration.id,
+            url::form_urlencoded::byte_serialize(cid.as_bytes()).collect::<String>()
+        ));
+        let mut list: String = newest.iter().map(|t| format!("- {t}\n")).collect();
+        let rest = folded.saturating_sub(newest.len() as u64);
+        if rest > 0 {
+            list.push_str(&format!("- … and {rest} more\n"));
+        }
+        let text = format!(
+            "### <font color=#D83931>🌪 Alert storm</font>\n\nMore than {} new incidents in {} s in this group: further alerts are folded here instead of one message each.\n\n**{folded} folded**, newest first:\n\n{list}\n[Open the group's incidents]({link})",
+            integration.storm_threshold, integration.storm_window_secs
+        );
+        let title = format!("🌪 Alert storm in {group}: {folded} folded");
+        if integration.card_template_id.is_some() {
+            let digest_id = hex::encode(Sha256::digest(
+                format!("{}:{cid}:{window}", integration.id).as_bytes(),
+            ));
+            let out_track_id = format!("digest-{}", &digest_id[..24]);
+            let mut params = Map::new();
+            for (k, v) in [
+                ("title", title.as_str()),
+                ("description", text.as_str()),
+                ("status", "storm"),
+                ("severity", "Critical"),
+                ("show_ack", "false"),
+                ("show_resolve", "false"),
+                ("show_snooze", "false"),
+                ("details_url", link.as_str()),
+            ] {
+                params.insert(k.into(), Value::from(v));
+            }
+            if !first {
+                return self.dingtalk.update_card(app, &out_track_id, &params).await;
+            }
+            let body = json!({
+                "cardTemplateId": integration.card_template_id.clone().unwrap_or_default(),
+                "outTrackId": out_track_id, "callbackType": "HTTP",
+                "callbackRouteKey": callback_route_key(&integration.id),
+                "cardData": {"cardParamMap": params}, "userIdType": 1,
+                "openSpaceId": format!("dtv1.card//IM_GROUP.{cid}"),
+                "imGroupOpenSpaceModel": {"supportForward": true},
+                "imGroupOpenDeliverModel": {"robotCode": chat.robot_code.clone().unwrap_or_else(|| integration.client_id.clone())},
+            });
+            return self.dingtalk.create_and_deliver_card(app, &body).await;
+        }
+        let message = crate::dingtalk::RobotMessage {
+            msg_key: "sampleMarkdown".into(),
+            msg_param: json!({"title": title, "text": text}),
+        };
+        self.dingtalk
+            .send_group_message(app, cid, chat.cool_app_code.as_deref(), &message)
+            .await
+            .map(|_| ())
+    }
+
     async fn deliver_resolved(
         &self,
         integration: &Integration,
@@ -903,7 +1147,7 @@ impl Notifier {
             timezone: &integration.timezone,
             mentions: &[],
         };
-        let app = AppCredentials::from(integration);
+        let app = AppCredentials::from(integration).with_priority(priority_of(incident));
         let mut retry = None;
         self.update_cards(integration, incident, &ctx, deadline, &mut retry)
             .await?;
@@ -987,7 +1231,7 @@ impl Notifier {
         deadline: Instant,
         retry: &mut Option<String>,
     ) -> Result<(), StoreError> {
-        let app = AppCredentials::from(integration);
+        let app = AppCredentials::from(integration).with_priority(priority_of(incident));
         for chunk in users.chunks(20) {
             let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
             let result = self
@@ -1093,7 +1337,7 @@ impl Notifier {
         let hash = hex::encode(Sha256::digest(
             Value::Object(params.clone()).to_string().as_bytes(),
         ));
-        let app = AppCredentials::from(integration);
+        let app = AppCredentials::from(integration).with_priority(priority_of(incident));
         for delivery in self.store.list_deliveries(&incident.id).await? {
             if delivery.channel.as_deref() != Some("card")
                 || delivery.alert_state != Some(StepState::Sent)
@@ -1139,6 +1383,15 @@ impl Notifier {
             }
         }
         Ok(())
+    }
+}
+
+/// Critical incidents may use the quota reserve.
+fn priority_of(incident: &Incident) -> Priority {
+    if incident.severity == crate::incident::Severity::Critical {
+        Priority::Critical
+    } else {
+        Priority::Normal
     }
 }
 
@@ -1190,6 +1443,7 @@ fn clone_error(err: &DingTalkError) -> DingTalkError {
             code: code.clone(),
             message: message.clone(),
         },
+        DingTalkError::QuotaReserved => DingTalkError::QuotaReserved,
         DingTalkError::Transient(m) => DingTalkError::Transient(m.clone()),
         DingTalkError::Malformed(m) => DingTalkError::Malformed(m.clone()),
         DingTalkError::Store(e) => DingTalkError::Transient(e.to_string()),

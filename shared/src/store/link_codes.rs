@@ -108,26 +108,12 @@ impl Store {
         window_secs: i64,
     ) -> Result<u64, StoreError> {
         let window = now_secs.div_euclid(window_secs);
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(partition(integration_id)))
-            .key("sk", s(format!("LINKATTEMPT#{user_id}#{window}")))
-            .update_expression("ADD attempts :one SET expires_at = :exp")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":exp", n((window + 1) * window_secs + 60))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(out
-            .attributes
-            .and_then(|a| {
-                a.get("attempts")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(1))
+        self.add_counter(
+            &partition(integration_id),
+            &format!("LINKATTEMPT#{user_id}#{window}"),
+            "attempts",
+            (window + 1) * window_secs + 60,
+        )
+        .await
     }
 }

@@ -13,6 +13,7 @@ mod incidents;
 mod integrations;
 mod link_codes;
 mod members;
+mod usage;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -24,6 +25,7 @@ pub use chats::{ChatInstall, ChatWrite};
 pub use claims::CachedToken;
 pub use incidents::{AlertApplied, Delivery, DeliveryStep, StepState};
 pub use link_codes::Redeemed;
+pub use usage::MonthUsage;
 
 /// A store failure. `Conflict` is a lost conditional write; the rest are ours (5xx).
 #[derive(Debug, thiserror::Error)]

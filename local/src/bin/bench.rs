@@ -1,0 +1,313 @@
+//! `make bench`: drives alert events through the local stack against the DingTalk
+//! sandbox enforcing 20 QPS, and prints what the API budget governor achieved:
+//! calls per second against the limit, DingTalk limit errors (must be 0), alerts
+//! delivered / folded / suppressed / lost (lost must be 0) and calls per alert.
+//!
+//! Phase 1 is a storm (2,000 alerts over three groups, storm control on); phase 2
+//! sends 300 alerts with storm control off to load the per-second limit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use local_stack::sandbox::Limits;
+use local_stack::sandbox::events::cool_app_event;
+use local_stack::sqs_source::{BatchHandler, SqsEventSource};
+use local_stack::stack::{DEMO_APP_KEY, DevSettings, start};
+use serde_json::json;
+use shared::notifier::NotifierSettings;
+use shared::store::StepState;
+use shared::{Config, Services, SystemClock};
+
+const GROUPS: [&str; 3] = [
+    "cidPaymentsOncall000000001==",
+    "cidDatabaseDuty00000000002==",
+    "cidSreWarRoom0000000000003==",
+];
+const QPS: u32 = 20;
+
+struct Phase {
+    name: &'static str,
+    alerts: usize,
+    storm_threshold: u32,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let settings = DevSettings::from_lookup(|name| match name {
+        "PORT" => Some("0".into()),
+        "ADMIN_API_KEY" => Some("bench-admin-key-0123456789abcdef".into()),
+        "TABLE_NAME" => Some(format!("bench-{}", uuid::Uuid::new_v4().simple())),
+        "QUEUE_URL" => Some(format!(
+            "http://local/123456789012/bench-{}",
+            uuid::Uuid::new_v4().simple()
+        )),
+        other => std::env::var(other).ok(),
+    })?;
+    let stack = start(settings).await?;
+    let sandbox = stack.sandbox.clone().ok_or("the bench needs the sandbox")?;
+    sandbox.set_limits(Limits {
+        qps: Some(QPS),
+        monthly_quota: Some(5_500_000),
+    });
+    let demo = stack.demo.clone().ok_or("no demo integration")?;
+    let corp = sandbox
+        .apps()
+        .first()
+        .map(|a| a.corp_id.clone())
+        .unwrap_or_default();
+    for cid in GROUPS {
+        sandbox.set_cool_app(cid, Some(local_stack::sandbox::page::SANDBOX_COOL_APP_CODE));
+        let event = cool_app_event(
+            true,
+            &corp,
+            cid,
+            local_stack::sandbox::page::SANDBOX_COOL_APP_CODE,
+            DEMO_APP_KEY,
+            "bench",
+            now_ms(),
+        );
+        sandbox.push_event(DEMO_APP_KEY, &event, cid).await;
+    }
+
+    // Two more notifier instances beside the stack's own, like concurrent Lambdas.
+    let endpoint = stack.aws_endpoint_url.clone();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "local", "local", None, None, "bench",
+        ))
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let base = format!("http://{}", stack.addr);
+    let table = stack.table_name.clone();
+    let config = Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(table.clone()),
+        "QUEUE_URL" => Some(stack.queue_url.clone()),
+        "PUBLIC_BASE_URL" => Some(base.clone()),
+        "DINGTALK_API_BASE" | "DINGTALK_OAPI_BASE" => Some(format!("{base}/sandbox/dingtalk")),
+        _ => None,
+    })?;
+    let services = Services::new(config, &sdk, Arc::new(SystemClock));
+    let mut pollers = Vec::new();
+    for _ in 0..2 {
+        let notifier = services.notifier(NotifierSettings::default());
+        let handler: BatchHandler = Arc::new(move |event| {
+            let notifier = notifier.clone();
+            Box::pin(async move {
+                Ok(notifier
+                    .handle_batch(event, tokio::time::Instant::now() + Duration::from_secs(30))
+                    .await)
+            })
+        });
+        pollers.push(
+            SqsEventSource::new(sqs.clone(), &stack.queue_url)
+                .await?
+                .spawn(handler),
+        );
+    }
+
+    let size = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (storm, steady) = (
+        size("BENCH_STORM_ALERTS", 2_000),
+        size("BENCH_STEADY_ALERTS", 300),
+    );
+    println!(
+        "bench: {} alerts → local stack → sandbox enforcing {QPS} QPS, 3 notifier instances\n",
+        storm + steady
+    );
+    let mut results = Vec::new();
+    for (index, phase) in [
+        Phase {
+            name: "storm (storm control on)",
+            alerts: storm,
+            storm_threshold: 10,
+        },
+        Phase {
+            name: "steady (storm control off)",
+            alerts: steady,
+            storm_threshold: 10_000,
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, body) = admin(
+            &base,
+            "PATCH",
+            &format!("/api/integrations/{}", demo.id),
+            json!({"storm_threshold": phase.storm_threshold}),
+        )
+        .await?;
+        if status != 200 {
+            return Err(format!("PATCH failed: {body}").into());
+        }
+        let calls_before = sandbox.calls().len();
+        let started = Instant::now();
+        let keys: Vec<String> = (0..phase.alerts)
+            .map(|i| format!("bench-{index}-{i}"))
+            .collect();
+        for chunk in keys.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, key)| {
+                    let n: usize = key.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                    let severity = ["critical", "warning", "warning", "info", "critical"][n % 5];
+                    let body = json!({"version": 1, "integration_id": demo.id,
+                        "alert": {"key": key, "status": "firing", "severity": severity, "title": format!("{key}: error rate above 5%"),
+                                  "description": "bench", "labels": {"bench": "true"}, "source": "bench"},
+                        "targets": {"chats": [GROUPS[n % GROUPS.len()]]}});
+                    SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(body.to_string()).build()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            sqs.send_message_batch()
+                .queue_url(&stack.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await?;
+        }
+        wait_until_drained(&sqs, &stack.queue_url, Duration::from_secs(900)).await?;
+        let elapsed = started.elapsed();
+        let calls: Vec<_> = sandbox
+            .calls()
+            .into_iter()
+            .skip(calls_before)
+            .filter(|c| c.path != "/v1.0/oauth2/accessToken")
+            .collect();
+        let limit_errors = calls
+            .iter()
+            .filter(|c| {
+                c.code
+                    .as_deref()
+                    .is_some_and(|code| code.starts_with("Forbidden.AccessDenied"))
+            })
+            .count();
+        let mut per_second: BTreeMap<i64, usize> = BTreeMap::new();
+        for call in &calls {
+            *per_second.entry(call.at_ms / 1000).or_default() += 1;
+        }
+        let busiest = per_second.values().copied().max().unwrap_or(0);
+        let active = per_second.len().max(1);
+        let (delivered, folded, suppressed, lost) = outcomes(&services, &demo.id, &keys).await?;
+        results.push(format!(
+            "{:<28} alerts {:>5} | {:>6.1} s | calls {:>5} ({:.2}/alert) | busiest second {:>2} calls, mean {:>5.1}/s over {:>3} active s (limit {QPS}) | DingTalk limit errors {} | delivered {:>4} folded {:>4} suppressed {:>3} lost {}",
+            phase.name, phase.alerts, elapsed.as_secs_f64(), calls.len(), calls.len() as f64 / phase.alerts as f64,
+            busiest, calls.len() as f64 / active as f64, active, limit_errors, delivered, folded, suppressed, lost
+        ));
+        println!("{}", results.last().map(String::as_str).unwrap_or_default());
+        if limit_errors > 0 || lost > 0 {
+            return Err("bench failed: DingTalk limit errors or lost alerts".into());
+        }
+    }
+    for poller in pollers {
+        poller.abort();
+    }
+    let (_, usage) = admin(
+        &base,
+        "GET",
+        &format!("/api/integrations/{}/usage", demo.id),
+        json!(null),
+    )
+    .await?;
+    println!("\nusage: {usage}");
+    println!("bench: ok");
+    drop(stack);
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+async fn admin(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<(u16, serde_json::Value), Box<dyn std::error::Error>> {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method.parse()?, format!("{base}{path}"))
+        .bearer_auth("bench-admin-key-0123456789abcdef");
+    if !body.is_null() {
+        request = request.json(&body);
+    }
+    let response = request.send().await?;
+    Ok((
+        response.status().as_u16(),
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+async fn wait_until_drained(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    limit: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let mut empty = 0;
+    while started.elapsed() < limit {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await?
+            .attributes
+            .unwrap_or_default();
+        let pending: u64 = attributes
+            .values()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum();
+        empty = if pending == 0 { empty + 1 } else { 0 };
+        if empty >= 3 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err("the queue did not drain in time".into())
+}
+
+/// (delivered, folded, suppressed, lost) for the given alert keys.
+async fn outcomes(
+    services: &Services,
+    integration_id: &str,
+    keys: &[String],
+) -> Result<(usize, usize, usize, usize), Box<dyn std::error::Error>> {
+    let incidents: HashMap<String, String> = services
+        .store
+        .list_incidents(integration_id)
+        .await?
+        .into_iter()
+        .map(|i| (i.key, i.id))
+        .collect();
+    let (mut delivered, mut folded, mut suppressed, mut lost) = (0, 0, 0, 0);
+    for key in keys {
+        let Some(id) = incidents.get(key) else {
+            lost += 1;
+            continue;
+        };
+        let deliveries = services.store.list_deliveries(id).await?;
+        let chat = deliveries.iter().find(|d| d.kind == "chat");
+        match chat.map(|d| (d.alert_state, d.channel.as_deref(), d.last_error.as_deref())) {
+            Some((Some(StepState::Sent), Some("digest"), _)) => folded += 1,
+            Some((Some(StepState::Sent), _, _)) => delivered += 1,
+            Some((Some(StepState::Failed), _, Some(error))) if error.contains("quota reserve") => {
+                suppressed += 1
+            }
+            _ => lost += 1,
+        }
+    }
+    Ok((delivered, folded, suppressed, lost))
+}

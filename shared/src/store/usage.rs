@@ -1,0 +1,247 @@
+//! Governor counters: calls per app per second (conditional, so exact across every
+//! Lambda instance) and per app per month (by kind), plus one-time marks and storm
+//! counters. The churning per-second, per-window and one-time items live in
+//! partitions of their own (with a TTL), away from the integration's partition.
+
+use std::collections::BTreeMap;
+
+use super::{Store, StoreError, n, partition, s};
+
+/// Month-to-date usage as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthUsage {
+    /// All counted calls.
+    pub total: u64,
+    /// Calls by kind (`message`, `card`, `card_update`, `group_query`, …).
+    pub by_kind: BTreeMap<String, u64>,
+    /// Calls refused locally because they would break the per-second limit (waits).
+    pub throttle_waits: u64,
+    /// Messages suppressed by the quota reserve.
+    pub suppressed: u64,
+    /// Alerts folded into storm digests.
+    pub folded: u64,
+}
+
+impl Store {
+    /// Atomically adds one to `attribute` of item `pk`/`sk` (created with a TTL) and
+    /// returns the new value.
+    pub(super) async fn add_counter(
+        &self,
+        pk: &str,
+        sk: &str,
+        attribute: &str,
+        expires_secs: i64,
+    ) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("ADD #counter :one SET expires_at = :exp")
+            .expression_attribute_names("#counter", attribute)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":exp", n(expires_secs))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out
+            .attributes
+            .and_then(|a| {
+                a.get(attribute)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(1))
+    }
+
+    /// Takes one call from second `second`'s budget of `limit`; false when it is full.
+    pub async fn take_second(
+        &self,
+        integration_id: &str,
+        second: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("RATE#{integration_id}#{second}")))
+            .key("sk", s("QPS"))
+            .update_expression("ADD calls :one SET expires_at = :exp")
+            .condition_expression("attribute_not_exists(calls) OR calls < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":exp", n(second + 120))
+            .send()
+            .await;
+        match result.map_err(StoreError::from_sdk) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Adds to month `month`'s counters (`field` is `total`-counted when `counted`);
+    /// returns the month's total after the change.
+    pub async fn add_usage(
+        &self,
+        integration_id: &str,
+        month: &str,
+        field: &str,
+        counted: bool,
+    ) -> Result<u64, StoreError> {
+        let expression = if counted {
+            "ADD #total :one, #field :one"
+        } else {
+            "ADD #field :one"
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(partition(integration_id)))
+            .key("sk", s(format!("USAGE#{month}")))
+            .update_expression(expression)
+            .expression_attribute_names("#field", format!("n_{field}"))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if counted {
+            request = request.expression_attribute_names("#total", "total");
+        }
+        let out = request.send().await.map_err(StoreError::from_sdk)?;
+        Ok(out
+            .attributes
+            .and_then(|a| {
+                a.get("total")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0))
+    }
+
+    /// Month `month`'s usage.
+    pub async fn month_usage(
+        &self,
+        integration_id: &str,
+        month: &str,
+    ) -> Result<MonthUsage, StoreError> {
+        let Some(item) = self
+            .get_item(&partition(integration_id), &format!("USAGE#{month}"))
+            .await?
+        else {
+            return Ok(MonthUsage::default());
+        };
+        let number = |v: &aws_sdk_dynamodb::types::AttributeValue| {
+            v.as_n()
+                .ok()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let mut usage = MonthUsage {
+            total: item.get("total").map(number).unwrap_or(0),
+            ..MonthUsage::default()
+        };
+        for (name, value) in &item {
+            match name.strip_prefix("n_") {
+                Some("throttle_wait") => usage.throttle_waits = number(value),
+                Some("suppressed") => usage.suppressed = number(value),
+                Some("folded") => usage.folded = number(value),
+                Some(kind) => {
+                    usage.by_kind.insert(kind.to_string(), number(value));
+                }
+                None => {}
+            }
+        }
+        Ok(usage)
+    }
+
+    /// Marks a one-time event (threshold notice, digest) once: true for the first caller.
+    pub async fn mark_once(
+        &self,
+        integration_id: &str,
+        key: &str,
+        expires_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ONCE#{integration_id}#{key}")))
+            .item("sk", s("ONCE"))
+            .item("expires_at", n(expires_secs))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result.map_err(StoreError::from_sdk) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Counts a new incident for a group chat in window `window`; returns the count.
+    pub async fn count_chat_incident(
+        &self,
+        integration_id: &str,
+        chat: &str,
+        window: i64,
+        expires_secs: i64,
+    ) -> Result<u64, StoreError> {
+        self.add_counter(
+            &format!("STORM#{integration_id}#{chat}#{window}"),
+            "COUNT",
+            "incidents",
+            expires_secs,
+        )
+        .await
+    }
+}
+
+impl Store {
+    /// Adds an incident title to a group's storm digest for `window`; returns how many
+    /// incidents the digest holds and the newest titles (newest first).
+    pub async fn push_digest(
+        &self,
+        integration_id: &str,
+        chat: &str,
+        window: i64,
+        title: &str,
+        expires_secs: i64,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("DIGEST#{integration_id}#{chat}#{window}")))
+            .key("sk", s("DIGEST"))
+            .update_expression("ADD folded :one SET newest = list_append(:t, if_not_exists(newest, :empty)), expires_at = :exp")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":t", AttributeValue::L(vec![s(title)]))
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":exp", n(expires_secs))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let attributes = out.attributes.unwrap_or_default();
+        let folded = attributes
+            .get("folded")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let newest = attributes
+            .get("newest")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| {
+                l.iter()
+                    .take(5)
+                    .filter_map(|v| v.as_s().ok().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((folded, newest))
+    }
+}

@@ -1,0 +1,315 @@
+//! The API budget governor: per-second limit across instances, month rollover,
+//! quota reserve, storm digests, usage and threshold notices.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use integration_tests::{TestStack, alert_body};
+use local_stack::sandbox::{Limits, MessageTarget};
+use serde_json::{Value, json};
+use shared::notifier::NotifierSettings;
+use shared::{FixedClock, Services};
+
+const CID: &str = "cidBudget000000000000001==";
+const SEND: &str = "/v1.0/robot/groupMessages/send";
+
+async fn setup(stack: &TestStack, settings: Value) -> String {
+    let id = stack.create_integration().await;
+    let (status, body) = stack
+        .admin("PATCH", &format!("/api/integrations/{id}"), Some(settings))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    stack.install_chat(&id, CID, "Budget group").await;
+    id
+}
+
+fn alert(id: &str, key: &str, severity: &str) -> String {
+    let mut body: Value = serde_json::from_str(&alert_body(
+        id,
+        key,
+        "firing",
+        "2026-11-24T01:00:00Z",
+        json!({"chats": [CID]}),
+    ))
+    .expect("json");
+    body["alert"]["severity"] = json!(severity);
+    body.to_string()
+}
+
+fn group_messages(stack: &TestStack) -> Vec<local_stack::sandbox::RobotMessage> {
+    stack
+        .sandbox
+        .messages()
+        .into_iter()
+        .filter(|m| m.target == MessageTarget::Group(CID.into()))
+        .collect()
+}
+
+async fn usage(stack: &TestStack, id: &str) -> Value {
+    let (status, usage) = stack
+        .admin("GET", &format!("/api/integrations/{id}/usage"), None)
+        .await;
+    assert_eq!(status, 200, "{usage}");
+    usage
+}
+
+#[tokio::test]
+async fn two_notifier_instances_never_exceed_the_per_second_limit() {
+    let stack = TestStack::start().await;
+    let id = setup(&stack, json!({"qps_limit": 4, "storm_threshold": 1000})).await;
+    // DingTalk would refuse a fifth call in a second.
+    stack.sandbox.set_limits(Limits {
+        qps: Some(4),
+        monthly_quota: None,
+    });
+    let second = Services::new(
+        stack.services.config.clone(),
+        &stack.sdk,
+        Arc::new(shared::SystemClock),
+    )
+    .notifier(NotifierSettings::default());
+    let deadline = || tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let batch = |from: usize| {
+        let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+        for i in from..from + 10 {
+            let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+            record.message_id = Some(format!("m{i}"));
+            record.body = Some(alert(&id, &format!("k{i}"), "critical"));
+            event.records.push(record);
+        }
+        event
+    };
+    let (a, b, c, d) = tokio::join!(
+        stack.notifier.handle_batch(batch(0), deadline()),
+        second.handle_batch(batch(10), deadline()),
+        stack.notifier.handle_batch(batch(20), deadline()),
+        second.handle_batch(batch(30), deadline()),
+    );
+    // SQS delivers failed records again (e.g. a wait that ran past the time budget).
+    let mut failed: Vec<String> = [a, b, c, d]
+        .into_iter()
+        .flat_map(|answer| {
+            answer
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+        })
+        .collect();
+    for _ in 0..10 {
+        if failed.is_empty() {
+            break;
+        }
+        let records: Vec<(String, String)> = failed
+            .iter()
+            .map(|m| {
+                let i: usize = m.trim_start_matches('m').parse().unwrap_or(0);
+                (m.clone(), alert(&id, &format!("k{i}"), "critical"))
+            })
+            .collect();
+        let refs: Vec<(&str, String)> = records
+            .iter()
+            .map(|(m, b)| (m.as_str(), b.clone()))
+            .collect();
+        failed = stack.deliver(&refs).await;
+    }
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(group_messages(&stack).len(), 40, "nothing lost");
+    let mut per_second: HashMap<i64, usize> = HashMap::new();
+    for call in stack.sandbox.calls().iter().filter(|c| c.path == SEND) {
+        assert_eq!(call.status, 200, "DingTalk never refused a call: {call:?}");
+        *per_second.entry(call.at_ms / 1000).or_default() += 1;
+    }
+    assert!(per_second.values().all(|n| *n <= 4), "{per_second:?}");
+    let usage = usage(&stack, &id).await;
+    assert!(usage["throttle_waits"].as_u64().unwrap_or(0) > 0, "{usage}");
+}
+
+#[tokio::test]
+async fn the_month_rolls_over_on_the_first_in_the_integration_time_zone() {
+    // 23:59 on November 30th in Shanghai.
+    let clock = FixedClock::at_ms(
+        chrono::DateTime::parse_from_rfc3339("2026-11-30T15:59:00Z")
+            .expect("t")
+            .timestamp_millis(),
+    );
+    let stack = TestStack::start_with_clock(Arc::new(clock.clone())).await;
+    let id = setup(&stack, json!({"monthly_quota": 2, "qps_limit": 1000})).await;
+    // The install's title lookup already used one call of November.
+    assert!(
+        stack
+            .deliver(&[("a", alert(&id, "a", "critical"))])
+            .await
+            .is_empty()
+    );
+    assert!(
+        stack
+            .deliver(&[("b", alert(&id, "b", "critical"))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(group_messages(&stack).len(), 1, "the quota of 2 is used up");
+    assert_eq!(usage(&stack, &id).await["month"], "2026-11");
+    clock.set_ms(
+        chrono::DateTime::parse_from_rfc3339("2026-11-30T16:01:00Z")
+            .expect("t")
+            .timestamp_millis(),
+    );
+    assert!(
+        stack
+            .deliver(&[("c", alert(&id, "c", "critical"))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        group_messages(&stack).len(),
+        2,
+        "December has a fresh quota"
+    );
+    let december = usage(&stack, &id).await;
+    assert_eq!(
+        (december["month"].as_str(), december["calls"].as_u64()),
+        (Some("2026-12"), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn the_reserve_keeps_the_last_ten_percent_for_critical_alerts() {
+    let stack = TestStack::start().await;
+    let id = setup(
+        &stack,
+        json!({"monthly_quota": 10, "storm_threshold": 1000}),
+    )
+    .await;
+    for i in 0..8 {
+        assert!(
+            stack
+                .deliver(&[("w", alert(&id, &format!("w{i}"), "warning"))])
+                .await
+                .is_empty()
+        );
+    }
+    // 1 title lookup + 8 messages = 9 calls: the reserve (the 10th) is for critical alerts.
+    assert!(
+        stack
+            .deliver(&[("w9", alert(&id, "w9", "warning"))])
+            .await
+            .is_empty(),
+        "no retry storm"
+    );
+    assert!(
+        stack
+            .deliver(&[("c1", alert(&id, "c1", "critical"))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        group_messages(&stack).len(),
+        8 + 1,
+        "8 warnings and the critical one (no default targets: no notice)"
+    );
+    let (_, list) = stack
+        .admin(
+            "GET",
+            &format!("/api/integrations/{id}/incidents?key=w9"),
+            None,
+        )
+        .await;
+    let incident_id = list[0]["id"].as_str().expect("id").to_string();
+    let (_, detail) = stack
+        .admin("GET", &format!("/api/incidents/{incident_id}"), None)
+        .await;
+    let suppressed = detail["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["kind"] == "suppressed")
+        .cloned()
+        .expect("suppressed record");
+    assert!(
+        suppressed["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("quota reserve")
+    );
+    let usage = usage(&stack, &id).await;
+    assert_eq!(usage["suppressed"], 1);
+    assert_eq!(usage["calls"], 10);
+}
+
+#[tokio::test]
+async fn a_storm_folds_into_one_digest_per_group() {
+    let stack = TestStack::start().await;
+    let id = setup(
+        &stack,
+        json!({"storm_threshold": 3, "storm_window_secs": 3600}),
+    )
+    .await;
+    for i in 0..10 {
+        assert!(
+            stack
+                .deliver(&[("s", alert(&id, &format!("storm{i}"), "critical"))])
+                .await
+                .is_empty()
+        );
+    }
+    let messages = group_messages(&stack);
+    assert_eq!(messages.len(), 4, "3 alerts, then one digest");
+    let digest = messages[3].msg_param["text"].as_str().expect("text");
+    assert!(
+        digest.contains("Alert storm") && digest.contains("storm3 is failing"),
+        "{digest}"
+    );
+    let (_, incidents) = stack
+        .admin("GET", &format!("/api/integrations/{id}/incidents"), None)
+        .await;
+    assert_eq!(
+        incidents.as_array().map(Vec::len),
+        Some(10),
+        "every alert is an incident"
+    );
+    let usage = usage(&stack, &id).await;
+    assert_eq!(usage["folded"], 7);
+}
+
+#[tokio::test]
+async fn usage_reports_burn_and_warns_once_at_80_and_95_percent() {
+    let stack = TestStack::start().await;
+    let id = setup(
+        &stack,
+        json!({"monthly_quota": 40, "storm_threshold": 1000, "default_targets": {"chats": [CID]}}),
+    )
+    .await;
+    for i in 0..36 {
+        assert!(
+            stack
+                .deliver(&[("m", alert(&id, &format!("u{i}"), "critical"))])
+                .await
+                .is_empty()
+        );
+    }
+    let notices: Vec<String> = group_messages(&stack)
+        .iter()
+        .filter_map(|m| {
+            m.msg_param["title"]
+                .as_str()
+                .filter(|t| t.starts_with("DingTalk API budget"))
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            "DingTalk API budget 80% used",
+            "DingTalk API budget 95% used"
+        ]
+    );
+    let usage = usage(&stack, &id).await;
+    assert_eq!(usage["limits"]["monthly_quota"], 40);
+    assert!(usage["percent"].as_f64().unwrap_or(0.0) >= 95.0, "{usage}");
+    assert!(usage["burn_rate_per_day"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(usage["projected_exhaustion"].is_string(), "{usage}");
+    assert_eq!(
+        usage["by_kind"]["message"].as_u64(),
+        Some(usage["calls"].as_u64().unwrap_or(0) - 1)
+    );
+}
