@@ -563,11 +563,31 @@ impl Store {
         at_ms: i64,
         record: &OperationRecord,
     ) -> Result<(), StoreError> {
+        self.append_record(&incident_pk(incident_id), "REC", at_ms, record)
+            .await
+    }
+
+    /// An incident's timeline, oldest first.
+    pub async fn list_records(
+        &self,
+        incident_id: &str,
+    ) -> Result<Vec<OperationRecord>, StoreError> {
+        self.records_under(&incident_pk(incident_id), "REC").await
+    }
+
+    /// Appends a record under `pk` with sort key `<prefix>#<ms>#<random>` (time order).
+    pub(super) async fn append_record(
+        &self,
+        pk: &str,
+        prefix: &str,
+        at_ms: i64,
+        record: &OperationRecord,
+    ) -> Result<(), StoreError> {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let item = typed_item(
             record,
-            incident_pk(incident_id),
-            format!("REC#{at_ms:013}#{suffix}"),
+            pk.to_string(),
+            format!("{prefix}#{at_ms:013}#{suffix}"),
         )?;
         self.client
             .put_item()
@@ -579,12 +599,13 @@ impl Store {
         Ok(())
     }
 
-    /// An incident's timeline, oldest first.
-    pub async fn list_records(
+    /// The records under `pk` with `prefix`, oldest first.
+    pub(super) async fn records_under(
         &self,
-        incident_id: &str,
+        pk: &str,
+        prefix: &str,
     ) -> Result<Vec<OperationRecord>, StoreError> {
-        self.query_partition(&incident_pk(incident_id), "REC#")
+        self.query_partition(pk, &format!("{prefix}#"))
             .await?
             .into_iter()
             .map(from_typed)

@@ -194,20 +194,8 @@ impl Store {
         at_ms: i64,
         record: &crate::incident::OperationRecord,
     ) -> Result<(), StoreError> {
-        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let item = typed_item(
-            record,
-            partition(integration_id),
-            format!("AUDIT#{at_ms:013}#{suffix}"),
-        )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        self.append_record(&partition(integration_id), "AUDIT", at_ms, record)
             .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
     }
 
     /// The integration's audit log, oldest first.
@@ -215,10 +203,7 @@ impl Store {
         &self,
         integration_id: &str,
     ) -> Result<Vec<crate::incident::OperationRecord>, StoreError> {
-        self.query_prefix(integration_id, "AUDIT#")
-            .await?
-            .into_iter()
-            .map(from_typed)
-            .collect()
+        self.records_under(&partition(integration_id), "AUDIT")
+            .await
     }
 }
