@@ -208,6 +208,20 @@ impl Notifier {
             .await
     }
 
+    /// The integration a queued job names in `integration_id`; an unknown one makes
+    /// the job unprocessable (it moves to the DLQ after the redrive count).
+    async fn job_integration(&self, job: &Value) -> Result<Integration, JobError> {
+        let kind = job.get("type").and_then(Value::as_str).unwrap_or("job");
+        let id = job
+            .get("integration_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| JobError::Malformed(format!("{kind} job without integration_id")))?;
+        self.store
+            .get_integration(id)
+            .await?
+            .ok_or_else(|| JobError::Malformed(format!("{kind} job for unknown integration {id}")))
+    }
+
     /// `{"type": "incident_changed", "integration_id", "incident_id"}`: someone acted on
     /// an incident; update its cards in place (and, once resolved, send the follow-ups).
     async fn incident_changed(&self, job: &Value, deadline: Instant) -> Result<(), JobError> {
@@ -216,13 +230,8 @@ impl Notifier {
                 .and_then(Value::as_str)
                 .ok_or_else(|| JobError::Malformed(format!("incident_changed job without {name}")))
         };
-        let integration_id = field("integration_id")?;
+        let integration = self.job_integration(job).await?;
         let incident_id = field("incident_id")?;
-        let integration = self
-            .store
-            .get_integration(integration_id)
-            .await?
-            .ok_or_else(|| JobError::Malformed(format!("unknown integration {integration_id}")))?;
         let incident = self
             .store
             .get_incident(incident_id)
@@ -269,11 +278,7 @@ impl Notifier {
                 .unwrap_or_default()
                 .to_string()
         };
-        let integration = self
-            .store
-            .get_integration(&text("integration_id"))
-            .await?
-            .ok_or_else(|| JobError::Malformed("webhook job for an unknown integration".into()))?;
+        let integration = self.job_integration(job).await?;
         let (Some(url), Some(secret)) = (
             integration.webhook_url.clone(),
             integration.webhook_secret.clone(),
@@ -364,11 +369,7 @@ impl Notifier {
                 .unwrap_or_default()
                 .to_string()
         };
-        let integration = self
-            .store
-            .get_integration(&text("integration_id"))
-            .await?
-            .ok_or_else(|| JobError::Malformed("link prompt for an unknown integration".into()))?;
+        let integration = self.job_integration(job).await?;
         let user_id = text("user_id");
         let app_url = format!(
             "{}/dingtalk/{}/app",
