@@ -78,6 +78,8 @@ pub struct Governor {
     pub max_wait: Duration,
     /// Whether to print metric lines.
     pub metrics: bool,
+    /// The month total this instance last read or wrote, per integration: (month, total).
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>>,
 }
 
 impl Governor {
@@ -88,6 +90,22 @@ impl Governor {
             clock,
             max_wait: Duration::from_secs(3),
             metrics: true,
+            seen: std::sync::Arc::default(),
+        }
+    }
+
+    /// The month's call total as this instance last saw it (at most a few calls old),
+    /// so threshold checks need no read of their own.
+    pub fn month_total_seen(&self, integration_id: &str, month: &str) -> Option<u64> {
+        let seen = self.seen.lock().ok()?;
+        seen.get(integration_id)
+            .filter(|(m, _)| m == month)
+            .map(|(_, total)| *total)
+    }
+
+    fn remember(&self, integration_id: &str, month: &str, total: u64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(integration_id.to_string(), (month.to_string(), total));
         }
     }
 
@@ -111,6 +129,7 @@ impl Governor {
             .await
             .map_err(Self::store_err)?
             .total;
+        self.remember(id, &month, used);
         if used >= budget.monthly_quota {
             return Err(DingTalkError::QuotaExhausted {
                 code: "local.monthly_quota".into(),
@@ -167,6 +186,7 @@ impl Governor {
             .add_usage(id, &month, kind, true)
             .await
             .map_err(Self::store_err)?;
+        self.remember(id, &month, total);
         if self.metrics {
             emit_metric(id, "DingTalkCalls", 1.0, "Count", now_ms);
             let percent = (total as f64) * 100.0 / (budget.monthly_quota.max(1) as f64);

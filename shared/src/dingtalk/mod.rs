@@ -141,6 +141,11 @@ impl DingTalkClient {
         }
     }
 
+    /// The governor counted calls go through, if any.
+    pub fn governor(&self) -> Option<&Governor> {
+        self.governor.as_ref()
+    }
+
     /// The same client with every counted call going through `governor`.
     pub fn with_governor(mut self, governor: Governor) -> Self {
         self.governor = Some(governor);

@@ -95,6 +95,16 @@ pub struct Notifier {
     settings: NotifierSettings,
     jobs: Option<JobQueue>,
     http: reqwest::Client,
+    /// Reads shared by the records of one SQS batch (None outside a batch).
+    batch: Option<Arc<BatchReads>>,
+}
+
+/// What the records of one SQS batch read once: integrations and group chat lists
+/// (a batch lasts seconds; admin changes apply from the next batch).
+#[derive(Default)]
+struct BatchReads {
+    integrations: std::sync::Mutex<std::collections::HashMap<String, Integration>>,
+    chats: std::sync::Mutex<std::collections::HashMap<String, Vec<GroupChat>>>,
 }
 
 /// Where the notifier re-queues jobs (webhook retries).
@@ -134,11 +144,63 @@ impl Notifier {
             settings,
             jobs,
             http,
+            batch: None,
+        }
+    }
+
+    /// The integration `id`, read once per batch.
+    async fn integration(&self, id: &str) -> Result<Option<Integration>, StoreError> {
+        let Some(batch) = &self.batch else {
+            return self.store.get_integration(id).await;
+        };
+        if let Some(found) = batch
+            .integrations
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+        {
+            return Ok(Some(found));
+        }
+        let found = self.store.get_integration(id).await?;
+        if let (Some(integration), Ok(mut cache)) = (&found, batch.integrations.lock()) {
+            cache.insert(id.to_string(), integration.clone());
+        }
+        Ok(found)
+    }
+
+    /// The integration's group chat list, read once per batch.
+    async fn chats(&self, integration_id: &str) -> Result<Vec<GroupChat>, StoreError> {
+        let Some(batch) = &self.batch else {
+            return self.store.list_chats(integration_id).await;
+        };
+        if let Some(found) = batch
+            .chats
+            .lock()
+            .ok()
+            .and_then(|m| m.get(integration_id).cloned())
+        {
+            return Ok(found);
+        }
+        let chats = self.store.list_chats(integration_id).await?;
+        if let Ok(mut cache) = batch.chats.lock() {
+            cache.insert(integration_id.to_string(), chats.clone());
+        }
+        Ok(chats)
+    }
+
+    /// Forgets the batch's chat list of an integration (a chat's state changed).
+    fn forget_chats(&self, integration_id: &str) {
+        if let Some(Ok(mut cache)) = self.batch.as_ref().map(|b| b.chats.lock()) {
+            cache.remove(integration_id);
         }
     }
 
     /// Handles an SQS batch record by record; failed records are reported for retry.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+        let scoped = Self {
+            batch: Some(Arc::default()),
+            ..self.clone()
+        };
         let mut response = SqsBatchResponse::default();
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
@@ -148,7 +210,7 @@ impl Notifier {
                 .cloned()
                 .unwrap_or_default();
             let span = info_span!("sqs_record", message_id = %id, receive_count = %receive_count);
-            let result = self
+            let result = scoped
                 .handle_message(record.body.as_deref().unwrap_or_default(), deadline)
                 .instrument(span)
                 .await;
@@ -196,8 +258,7 @@ impl Notifier {
             .validate()
             .map_err(|e| JobError::Malformed(format!("invalid alert event: {e}")))?;
         let integration = self
-            .store
-            .get_integration(&event.integration_id)
+            .integration(&event.integration_id)
             .await?
             .ok_or_else(|| {
                 JobError::Malformed(format!("unknown integration {}", event.integration_id))
@@ -216,8 +277,7 @@ impl Notifier {
             .get("integration_id")
             .and_then(Value::as_str)
             .ok_or_else(|| JobError::Malformed(format!("{kind} job without integration_id")))?;
-        self.store
-            .get_integration(id)
+        self.integration(id)
             .await?
             .ok_or_else(|| JobError::Malformed(format!("{kind} job for unknown integration {id}")))
     }
@@ -435,10 +495,19 @@ impl Notifier {
     async fn check_usage_thresholds(&self, integration: &Integration) {
         let now_ms = self.clock.now_ms();
         let month = crate::governor::month_of(now_ms, &integration.timezone);
+        let quota = integration.monthly_quota.max(1);
+        let lowest = crate::governor::THRESHOLDS[0];
+        if let Some(seen) = self
+            .dingtalk
+            .governor()
+            .and_then(|g| g.month_total_seen(&integration.id, &month))
+            && seen * 100 < quota * lowest
+        {
+            return;
+        }
         let Ok(usage) = self.store.month_usage(&integration.id, &month).await else {
             return;
         };
-        let quota = integration.monthly_quota.max(1);
         for threshold in crate::governor::THRESHOLDS {
             if usage.total * 100 < quota * threshold {
                 continue;
@@ -471,11 +540,7 @@ impl Notifier {
                 msg_param: json!({"title": format!("DingTalk API budget {threshold}% used"), "text": text}),
             };
             let app = AppCredentials::from(integration).with_priority(Priority::Critical);
-            let chats = self
-                .store
-                .list_chats(&integration.id)
-                .await
-                .unwrap_or_default();
+            let chats = self.chats(&integration.id).await.unwrap_or_default();
             for target in &integration.default_targets.chats {
                 let chat = chats.iter().find(|c| {
                     (&c.open_conversation_id == target
@@ -614,7 +679,7 @@ impl Notifier {
         let mut resolved = ResolvedTargets::default();
         let wanted = &incident.targets;
         if !wanted.chats.is_empty() {
-            let chats = self.store.list_chats(&integration.id).await?;
+            let chats = self.chats(&integration.id).await?;
             for entry in &wanted.chats {
                 let matches: Vec<&GroupChat> = chats
                     .iter()
@@ -799,6 +864,7 @@ impl Notifier {
                     _ => (RecordKind::Failed, "DingTalk refused the request"),
                 };
                 if kind == "chat" && matches!(err, DingTalkError::InvalidTarget { .. }) {
+                    self.forget_chats(&integration.id);
                     self.store
                         .mark_chat_problem(
                             &integration.id,
@@ -1156,7 +1222,7 @@ impl Notifier {
         let now_ms = self.clock.now_ms();
         let lease = i64::try_from(self.settings.lease.as_millis()).unwrap_or(60_000);
         let message = render::resolved_message(incident, &ctx);
-        let chats = self.store.list_chats(&integration.id).await?;
+        let chats = self.chats(&integration.id).await?;
         let mut users = Vec::new();
         for delivery in deliveries.iter().filter(|d| {
             d.alert_state == Some(StepState::Sent)

@@ -1,15 +1,19 @@
 //! Incidents, their delivery items and operation records.
 //!
 //! - `INT#<integration>` / `ALERTKEY#<key>`: which incident an alert key points at,
-//!   `open` or `resolved`, and the source time of the event that set it. Written in
-//!   one transaction with the incident, so one key has at most one open incident.
+//!   `open` or `resolved`, and the source time of the event that set it. The pointer
+//!   is the lock: a conditional write on it decides who opens an incident, so one key
+//!   has at most one open incident. No transactions (they cost twice, and every step
+//!   below is safe to interrupt): an incident is written after its pointer on open,
+//!   before it on resolve, and the next event for the key repairs a half-done pair.
+//!   A `resolved` event for a key never seen leaves a resolved pointer without an
+//!   incident, so an older `firing` event that arrives later stays stale.
 //! - `INC#<id>` / `INCIDENT`: the incident (on `gsi1` as `INCIDENTS#<integration>`).
 //! - `INC#<id>` / `DELIVERY#<kind>#<target>`: what was delivered to one target; each
 //!   step (alert, resolved) is claimed with a conditional write before it is sent,
 //!   so a redelivered SQS message never sends twice.
 //! - `INC#<id>` / `REC#<ms>#<n>`: operation records (the timeline).
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::{Item, Store, StoreError, from_typed, n, partition, s, typed_item};
@@ -117,17 +121,6 @@ fn incident_item(incident: &Incident) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-fn transaction_error<E: std::error::Error + 'static>(
-    err: aws_sdk_dynamodb::error::SdkError<E>,
-) -> StoreError {
-    let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
-    if text.contains("TransactionCanceled") || text.contains("ConditionalCheckFailed") {
-        StoreError::Conflict
-    } else {
-        StoreError::Dynamo(text)
-    }
-}
-
 /// The incident an alert event makes: the old one with the event's content.
 fn merged(old: &Incident, event: &AlertEvent, event_ms: i64, now: &str) -> Incident {
     let alert = &event.alert;
@@ -178,6 +171,34 @@ fn shown_differs(a: &Incident, b: &Incident) -> bool {
     )
 }
 
+/// A new, triggered incident made from an alert event.
+fn new_incident(id: String, event: &AlertEvent, event_ms: i64, now: &str) -> Incident {
+    let alert = &event.alert;
+    Incident {
+        id,
+        integration_id: event.integration_id.clone(),
+        key: alert.key.clone(),
+        status: IncidentStatus::Triggered,
+        severity: alert.severity,
+        title: alert.title.clone(),
+        description: alert.description.clone(),
+        labels: alert.labels.clone(),
+        links: alert.links.clone(),
+        source: alert.source.clone(),
+        targets: event.targets.clone(),
+        opened_at: now.to_string(),
+        started_at: Some(crate::clock::rfc3339(event_ms)),
+        updated_at: now.to_string(),
+        resolved_at: None,
+        acked_by: None,
+        resolved_by: None,
+        snoozed_until: None,
+        last_event_ms: event_ms,
+        event_count: 1,
+        version: 1,
+    }
+}
+
 impl Store {
     /// Applies an alert event to the incident of its key (creating, updating or
     /// resolving it); events older than the stored state change nothing.
@@ -189,28 +210,29 @@ impl Store {
         new_id: impl Fn() -> String,
     ) -> Result<AlertApplied, StoreError> {
         let (pk, sk) = key_item(&event.integration_id, &event.alert.key);
-        for _ in 0..5 {
+        for _ in 0..8 {
             let pointer = self.get_item(&pk, &sk).await?;
-            let state = pointer
-                .as_ref()
-                .and_then(|p| p.get("state"))
-                .and_then(|v| v.as_s().ok())
-                .cloned();
-            let pointed_ms: i64 = pointer
-                .as_ref()
-                .and_then(|p| p.get("event_ms"))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let pointed_id = pointer
-                .as_ref()
-                .and_then(|p| p.get("incident_id"))
-                .and_then(|v| v.as_s().ok())
-                .cloned();
+            let field = |name: &str| {
+                pointer
+                    .as_ref()
+                    .and_then(|p| p.get(name))
+                    .and_then(|v| v.as_s().or_else(|_| v.as_n()).ok())
+                    .cloned()
+            };
+            let state = field("state");
+            let pointed_ms: i64 = field("event_ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let pointed_id = field("incident_id");
             let pointed = match &pointed_id {
                 Some(id) => self.get_incident(id).await?,
                 None => None,
             };
+            if let (Some("open"), Some(done)) = (state.as_deref(), &pointed)
+                && done.status == IncidentStatus::Resolved
+            {
+                // A resolve stopped between its two writes: finish it, then look again.
+                self.point_at_resolved(done).await?;
+                continue;
+            }
             let result = match (event.alert.status, state.as_deref(), pointed) {
                 (AlertStatus::Firing, None, _) => {
                     self.open_incident(event, event_ms, now, &new_id, None)
@@ -231,15 +253,43 @@ impl Store {
                         AlertApplied::Stale
                     });
                 }
+                (AlertStatus::Resolved, Some("resolved"), None) => {
+                    return Ok(AlertApplied::NothingOpen);
+                }
                 (AlertStatus::Resolved, Some(_), Some(open)) if event_ms >= open.last_event_ms => {
                     self.resolve_incident(&open, event_ms, now, "source").await
                 }
                 (AlertStatus::Resolved, Some(_), Some(_)) => return Ok(AlertApplied::Stale),
-                (AlertStatus::Resolved, _, _) => return Ok(AlertApplied::NothingOpen),
-                (AlertStatus::Firing, Some(_), None) => Err(StoreError::Corrupt(format!(
-                    "alert key {} points at a missing incident",
-                    event.alert.key
-                ))),
+                (AlertStatus::Resolved, Some(_), None) if event_ms < pointed_ms => {
+                    return Ok(AlertApplied::Stale);
+                }
+                (_, Some(_), None) => {
+                    // An open pointer whose incident is not written (yet, or its opener
+                    // stopped): write it from this event; the loop then applies the event.
+                    let Some(id) = pointed_id else {
+                        return Err(StoreError::Corrupt(format!(
+                            "alert key {} has an open pointer without an incident id",
+                            event.alert.key
+                        )));
+                    };
+                    match self
+                        .create_incident(&new_incident(id, event, event_ms, now))
+                        .await
+                    {
+                        Ok(incident) if event.alert.status == AlertStatus::Firing => {
+                            return Ok(AlertApplied::Opened(incident));
+                        }
+                        Ok(_) | Err(StoreError::Conflict) => continue,
+                        Err(err) => return Err(err),
+                    }
+                }
+                (AlertStatus::Resolved, None, _) => {
+                    // Remember the resolve, so an older firing event arriving later is stale.
+                    match self.put_resolved_marker(&pk, &sk, event_ms).await {
+                        Ok(()) => return Ok(AlertApplied::NothingOpen),
+                        Err(err) => Err(err),
+                    }
+                }
             };
             match result {
                 Err(StoreError::Conflict) => continue,
@@ -257,65 +307,89 @@ impl Store {
         new_id: &impl Fn() -> String,
         resolved_before_ms: Option<i64>,
     ) -> Result<AlertApplied, StoreError> {
-        let alert = &event.alert;
-        let incident = Incident {
-            id: new_id(),
-            integration_id: event.integration_id.clone(),
-            key: alert.key.clone(),
-            status: IncidentStatus::Triggered,
-            severity: alert.severity,
-            title: alert.title.clone(),
-            description: alert.description.clone(),
-            labels: alert.labels.clone(),
-            links: alert.links.clone(),
-            source: alert.source.clone(),
-            targets: event.targets.clone(),
-            opened_at: now.to_string(),
-            started_at: Some(crate::clock::rfc3339(event_ms)),
-            updated_at: now.to_string(),
-            resolved_at: None,
-            acked_by: None,
-            resolved_by: None,
-            snoozed_until: None,
-            last_event_ms: event_ms,
-            event_count: 1,
-            version: 1,
-        };
-        let (pk, sk) = key_item(&event.integration_id, &alert.key);
-        let mut pointer = Item::new();
-        pointer.insert("pk".into(), s(pk));
-        pointer.insert("sk".into(), s(sk));
-        pointer.insert("incident_id".into(), s(&incident.id));
-        pointer.insert("state".into(), s("open"));
-        pointer.insert("event_ms".into(), n(event_ms));
-        let mut put_pointer = Put::builder()
+        let incident = new_incident(new_id(), event, event_ms, now);
+        let (pk, sk) = key_item(&event.integration_id, &event.alert.key);
+        let mut request = self
+            .client
+            .put_item()
             .table_name(&self.table)
-            .set_item(Some(pointer));
-        put_pointer = match resolved_before_ms {
-            None => put_pointer.condition_expression("attribute_not_exists(pk)"),
-            Some(ms) => put_pointer
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("incident_id", s(&incident.id))
+            .item("state", s("open"))
+            .item("event_ms", n(event_ms));
+        request = match resolved_before_ms {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(ms) => request
                 .condition_expression("#state = :resolved AND event_ms = :before")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":resolved", s("resolved"))
                 .expression_attribute_values(":before", n(ms)),
         };
-        let put_incident = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(incident_item(&incident)?))
-            .condition_expression("attribute_not_exists(pk)");
-        let build = |p: aws_sdk_dynamodb::types::builders::PutBuilder| {
-            p.build()
-                .map(|p| TransactWriteItem::builder().put(p).build())
-                .map_err(|e| StoreError::Dynamo(e.to_string()))
-        };
+        request.send().await.map_err(StoreError::from_sdk)?;
+        // Lost to a repair by a concurrent event (Conflict): the caller looks again.
+        let incident = self.create_incident(&incident).await?;
+        Ok(AlertApplied::Opened(incident))
+    }
+
+    /// Writes a new incident unless one with its id exists.
+    async fn create_incident(&self, incident: &Incident) -> Result<Incident, StoreError> {
         self.client
-            .transact_write_items()
-            .transact_items(build(put_pointer)?)
-            .transact_items(build(put_incident)?)
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(incident_item(incident)?))
+            .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(transaction_error)?;
-        Ok(AlertApplied::Opened(incident))
+            .map_err(StoreError::from_sdk)?;
+        Ok(incident.clone())
+    }
+
+    /// A resolved pointer without an incident, for a key first seen resolved.
+    async fn put_resolved_marker(
+        &self,
+        pk: &str,
+        sk: &str,
+        event_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("state", s("resolved"))
+            .item("event_ms", n(event_ms))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Moves the key's pointer to `resolved` for a resolved incident it still names.
+    async fn point_at_resolved(&self, done: &Incident) -> Result<(), StoreError> {
+        let (pk, sk) = key_item(&done.integration_id, &done.key);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("SET #state = :resolved, event_ms = :t")
+            .condition_expression("incident_id = :id AND #state = :open")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":resolved", s("resolved"))
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":t", n(done.last_event_ms))
+            .expression_attribute_values(":id", s(&done.id))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match result {
+            // Someone else moved it already.
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     async fn update_incident(
@@ -361,33 +435,10 @@ impl Store {
         next.updated_at = now.to_string();
         next.last_event_ms = open.last_event_ms.max(event_ms);
         next.version = open.version + 1;
-        let (pk, sk) = key_item(&open.integration_id, &open.key);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(incident_item(&next)?))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(open.version))
-            .build()
-            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .update_expression("SET #state = :resolved, event_ms = :t")
-            .condition_expression("incident_id = :id")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":resolved", s("resolved"))
-            .expression_attribute_values(":t", n(next.last_event_ms))
-            .expression_attribute_values(":id", s(&open.id))
-            .build()
-            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await
-            .map_err(transaction_error)?;
+        // The incident first: if we stop before the pointer moves, the next event
+        // for the key sees a resolved incident behind an open pointer and moves it.
+        self.replace_incident(&next, open.version).await?;
+        self.point_at_resolved(&next).await?;
         Ok(AlertApplied::Resolved(next))
     }
 
@@ -545,6 +596,19 @@ impl Store {
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(())
+    }
+
+    /// What was delivered to one target of an incident.
+    pub async fn get_delivery(
+        &self,
+        incident_id: &str,
+        kind: &str,
+        target: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.get_item(&incident_pk(incident_id), &delivery_sk(kind, target))
+            .await?
+            .map(from_typed)
+            .transpose()
     }
 
     /// Every delivery item of an incident.
