@@ -276,6 +276,63 @@ impl TestStack {
             .collect()
     }
 
+    /// Runs the jobs the notifier queued (delayed ones included) until the queue is
+    /// empty: no message waiting, delayed or in flight.
+    pub async fn run_jobs(&self) {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                let attributes = sqs
+                    .get_queue_attributes()
+                    .queue_url(&self.queue_url)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send()
+                    .await
+                    .expect("queue attributes")
+                    .attributes
+                    .unwrap_or_default();
+                if attributes.values().all(|v| v == "0") {
+                    return;
+                }
+                continue;
+            }
+            let records: Vec<(String, String)> = messages
+                .iter()
+                .map(|m| {
+                    (
+                        m.message_id.clone().unwrap_or_default(),
+                        m.body.clone().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let refs: Vec<(&str, String)> = records
+                .iter()
+                .map(|(i, b)| (i.as_str(), b.clone()))
+                .collect();
+            assert!(self.deliver(&refs).await.is_empty(), "a queued job failed");
+            for m in messages {
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+
     /// Installs the cool app in a sandbox group (created here) through a signed event.
     pub async fn install_chat(&self, integration_id: &str, cid: &str, title: &str) {
         self.sandbox.add_group(local_stack::sandbox::SandboxGroup {

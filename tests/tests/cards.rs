@@ -122,50 +122,6 @@ impl Cards {
         )
     }
 
-    /// Runs queued jobs (card updates wait 2 s to coalesce) until the queue is empty.
-    async fn run_jobs(&self) {
-        let sqs = aws_sdk_sqs::Client::new(&self.stack.sdk);
-        let mut idle = 0;
-        while idle < 2 {
-            let out = sqs
-                .receive_message()
-                .queue_url(&self.stack.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(3)
-                .send()
-                .await
-                .expect("receive");
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                idle += 1;
-                continue;
-            }
-            idle = 0;
-            let records: Vec<(String, String)> = messages
-                .iter()
-                .map(|m| {
-                    (
-                        m.message_id.clone().unwrap_or_default(),
-                        m.body.clone().unwrap_or_default(),
-                    )
-                })
-                .collect();
-            let refs: Vec<(&str, String)> = records
-                .iter()
-                .map(|(i, b)| (i.as_str(), b.clone()))
-                .collect();
-            assert!(self.stack.deliver(&refs).await.is_empty());
-            for m in messages {
-                sqs.delete_message()
-                    .queue_url(&self.stack.queue_url)
-                    .receipt_handle(m.receipt_handle.unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
-    }
-
     fn card_in(&self, space: &str) -> local_stack::sandbox::CardInstance {
         self.stack
             .sandbox
@@ -212,7 +168,7 @@ async fn a_click_updates_every_copy_once_and_tells_upstream() {
     assert_eq!(answer["cardData"]["cardParamMap"]["show_ack"], "false");
     assert_eq!(answer["cardUpdateOptions"]["updateCardDataByKey"], true);
 
-    cards.run_jobs().await;
+    cards.stack.run_jobs().await;
     assert_eq!(cards.card_in(GROUP_B).updates, 1, "group B updated once");
     assert_eq!(
         cards.card_in("IM_ROBOT.alice0001").updates,
@@ -257,7 +213,7 @@ async fn a_click_updates_every_copy_once_and_tells_upstream() {
         (status, again["cardData"]["cardParamMap"]["status"].as_str()),
         (200, Some("acknowledged"))
     );
-    cards.run_jobs().await;
+    cards.stack.run_jobs().await;
     assert_eq!(
         cards
             .stack
@@ -333,7 +289,7 @@ async fn bad_clicks_change_nothing() {
             .expect("notice")
             .contains("not associated")
     );
-    cards.run_jobs().await;
+    cards.stack.run_jobs().await;
     let prompts: Vec<_> = cards
         .stack
         .sandbox

@@ -272,6 +272,53 @@ async fn a_storm_folds_into_one_digest_per_group() {
 }
 
 #[tokio::test]
+async fn a_digest_card_ends_up_showing_every_fold() {
+    let stack = TestStack::start().await;
+    let id = setup(
+        &stack,
+        json!({"storm_threshold": 2, "storm_window_secs": 3600, "card_template_id": "tpl-incident.schema"}),
+    )
+    .await;
+    // One batch: the folds come faster than the digest card may be updated (every 5 s).
+    let records: Vec<(String, String)> = (0..9)
+        .map(|i| {
+            (
+                format!("m{i}"),
+                alert(&id, &format!("cardstorm{i}"), "critical"),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, String)> = records
+        .iter()
+        .map(|(i, b)| (i.as_str(), b.clone()))
+        .collect();
+    assert!(stack.deliver(&refs).await.is_empty());
+    stack.run_jobs().await;
+    let digests: Vec<_> = stack
+        .sandbox
+        .cards()
+        .into_iter()
+        .filter(|c| c.out_track_id.starts_with("digest-"))
+        .collect();
+    assert_eq!(digests.len(), 1, "one digest card per group and window");
+    let data = &digests[0].card_data;
+    let title = data["title"].as_str().unwrap_or_default();
+    let text = data["description"].as_str().unwrap_or_default();
+    assert!(title.contains("7 folded"), "{title}");
+    assert!(
+        text.contains("cardstorm8 is failing"),
+        "the newest fold is listed: {text}"
+    );
+    let direct = stack
+        .sandbox
+        .cards()
+        .into_iter()
+        .filter(|c| !c.out_track_id.starts_with("digest-"))
+        .count();
+    assert_eq!(direct, 2, "the first two alerts got cards of their own");
+}
+
+#[tokio::test]
 async fn usage_reports_burn_and_warns_once_at_80_and_95_percent() {
     let stack = TestStack::start().await;
     let id = setup(

@@ -8,6 +8,7 @@
 //! the claim and fails the SQS record so it is retried.
 
 pub mod render;
+mod storm;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -240,6 +241,7 @@ impl Notifier {
                 "incident_changed" => self.incident_changed(&value, deadline).await,
                 "webhook" => self.webhook(&value).await,
                 "link_prompt" => self.link_prompt(&value).await,
+                "digest_refresh" => self.digest_refresh(&value).await,
                 other => Err(JobError::Malformed(format!("unknown job type {other:?}"))),
             };
         }
@@ -1061,146 +1063,6 @@ impl Notifier {
                 .await?;
         }
         retry.map_or(Ok(()), |reason| Err(JobError::Retry(reason)))
-    }
-
-    /// Storm control: past `storm_threshold` new incidents in a group within the
-    /// window, an incident folds into the group's digest (sent once per window; in
-    /// card mode a digest card updated in place at most every 5 s) instead of a
-    /// message of its own. Returns whether it folded.
-    async fn fold_if_storm(
-        &self,
-        integration: &Integration,
-        incident: &Incident,
-        chat: &GroupChat,
-        label: &str,
-    ) -> Result<bool, StoreError> {
-        let now_ms = self.clock.now_ms();
-        let window_secs = i64::from(integration.storm_window_secs.max(1));
-        let window = now_ms.div_euclid(1000) / window_secs;
-        let expires = (window + 2) * window_secs + 3600;
-        let cid = &chat.open_conversation_id;
-        let count = self
-            .store
-            .count_chat_incident(&integration.id, cid, window, expires)
-            .await?;
-        if count <= u64::from(integration.storm_threshold) {
-            return Ok(false);
-        }
-        self.store
-            .finish_step(
-                &incident.id,
-                "chat",
-                cid,
-                DeliveryStep::Alert,
-                StepState::Sent,
-                "digest",
-                None,
-                None,
-            )
-            .await?;
-        let month = crate::governor::month_of(now_ms, &integration.timezone);
-        self.store
-            .add_usage(&integration.id, &month, "folded", false)
-            .await?;
-        crate::governor::emit_metric(&integration.id, "Folded", 1.0, "Count", now_ms);
-        let (folded, newest) = self
-            .store
-            .push_digest(&integration.id, cid, window, &incident.title, expires)
-            .await?;
-        self.record(incident, RecordKind::Folded, Some(label.to_string()), format!("alert storm in this group: folded into the group's digest ({folded} folded in this window)")).await;
-        let first = self
-            .store
-            .mark_once(&integration.id, &format!("DIGEST#{cid}#{window}"), expires)
-            .await?;
-        let card_mode = integration.card_template_id.is_some();
-        let refresh = !first
-            && card_mode
-            && self
-                .store
-                .mark_once(
-                    &integration.id,
-                    &format!("DIGESTUPD#{cid}#{window}#{}", now_ms.div_euclid(5000)),
-                    expires,
-                )
-                .await?;
-        if (first || refresh)
-            && let Err(err) = self
-                .send_digest(integration, chat, window, folded, &newest, first)
-                .await
-        {
-            warn!(error = %err, "storm digest not sent");
-        }
-        Ok(true)
-    }
-
-    async fn send_digest(
-        &self,
-        integration: &Integration,
-        chat: &GroupChat,
-        window: i64,
-        folded: u64,
-        newest: &[String],
-        first: bool,
-    ) -> Result<(), DingTalkError> {
-        let app = AppCredentials::from(integration).with_priority(Priority::Critical);
-        let cid = &chat.open_conversation_id;
-        let group = chat.title.clone().unwrap_or_else(|| cid.clone());
-        let link = render::in_dingtalk(&format!(
-            "{}/dingtalk/{}/app?view=group&cid={}",
-            self.base_url(integration),
-            integration.id,
-            url::form_urlencoded::byte_serialize(cid.as_bytes()).collect::<String>()
-        ));
-        let mut list: String = newest.iter().map(|t| format!("- {t}\n")).collect();
-        let rest = folded.saturating_sub(newest.len() as u64);
-        if rest > 0 {
-            list.push_str(&format!("- … and {rest} more\n"));
-        }
-        let text = format!(
-            "### <font color=#D83931>🌪 Alert storm</font>\n\nMore than {} new incidents in {} s in this group: further alerts are folded here instead of one message each.\n\n**{folded} folded**, newest first:\n\n{list}\n[Open the group's incidents]({link})",
-            integration.storm_threshold, integration.storm_window_secs
-        );
-        let title = format!("🌪 Alert storm in {group}: {folded} folded");
-        if integration.card_template_id.is_some() {
-            let digest_id = hex::encode(Sha256::digest(
-                format!("{}:{cid}:{window}", integration.id).as_bytes(),
-            ));
-            let out_track_id = format!("digest-{}", &digest_id[..24]);
-            let mut params = Map::new();
-            for (k, v) in [
-                ("title", title.as_str()),
-                ("description", text.as_str()),
-                ("status", "storm"),
-                ("severity", "Critical"),
-                ("show_ack", "false"),
-                ("show_resolve", "false"),
-                ("show_snooze", "false"),
-                ("details_url", link.as_str()),
-            ] {
-                params.insert(k.into(), Value::from(v));
-            }
-            if !first {
-                return self.dingtalk.update_card(app, &out_track_id, &params).await;
-            }
-            let body = json!({
-                "cardTemplateId": integration.card_template_id.clone().unwrap_or_default(),
-                "outTrackId": out_track_id, "callbackType": "HTTP",
-                "callbackRouteKey": callback_route_key(&integration.id),
-                "cardData": {"cardParamMap": params}, "userIdType": 1,
-                "openSpaceId": format!("dtv1.card//IM_GROUP.{cid}"),
-                "imGroupOpenSpaceModel": {"supportForward": true},
-                "imGroupOpenDeliverModel": {"robotCode": chat.robot_code.clone().unwrap_or_else(|| integration.client_id.clone())},
-            });
-            return self.dingtalk.create_and_deliver_card(app, &body).await;
-        }
-        let message = crate::dingtalk::RobotMessage {
-            msg_key: "sampleMarkdown".into(),
-            msg_param: json!({"title": title, "text": text}),
-        };
-        self.dingtalk
-            .send_group_message(app, cid, chat.cool_app_code.as_deref(), &message)
-            .await
-            .map(|_| ())
     }
 
     async fn deliver_resolved(

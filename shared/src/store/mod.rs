@@ -25,7 +25,7 @@ pub use chats::{ChatInstall, ChatWrite};
 pub use claims::CachedToken;
 pub use incidents::{AlertApplied, Delivery, DeliveryStep, StepState};
 pub use link_codes::Redeemed;
-pub use usage::MonthUsage;
+pub use usage::{Digest, MonthUsage};
 
 /// A store failure. `Conflict` is a lost conditional write; the rest are ours (5xx).
 #[derive(Debug, thiserror::Error)]

@@ -201,7 +201,8 @@ impl Store {
 
 impl Store {
     /// Adds an incident title to a group's storm digest for `window`; returns how many
-    /// incidents the digest holds and the newest titles (newest first).
+    /// incidents the digest holds and the newest titles (newest first). The item stays
+    /// small however big the storm: a counter and a ring of the newest titles.
     pub async fn push_digest(
         &self,
         integration_id: &str,
@@ -209,39 +210,106 @@ impl Store {
         window: i64,
         title: &str,
         expires_secs: i64,
-    ) -> Result<(u64, Vec<String>), StoreError> {
-        use aws_sdk_dynamodb::types::AttributeValue;
-        let out = self
+    ) -> Result<Digest, StoreError> {
+        let (pk, sk) = digest_key(integration_id, chat, window);
+        let counted = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("DIGEST#{integration_id}#{chat}#{window}")))
-            .key("sk", s("DIGEST"))
-            .update_expression("ADD folded :one SET newest = list_append(:t, if_not_exists(newest, :empty)), expires_at = :exp")
+            .key("pk", s(&pk))
+            .key("sk", s(&sk))
+            .update_expression("ADD folded :one SET expires_at = :exp")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":t", AttributeValue::L(vec![s(title)]))
-            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":exp", n(expires_secs))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        let attributes = out.attributes.unwrap_or_default();
-        let folded = attributes
-            .get("folded")
+        let folded: u64 = counted
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("folded"))
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
-        let newest = attributes
-            .get("newest")
-            .and_then(|v| v.as_l().ok())
-            .map(|l| {
-                l.iter()
-                    .take(5)
-                    .filter_map(|v| v.as_s().ok().cloned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((folded, newest))
+        let slot = folded % DIGEST_NEWEST;
+        let placed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s(&sk))
+            .update_expression("SET #title = :title, #seq = :seq")
+            .condition_expression("attribute_not_exists(#seq) OR #seq < :seq")
+            .expression_attribute_names("#title", format!("title_{slot}"))
+            .expression_attribute_names("#seq", format!("seq_{slot}"))
+            .expression_attribute_values(":title", s(title))
+            .expression_attribute_values(":seq", n(folded))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match placed {
+            Ok(out) => Ok(digest_of(&out.attributes.unwrap_or_default())),
+            // A newer title took the slot first.
+            Err(StoreError::Conflict) => Ok(self
+                .get_digest(integration_id, chat, window)
+                .await?
+                .unwrap_or(Digest {
+                    folded,
+                    newest: Vec::new(),
+                })),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A group's storm digest for `window`, if anything folded into it.
+    pub async fn get_digest(
+        &self,
+        integration_id: &str,
+        chat: &str,
+        window: i64,
+    ) -> Result<Option<Digest>, StoreError> {
+        let (pk, sk) = digest_key(integration_id, chat, window);
+        Ok(self.get_item(&pk, &sk).await?.map(|item| digest_of(&item)))
+    }
+}
+
+/// Titles a storm digest keeps.
+const DIGEST_NEWEST: u64 = 5;
+
+/// A group's storm digest for one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    /// Incidents folded into it.
+    pub folded: u64,
+    /// The newest titles, newest first.
+    pub newest: Vec<String>,
+}
+
+fn digest_key(integration_id: &str, chat: &str, window: i64) -> (String, String) {
+    (
+        format!("DIGEST#{integration_id}#{chat}#{window}"),
+        "DIGEST".into(),
+    )
+}
+
+fn digest_of(item: &super::Item) -> Digest {
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let mut ring: Vec<(u64, String)> = (0..DIGEST_NEWEST)
+        .filter_map(|slot| {
+            let seq = number(&format!("seq_{slot}"))?;
+            let title = item.get(&format!("title_{slot}"))?.as_s().ok()?.clone();
+            Some((seq, title))
+        })
+        .collect();
+    ring.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    Digest {
+        folded: number("folded").unwrap_or(0),
+        newest: ring.into_iter().map(|(_, title)| title).collect(),
     }
 }
