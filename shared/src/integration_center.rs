@@ -155,6 +155,50 @@ impl IntegrationCenter {
         Ok(self.view(&integration, base))
     }
 
+    /// Issues a new ingest token; the old one stops working at once. The answer
+    /// carries the new token, shown this once.
+    pub async fn rotate_ingest_token(&self, id: &str) -> Result<Value, CenterError> {
+        let token = new_ingest_token();
+        let at = self
+            .rotate(id, |integration| {
+                integration.ingest_token_sha256 = ingest_token_digest(&token);
+            })
+            .await?;
+        info!(integration_id = %id, "ingest token rotated");
+        Ok(serde_json::json!({"integration_id": id, "ingest_token": token, "rotated_at": at}))
+    }
+
+    /// Issues a new webhook signing secret; webhooks are signed with it from now on.
+    /// The answer carries the new secret, shown this once.
+    pub async fn rotate_webhook_secret(&self, id: &str) -> Result<Value, CenterError> {
+        let secret = new_secret("whs_");
+        let at = self
+            .rotate(id, |integration| {
+                integration.webhook_secret = Some(crate::integration::Secret::new(secret.clone()));
+            })
+            .await?;
+        info!(integration_id = %id, "webhook secret rotated");
+        Ok(serde_json::json!({"integration_id": id, "webhook_secret": secret, "rotated_at": at}))
+    }
+
+    /// Applies `change` to the stored integration (optimistic concurrency); returns when.
+    async fn rotate(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Integration),
+    ) -> Result<String, CenterError> {
+        let mut integration = self.load(id).await?;
+        let expected = integration.version;
+        let now = rfc3339(self.clock.now_ms());
+        change(&mut integration);
+        integration.version += 1;
+        integration.updated_at = now.clone();
+        self.store
+            .replace_integration(&integration, expected)
+            .await?;
+        Ok(now)
+    }
+
     /// Removes an integration with everything stored under it.
     pub async fn delete(&self, id: &str) -> Result<(), CenterError> {
         if !self.store.delete_integration(id).await? {

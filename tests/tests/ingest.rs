@@ -136,3 +136,90 @@ async fn bad_ingest_requests_are_4xx_and_queue_nothing() {
     }
     assert!(drain(&stack).await.is_empty());
 }
+
+#[tokio::test]
+async fn rotated_ingest_token_and_webhook_secret_replace_the_old_ones() {
+    let stack = TestStack::start().await;
+    let (_, created) = stack
+        .admin("POST", "/api/integrations", Some(stack.create_payload()))
+        .await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let old = created["ingest_token"].as_str().expect("token").to_string();
+    let body = alertmanager("firing").to_string().into_bytes();
+
+    let (status, rotated) = stack
+        .admin(
+            "POST",
+            &format!("/api/integrations/{id}/ingest-token"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["ingest_token"]
+        .as_str()
+        .expect("new token")
+        .to_string();
+    assert!(new.starts_with("dti_") && new != old);
+    assert_eq!(
+        post(&stack, &id, &old, body.clone()).await.0,
+        401,
+        "the old token stops working"
+    );
+    assert_eq!(post(&stack, &id, &new, body).await.0, 202);
+    assert_eq!(drain(&stack).await.len(), 1);
+
+    let old_secret = created["webhook_secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let (status, rotated) = stack
+        .admin(
+            "POST",
+            &format!("/api/integrations/{id}/webhook-secret"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let secret = rotated["webhook_secret"].as_str().expect("new secret");
+    assert!(secret.starts_with("whs_") && secret != old_secret);
+    let stored = stack
+        .services
+        .store
+        .get_integration(&id)
+        .await
+        .expect("read")
+        .expect("integration");
+    assert_eq!(
+        stored
+            .webhook_secret
+            .as_ref()
+            .map(|s| s.expose().to_string()),
+        Some(secret.to_string())
+    );
+
+    let (status, view) = stack
+        .admin("GET", &format!("/api/integrations/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    let text = view.to_string();
+    assert!(
+        !text.contains(&new) && !text.contains(secret),
+        "secrets are shown only once"
+    );
+    for (method, path, expected) in [
+        ("GET", format!("/api/integrations/{id}/ingest-token"), 405),
+        (
+            "POST",
+            "/api/integrations/nosuch/ingest-token".to_string(),
+            404,
+        ),
+        (
+            "POST",
+            "/api/integrations/nosuch/webhook-secret".to_string(),
+            404,
+        ),
+    ] {
+        let (status, body) = stack.admin(method, &path, None).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+    }
+}

@@ -127,6 +127,14 @@ impl AdminApi {
             ("POST", ["api", "integrations", id, "members", email, "link-code"]) => Ok(
                 json_response(201, &self.directory.link_code(id, email).await?),
             ),
+            ("POST", ["api", "integrations", id, "ingest-token"]) => Ok(json_response(
+                200,
+                &self.center.rotate_ingest_token(id).await?,
+            )),
+            ("POST", ["api", "integrations", id, "webhook-secret"]) => Ok(json_response(
+                200,
+                &self.center.rotate_webhook_secret(id).await?,
+            )),
             ("GET", ["api", "integrations", id, "usage"]) => {
                 Ok(json_response(200, &self.center.usage(id).await?))
             }
@@ -170,7 +178,8 @@ impl AdminApi {
                     "api",
                     "integrations",
                     _,
-                    "chats" | "members" | "bindings" | "incidents",
+                    "chats" | "members" | "bindings" | "incidents" | "ingest-token"
+                    | "webhook-secret",
                 ]
                 | ["api", "integrations", _, "bindings", _]
                 | ["api", "incidents", _],
