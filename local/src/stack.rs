@@ -345,6 +345,15 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
     let queue_url = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), &settings.queue_name()).await?;
 
     let (admin_key, generated) = match &settings.admin_api_key {
+        Some(key)
+            if !key.starts_with("ssm:")
+                && key.chars().count() < shared::admin_key::MIN_ADMIN_KEY_CHARS =>
+        {
+            return Err(DevError::Setting(
+                "ADMIN_API_KEY",
+                "must be at least 24 characters (or ssm:<parameter name>)",
+            ));
+        }
         Some(key) => (key.clone(), false),
         None => (format!("dev-{}", uuid::Uuid::new_v4().simple()), true),
     };

@@ -159,8 +159,9 @@ pub fn public_base_url(config: &Config, request: &Request) -> String {
     if let Some(base) = &config.public_base_url {
         return base.clone();
     }
-    if let lambda_http::request::RequestContext::ApiGatewayV2(ctx) = request.request_context()
-        && let Some(domain) = ctx.domain_name
+    if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) =
+        request.request_context_ref()
+        && let Some(domain) = &ctx.domain_name
     {
         return format!("https://{domain}");
     }

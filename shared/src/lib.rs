@@ -2,6 +2,7 @@
 //! DingTalk callback crypto and open API client, the DynamoDB store, the domain model
 //! and the services the Lambda handlers call.
 
+pub mod admin_key;
 pub mod api;
 pub mod card_callback;
 pub mod clock;

@@ -26,6 +26,8 @@ pub struct Services {
     pub dingtalk: DingTalkClient,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The admin API key (given, or read from SSM on first use).
+    pub admin_key: Arc<crate::admin_key::AdminKey>,
 }
 
 impl Services {
@@ -50,12 +52,17 @@ impl Services {
             clock.clone(),
         )
         .with_governor(crate::governor::Governor::new(store.clone(), clock.clone()));
+        let admin_key = Arc::new(crate::admin_key::AdminKey::from_setting(
+            config.admin_api_key.as_deref(),
+            sdk,
+        ));
         Self {
             config,
             store,
             sqs: aws_sdk_sqs::Client::new(sdk),
             dingtalk,
             clock,
+            admin_key,
         }
     }
 

@@ -4,6 +4,7 @@
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
+use shared::admin_key::AdminKey;
 use shared::api::{
     ApiError, body_bytes, json_body, json_response, path_segments, public_base_url, query_param,
     require_json_content,
@@ -13,7 +14,7 @@ use shared::incident_reader::IncidentReader;
 use shared::integration_center::IntegrationCenter;
 use shared::{Config, Services};
 use subtle::ConstantTimeEq;
-use tracing::{Instrument, info_span};
+use tracing::{Instrument, error, info_span};
 
 /// Largest admin request body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -22,6 +23,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct AdminApi {
     config: Config,
+    admin_key: std::sync::Arc<AdminKey>,
     center: IntegrationCenter,
     directory: MemberDirectory,
     incidents: IncidentReader,
@@ -32,6 +34,7 @@ impl AdminApi {
     pub fn new(services: &Services) -> Self {
         Self {
             config: services.config.clone(),
+            admin_key: services.admin_key.clone(),
             center: services.integration_center(),
             directory: services.member_directory(),
             incidents: services.incident_reader(),
@@ -45,7 +48,7 @@ impl AdminApi {
         let span =
             info_span!("admin_api", method = %request.method(), integration_id = %integration_id);
         async {
-            self.authenticate(&request)?;
+            self.authenticate(&request).await?;
             self.route(&request, &segments).await
         }
         .instrument(span)
@@ -54,13 +57,20 @@ impl AdminApi {
     }
 
     /// Constant-time check of the bearer key (digests equalise the lengths).
-    fn authenticate(&self, request: &Request) -> Result<(), ApiError> {
-        let Some(expected) = self.config.admin_api_key.as_deref() else {
-            return Err(ApiError::new(
-                503,
-                "admin_api_disabled",
-                "the admin API is disabled: ADMIN_API_KEY is not configured",
-            ));
+    async fn authenticate(&self, request: &Request) -> Result<(), ApiError> {
+        let expected = match self.admin_key.expected().await {
+            Ok(Some(key)) => key.expose(),
+            Ok(None) => {
+                return Err(ApiError::new(
+                    503,
+                    "admin_api_disabled",
+                    "the admin API is disabled: ADMIN_API_KEY is not configured",
+                ));
+            }
+            Err(err) => {
+                error!(error = %err, "admin key unavailable");
+                return Err(ApiError::new(503, "admin_key_unavailable", err.to_string()));
+            }
         };
         let presented = request
             .headers()
