@@ -51,7 +51,7 @@ check("link code issued", /^[A-Z2-9]{8}$/.test(code || ""), code);
 const cid = "cidPaymentsOncall000000001==";
 await fetch(base + "/sandbox/actions/install", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "cid=" + encodeURIComponent(cid), redirect: "manual" });
 const alert = { version: 1, alert: { key: "browser-test", status: "firing", severity: "critical", title: "Payments API 5xx above 5%",
-  description: "Error rate **7.2%** on `POST /pay`", labels: { service: "payments", env: "prod" },
+  description: "Error rate **7.2%** on `POST /pay`\n- see [the dashboard](https://grafana.example.com/d/pay)\n- <img src=x onerror=alert(1)>", labels: { service: "payments", env: "prod" },
   links: [{ title: "Runbook", url: "https://runbooks.example.com/payments" }], source: "browser-test", occurred_at: new Date().toISOString() },
   targets: { chats: [cid], members: ["robert@corp.example"] } };
 const ingest = await fetch(`${base}/api/integrations/${id}/alerts`, { method: "POST", headers: { Authorization: `Bearer ${ingestToken}`, "Content-Type": "application/json" }, body: JSON.stringify(alert) });
@@ -115,6 +115,14 @@ try {
   await desk.waitForSelector("#timeline");
   await desk.screenshot({ path: `${artifacts}/h5-pc-detail.png` });
   check("PC layout renders the detail with its timeline", (await desk.$$("#timeline li")).length >= 2);
+  const description = await desk.$eval("#incident-description", (d) => ({
+    strong: d.querySelector("strong")?.textContent, code: d.querySelector("code")?.textContent,
+    link: d.querySelector("a")?.getAttribute("href"), items: d.querySelectorAll("li").length,
+    img: d.querySelectorAll("img").length, text: d.textContent }));
+  check("the description renders its markdown, and HTML in it stays text",
+    description.strong === "7.2%" && description.code === "POST /pay" && description.link === "https://grafana.example.com/d/pay"
+      && description.items === 2 && description.img === 0 && description.text.includes("<img src=x onerror=alert(1)>"),
+    JSON.stringify(description));
 } catch (err) {
   check("browser flow", false, err.stack || String(err));
 } finally {

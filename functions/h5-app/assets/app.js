@@ -1,5 +1,6 @@
 // The H5 app: login-free identity through DingTalk's JSAPI, account association,
-// incidents and actions. Every piece of data is rendered with textContent.
+// incidents and actions. Every piece of data is rendered as text nodes (never
+// innerHTML); descriptions get a safe markdown subset built the same way.
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("config").textContent);
@@ -18,6 +19,40 @@
     });
     (children || []).forEach(function (c) { if (c) node.appendChild(c); });
     return node;
+  }
+  // Markdown inside a line: **bold**, `code`, [text](http(s) link). Anything else,
+  // HTML included, stays text.
+  function inline(text) {
+    var out = [], last = 0, m;
+    var re = /\*\*([^*]+)\*\*|`([^`]+)`|\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g;
+    while ((m = re.exec(text))) {
+      if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
+      if (m[1] !== undefined) out.push(el("strong", { text: m[1] }));
+      else if (m[2] !== undefined) out.push(el("code", { text: m[2] }));
+      else out.push(el("a", { href: m[4], target: "_blank", rel: "noopener noreferrer", text: m[3] }));
+      last = re.lastIndex;
+    }
+    if (last < text.length) out.push(document.createTextNode(text.slice(last)));
+    return out;
+  }
+  // An alert description: lines, "- " / "* " lists and "#" headings, with inline markdown.
+  function markdown(text) {
+    var box = el("div", { "class": "desc", id: "incident-description" });
+    var list = null;
+    text.split(/\r?\n/).forEach(function (line) {
+      var item = /^\s*[-*]\s+(.*)$/.exec(line);
+      if (item) {
+        if (!list) { list = el("ul"); box.appendChild(list); }
+        list.appendChild(el("li", {}, inline(item[1])));
+        return;
+      }
+      list = null;
+      var heading = /^#{1,6}\s+(.*)$/.exec(line);
+      if (heading) box.appendChild(el("div", { "class": "md-h" }, inline(heading[1])));
+      else if (line.trim() === "") box.appendChild(el("div", { "class": "md-gap" }));
+      else box.appendChild(el("div", {}, inline(line)));
+    });
+    return box;
   }
   function show() {
     main.textContent = "";
@@ -178,7 +213,7 @@
         back, confirm,
         el("div", { "class": "detail" }, [
           el("div", { "class": "card", id: "incident" }, [badges(i), el("div", { "class": "title", id: "incident-title", text: i.title }),
-            el("div", { "class": "desc", text: i.description || "" }), labels, links,
+            markdown(i.description || ""), labels, links,
             el("div", { "class": "muted" }, facts.map(function (f) { return el("div", { text: f }); })),
             me.member ? buttons : message("notice", "Associate your account to act on incidents."), feedback]),
           el("div", { "class": "card" }, [el("div", { "class": "title", text: "Timeline" }), timeline])
