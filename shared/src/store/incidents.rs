@@ -7,7 +7,7 @@
 //!   below is safe to interrupt): an incident is written after its pointer on open,
 //!   before it on resolve, and the next event for the key repairs a half-done pair.
 //!   A `resolved` event for a key never seen leaves a resolved pointer without an
-//!   incident, so an older `firing` event that arrives later stays stale.
+//!   incident (kept a week), so an older `firing` event that arrives later stays stale.
 //! - `INC#<id>` / `INCIDENT`: the incident (on `gsi1` as `INCIDENTS#<integration>`).
 //! - `INC#<id>` / `DELIVERY#<kind>#<target>`: what was delivered to one target; each
 //!   step (alert, resolved) is claimed with a conditional write before it is sent,
@@ -95,6 +95,9 @@ pub struct Delivery {
     #[serde(default)]
     pub last_error: Option<String>,
 }
+
+/// How long a resolved pointer without an incident is kept, in seconds.
+const RESOLVED_MARKER_SECS: i64 = 7 * 86_400;
 
 fn key_item(integration_id: &str, key: &str) -> (String, String) {
     (partition(integration_id), format!("ALERTKEY#{key}"))
@@ -345,7 +348,8 @@ impl Store {
         Ok(incident.clone())
     }
 
-    /// A resolved pointer without an incident, for a key first seen resolved.
+    /// A resolved pointer without an incident, for a key first seen resolved. It
+    /// expires a week after the event (an older firing event is not expected later).
     async fn put_resolved_marker(
         &self,
         pk: &str,
@@ -359,6 +363,10 @@ impl Store {
             .item("sk", s(sk))
             .item("state", s("resolved"))
             .item("event_ms", n(event_ms))
+            .item(
+                "expires_at",
+                n(event_ms.div_euclid(1000) + RESOLVED_MARKER_SECS),
+            )
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
