@@ -94,8 +94,8 @@ impl Governor {
         }
     }
 
-    /// The month's call total as this instance last saw it (at most a few calls old),
-    /// so threshold checks need no read of their own.
+    /// The month's call total as of this instance's last counted call (calls by other
+    /// instances since then are not in it), so threshold checks need no read of their own.
     pub fn month_total_seen(&self, integration_id: &str, month: &str) -> Option<u64> {
         let seen = self.seen.lock().ok()?;
         seen.get(integration_id)

@@ -237,6 +237,90 @@ async fn the_reserve_keeps_the_last_ten_percent_for_critical_alerts() {
 }
 
 #[tokio::test]
+async fn from_80_percent_info_alerts_fold_into_the_digest() {
+    let stack = TestStack::start().await;
+    let id = setup(
+        &stack,
+        json!({"monthly_quota": 100, "storm_threshold": 1000}),
+    )
+    .await;
+    assert!(
+        stack
+            .deliver(&[("i1", alert(&id, "info-early", "info"))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        group_messages(&stack).len(),
+        1,
+        "below 80 %, info alerts are sent"
+    );
+    let integration = stack
+        .services
+        .store
+        .get_integration(&id)
+        .await
+        .expect("read")
+        .expect("integration");
+    let month = shared::governor::month_of(integration_tests::now_ms(), &integration.timezone);
+    while stack
+        .services
+        .store
+        .add_usage(&id, &month, "card", true)
+        .await
+        .expect("usage")
+        < 80
+    {}
+    assert!(
+        stack
+            .deliver(&[("i2", alert(&id, "info-late", "info"))])
+            .await
+            .is_empty()
+    );
+    assert!(
+        stack
+            .deliver(&[("w1", alert(&id, "warning-late", "warning"))])
+            .await
+            .is_empty()
+    );
+    let messages = group_messages(&stack);
+    assert_eq!(
+        messages.len(),
+        3,
+        "the early info alert, the digest, the warning"
+    );
+    let digest = messages[1].msg_param["text"].as_str().unwrap_or_default();
+    assert!(digest.contains("info-late is failing"), "{digest}");
+    let warning = messages[2].msg_param["text"].as_str().unwrap_or_default();
+    assert!(warning.contains("warning-late is failing"), "{warning}");
+    let (_, list) = stack
+        .admin(
+            "GET",
+            &format!("/api/integrations/{id}/incidents?key=info-late"),
+            None,
+        )
+        .await;
+    let incident_id = list[0]["id"].as_str().expect("id").to_string();
+    let (_, detail) = stack
+        .admin("GET", &format!("/api/incidents/{incident_id}"), None)
+        .await;
+    let folded = detail["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["kind"] == "folded")
+        .cloned()
+        .unwrap_or_else(|| panic!("folded record: {detail}"));
+    assert!(
+        folded["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("economy mode"),
+        "{folded}"
+    );
+}
+
+#[tokio::test]
 async fn a_storm_folds_into_one_digest_per_group() {
     let stack = TestStack::start().await;
     let id = setup(

@@ -532,7 +532,7 @@ impl Notifier {
                 now_ms,
             );
             let text = format!(
-                "### <font color=#F58B00>⚠️ DingTalk API budget: {threshold}% used</font>\n\n{} of {quota} calls this month ({month}) are used. From {}%, only critical alerts are sent; lower severities are recorded as suppressed. See GET /api/integrations/{}/usage for the burn rate and projected exhaustion; raise monthly_quota if your DingTalk edition allows more.",
+                "### <font color=#F58B00>⚠️ DingTalk API budget: {threshold}% used</font>\n\n{} of {quota} calls this month ({month}) are used. From 80%, info alerts fold into each group's digest; from {}%, only critical alerts are sent and lower severities are recorded as suppressed. See GET /api/integrations/{}/usage for the burn rate and projected exhaustion; raise monthly_quota if your DingTalk edition allows more.",
                 usage.total,
                 100 - crate::governor::DEFAULT_RESERVE_PERCENT,
                 integration.id

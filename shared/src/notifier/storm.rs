@@ -3,6 +3,10 @@
 //! robot messages the digest is sent once per window; with cards it is one card
 //! updated in place at most every 5 s, and a fold that finds the 5 s slot taken
 //! queues one trailing refresh, so the card always ends up showing every fold.
+//!
+//! Economy mode: once the month's DingTalk calls pass 80 % of the quota, `info`
+//! alerts fold into the group's digest whatever the storm count, so what is left of
+//! the budget goes to warnings and critical alerts.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
@@ -11,7 +15,7 @@ use tracing::{info, warn};
 use super::{JobError, Notifier, callback_route_key, render};
 use crate::dingtalk::{AppCredentials, DingTalkError};
 use crate::governor::Priority;
-use crate::incident::{Incident, RecordKind};
+use crate::incident::{Incident, RecordKind, Severity};
 use crate::integration::{ChatStatus, GroupChat, Integration};
 use crate::store::{DeliveryStep, StepState, StoreError};
 
@@ -42,7 +46,8 @@ impl Notifier {
             .store
             .count_chat_incident(&integration.id, cid, window, expires)
             .await?;
-        if count <= u64::from(integration.storm_threshold) {
+        let economy = self.economy_mode(integration, incident, now_ms).await;
+        if count <= u64::from(integration.storm_threshold) && !economy {
             return Ok(false);
         }
         self.store
@@ -70,10 +75,18 @@ impl Notifier {
             incident,
             RecordKind::Folded,
             Some(label.to_string()),
-            format!(
-                "alert storm in this group: folded into the group's digest ({} folded in this window)",
-                digest.folded
-            ),
+            if economy {
+                format!(
+                    "economy mode (over {}% of the month's DingTalk calls used): info alert folded into the group's digest ({} folded in this window)",
+                    crate::governor::THRESHOLDS[0],
+                    digest.folded
+                )
+            } else {
+                format!(
+                    "alert storm in this group: folded into the group's digest ({} folded in this window)",
+                    digest.folded
+                )
+            },
         )
         .await;
         let first = self
@@ -137,6 +150,25 @@ impl Notifier {
                 .await;
         }
         Ok(true)
+    }
+
+    /// Whether an `info` incident is folded to save the month's budget (from 80 %).
+    async fn economy_mode(
+        &self,
+        integration: &Integration,
+        incident: &Incident,
+        now_ms: i64,
+    ) -> bool {
+        if incident.severity != Severity::Info {
+            return false;
+        }
+        // Read, not this instance's last-seen total: other instances may have used it.
+        let month = crate::governor::month_of(now_ms, &integration.timezone);
+        let Ok(usage) = self.store.month_usage(&integration.id, &month).await else {
+            return false;
+        };
+        let total = usage.total;
+        total * 100 >= integration.monthly_quota.max(1) * crate::governor::THRESHOLDS[0]
     }
 
     /// Queues a `digest_refresh` job (`create`: the first digest send failed).
@@ -251,7 +283,7 @@ impl Notifier {
             list.push_str(&format!("- … and {rest} more\n"));
         }
         let text = format!(
-            "### <font color=#D83931>🌪 Alert storm</font>\n\nMore than {} new incidents in {} s in this group: further alerts are folded here instead of one message each.\n\n**{folded} folded**, newest first:\n\n{list}\n[Open the group's incidents]({link})",
+            "### <font color=#D83931>🌪 Alert storm</font>\n\nMore than {} new incidents in {} s in this group: further alerts are folded here instead of one message each (and info alerts too while over 80% of the month's DingTalk calls are used).\n\n**{folded} folded**, newest first:\n\n{list}\n[Open the group's incidents]({link})",
             integration.storm_threshold, integration.storm_window_secs
         );
         let title = format!("🌪 Alert storm in {group}: {folded} folded");
