@@ -276,6 +276,27 @@ impl TestStack {
             .collect()
     }
 
+    /// The admin API's detail (with records) of the incident of alert key `key`.
+    pub async fn incident_by_key(&self, integration_id: &str, key: &str) -> Value {
+        let (status, list) = self
+            .admin(
+                "GET",
+                &format!("/api/integrations/{integration_id}/incidents?key={key}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{list}");
+        let incident_id = list[0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no incident for {key}: {list}"))
+            .to_string();
+        let (status, detail) = self
+            .admin("GET", &format!("/api/incidents/{incident_id}"), None)
+            .await;
+        assert_eq!(status, 200, "{detail}");
+        detail
+    }
+
     /// Runs the jobs the notifier queued (delayed ones included) until the queue is
     /// empty: no message waiting, delayed or in flight.
     pub async fn run_jobs(&self) {
@@ -447,4 +468,13 @@ pub fn read(response: Response<Body>) -> (u16, Value) {
         _ => &[],
     };
     (status, serde_json::from_slice(bytes).unwrap_or(Value::Null))
+}
+
+/// The first operation record of `kind` in an incident detail (panics if none).
+pub fn record_of(detail: &Value, kind: &str) -> Value {
+    detail["records"]
+        .as_array()
+        .and_then(|records| records.iter().find(|r| r["kind"] == kind))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} record in {}", detail["records"]))
 }

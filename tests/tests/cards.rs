@@ -45,6 +45,17 @@ struct Cards {
 }
 
 impl Cards {
+    /// The version of the newest incident.
+    async fn incident_version(&self) -> u64 {
+        self.stack
+            .services
+            .store
+            .list_incidents(&self.id)
+            .await
+            .expect("list")[0]
+            .version
+    }
+
     async fn start() -> Self {
         let stack = TestStack::start().await;
         let (hook, received) = webhook_receiver().await;
@@ -198,14 +209,7 @@ async fn a_click_updates_every_copy_once_and_tells_upstream() {
     assert_eq!(event["incident"]["status"], "acknowledged");
 
     // A second click changes nothing.
-    let version = cards
-        .stack
-        .services
-        .store
-        .list_incidents(&cards.id)
-        .await
-        .expect("list")[0]
-        .version;
+    let version = cards.incident_version().await;
     let (status, again) = cards
         .click(&clicked, "alice0001", "ack", &secret, now_ms())
         .await;
@@ -214,17 +218,7 @@ async fn a_click_updates_every_copy_once_and_tells_upstream() {
         (200, Some("acknowledged"))
     );
     cards.stack.run_jobs().await;
-    assert_eq!(
-        cards
-            .stack
-            .services
-            .store
-            .list_incidents(&cards.id)
-            .await
-            .expect("list")[0]
-            .version,
-        version
-    );
+    assert_eq!(cards.incident_version().await, version);
     assert_eq!(cards.received.lock().expect("lock").len(), 1);
     assert_eq!(cards.card_in(GROUP_B).updates, 1);
 }
@@ -234,16 +228,7 @@ async fn bad_clicks_change_nothing() {
     let cards = Cards::start().await;
     let clicked = cards.alert("bad-clicks").await;
     let secret = cards.api_secret();
-    let version = || async {
-        cards
-            .stack
-            .services
-            .store
-            .list_incidents(&cards.id)
-            .await
-            .expect("list")[0]
-            .version
-    };
+    let version = || cards.incident_version();
     let before = version().await;
 
     let (status, body) = cards

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use integration_tests::{TestStack, alert_body};
+use integration_tests::{TestStack, alert_body, record_of};
 use local_stack::sandbox::{Limits, MessageTarget};
 use serde_json::{Value, json};
 use shared::notifier::NotifierSettings;
@@ -207,24 +207,8 @@ async fn the_reserve_keeps_the_last_ten_percent_for_critical_alerts() {
         8 + 1,
         "8 warnings and the critical one (no default targets: no notice)"
     );
-    let (_, list) = stack
-        .admin(
-            "GET",
-            &format!("/api/integrations/{id}/incidents?key=w9"),
-            None,
-        )
-        .await;
-    let incident_id = list[0]["id"].as_str().expect("id").to_string();
-    let (_, detail) = stack
-        .admin("GET", &format!("/api/incidents/{incident_id}"), None)
-        .await;
-    let suppressed = detail["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .find(|r| r["kind"] == "suppressed")
-        .cloned()
-        .expect("suppressed record");
+    let detail = stack.incident_by_key(&id, "w9").await;
+    let suppressed = record_of(&detail, "suppressed");
     assert!(
         suppressed["detail"]
             .as_str()
@@ -293,24 +277,8 @@ async fn from_80_percent_info_alerts_fold_into_the_digest() {
     assert!(digest.contains("info-late is failing"), "{digest}");
     let warning = messages[2].msg_param["text"].as_str().unwrap_or_default();
     assert!(warning.contains("warning-late is failing"), "{warning}");
-    let (_, list) = stack
-        .admin(
-            "GET",
-            &format!("/api/integrations/{id}/incidents?key=info-late"),
-            None,
-        )
-        .await;
-    let incident_id = list[0]["id"].as_str().expect("id").to_string();
-    let (_, detail) = stack
-        .admin("GET", &format!("/api/incidents/{incident_id}"), None)
-        .await;
-    let folded = detail["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .find(|r| r["kind"] == "folded")
-        .cloned()
-        .unwrap_or_else(|| panic!("folded record: {detail}"));
+    let detail = stack.incident_by_key(&id, "info-late").await;
+    let folded = record_of(&detail, "folded");
     assert!(
         folded["detail"]
             .as_str()

@@ -1,7 +1,9 @@
 //! The H5 app's API through its handler: login-free identity, association, incidents,
 //! actions, and the refusals (codes, licences, races, sessions, origins).
 
-use integration_tests::{APP, BASE_URL, SESSION_SECRET, TestStack, alert_body, read, request};
+use integration_tests::{
+    APP, BASE_URL, SESSION_SECRET, TestStack, alert_body, read, record_of, request,
+};
 use local_stack::sandbox::SandboxUser;
 use serde_json::{Value, json};
 use shared::session::{Session, SessionKey};
@@ -156,13 +158,7 @@ async fn link_code_association_then_acting_as_the_member() {
             None,
         )
         .await;
-    let record = detail["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .find(|r| r["kind"] == "acknowledged")
-        .cloned()
-        .expect("record");
+    let record = record_of(&detail, "acknowledged");
     assert!(
         record["actor"]
             .as_str()

@@ -1,7 +1,7 @@
 //! Acceptance of the notifier: alerts on SQS become DingTalk messages for group chats
 //! and people, none lost, none doubled (moto + the DingTalk sandbox).
 
-use integration_tests::{TestStack, alert_body};
+use integration_tests::{TestStack, alert_body, record_of};
 use local_stack::sandbox::{Fault, MessageTarget};
 use serde_json::{Value, json};
 
@@ -36,26 +36,6 @@ fn user_messages(stack: &TestStack, user: &str) -> Vec<local_stack::sandbox::Rob
         .into_iter()
         .filter(|m| m.target == MessageTarget::User(user.into()))
         .collect()
-}
-
-async fn incident(stack: &TestStack, id: &str, key: &str) -> Value {
-    let (status, list) = stack
-        .admin(
-            "GET",
-            &format!("/api/integrations/{id}/incidents?key={key}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{list}");
-    let incident_id = list[0]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no incident for {key}: {list}"))
-        .to_string();
-    let (status, detail) = stack
-        .admin("GET", &format!("/api/incidents/{incident_id}"), None)
-        .await;
-    assert_eq!(status, 200, "{detail}");
-    detail
 }
 
 fn kinds(detail: &Value) -> Vec<String> {
@@ -101,7 +81,7 @@ async fn alert_reaches_the_group_and_the_bound_person() {
     );
     assert_eq!(user_messages(&stack, "alice0001").len(), 1);
 
-    let detail = incident(&stack, &id, "payments-latency").await;
+    let detail = stack.incident_by_key(&id, "payments-latency").await;
     assert_eq!(detail["status"], "triggered");
     assert_eq!(kinds(&detail), ["opened", "sent", "sent"]);
 }
@@ -130,14 +110,8 @@ async fn unbound_members_and_missing_groups_get_records_not_messages() {
         0,
         "nobody bound: no 1:1 call"
     );
-    let detail = incident(&stack, &id, "k1").await;
-    let records = detail["records"].as_array().expect("records");
-    let find = |kind: &str| {
-        records
-            .iter()
-            .find(|r| r["kind"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} in {records:?}"))
-    };
+    let detail = stack.incident_by_key(&id, "k1").await;
+    let find = |kind: &str| record_of(&detail, kind);
     assert!(
         find("not_associated")["detail"]
             .as_str()
@@ -176,7 +150,7 @@ async fn the_same_message_twice_sends_once() {
     assert_eq!(group_messages(&stack).len(), 1);
     assert_eq!(user_messages(&stack, "alice0001").len(), 1);
     assert_eq!(
-        kinds(&incident(&stack, &id, "dup").await),
+        kinds(&stack.incident_by_key(&id, "dup").await),
         ["opened", "sent", "sent"]
     );
 }
@@ -216,7 +190,7 @@ async fn resolved_sends_one_follow_up_and_older_events_do_not_reopen() {
             .contains("RESOLVED")
     );
     assert_eq!(user_messages(&stack, "alice0001").len(), 2);
-    let detail = incident(&stack, &id, "r").await;
+    let detail = stack.incident_by_key(&id, "r").await;
     assert_eq!(detail["status"], "resolved");
     assert_eq!(detail["resolved_by"], "source");
     let (_, all) = stack
@@ -341,14 +315,8 @@ async fn quota_exhausted_is_recorded_without_a_retry_storm() {
     assert!(stack.deliver(&[("m", body)]).await.is_empty());
     assert_eq!(stack.sandbox.call_count(SEND), 1, "one attempt, no storm");
     assert!(group_messages(&stack).is_empty());
-    let detail = incident(&stack, &id, "quota").await;
-    let record = detail["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .find(|r| r["kind"] == "quota_exhausted")
-        .cloned()
-        .expect("quota record");
+    let detail = stack.incident_by_key(&id, "quota").await;
+    let record = record_of(&detail, "quota_exhausted");
     assert!(
         record["detail"]
             .as_str()
@@ -380,7 +348,7 @@ async fn a_disbanded_group_is_recorded_and_marked() {
             .is_some_and(|p| p.contains("group.disbanded")),
         "{chats}"
     );
-    assert!(kinds(&incident(&stack, &id, "gone").await).contains(&"failed".to_string()));
+    assert!(kinds(&stack.incident_by_key(&id, "gone").await).contains(&"failed".to_string()));
 }
 
 #[tokio::test]

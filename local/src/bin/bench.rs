@@ -188,7 +188,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for chunk in keys.chunks(10) {
             // Keep the backlog small: moto's SQS receive costs grow with the square of the
             // queue length, which would measure moto instead of the product.
-            while backlog(&sqs, &stack.queue_url).await? > MAX_BACKLOG {
+            // Waiting messages only, not those in flight.
+            while queue_count(
+                &sqs,
+                &stack.queue_url,
+                &[QueueAttributeName::ApproximateNumberOfMessages],
+            )
+            .await?
+                > MAX_BACKLOG
+            {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             let entries = chunk
@@ -286,15 +294,16 @@ async fn admin(
     ))
 }
 
-/// Messages waiting in the queue (not counting those in flight).
-async fn backlog(
+/// The sum of the queue's message counts `names`.
+async fn queue_count(
     sqs: &aws_sdk_sqs::Client,
     queue: &str,
+    names: &[QueueAttributeName],
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let attributes = sqs
         .get_queue_attributes()
         .queue_url(queue)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .set_attribute_names(Some(names.to_vec()))
         .send()
         .await?
         .attributes
@@ -313,20 +322,16 @@ async fn wait_until_drained(
     let started = Instant::now();
     let mut empty = 0;
     while started.elapsed() < limit {
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(queue)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await?
-            .attributes
-            .unwrap_or_default();
-        let pending: u64 = attributes
-            .values()
-            .filter_map(|v| v.parse::<u64>().ok())
-            .sum();
+        let pending = queue_count(
+            sqs,
+            queue,
+            &[
+                QueueAttributeName::ApproximateNumberOfMessages,
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+            ],
+        )
+        .await?;
         empty = if pending == 0 { empty + 1 } else { 0 };
         if empty >= 3 {
             return Ok(());

@@ -104,8 +104,42 @@ pub struct Notifier {
 /// (a batch lasts seconds; admin changes apply from the next batch).
 #[derive(Default)]
 struct BatchReads {
-    integrations: std::sync::Mutex<std::collections::HashMap<String, Integration>>,
-    chats: std::sync::Mutex<std::collections::HashMap<String, Vec<GroupChat>>>,
+    integrations: ReadOnce<Option<Integration>>,
+    chats: ReadOnce<Vec<GroupChat>>,
+}
+
+/// Values read at most once per key.
+struct ReadOnce<T>(std::sync::Mutex<std::collections::HashMap<String, T>>);
+
+impl<T> Default for ReadOnce<T> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::default())
+    }
+}
+
+impl<T: Clone> ReadOnce<T> {
+    /// `key`'s value: the one read before, else what `read` gives (then kept).
+    async fn get_or_read(
+        &self,
+        key: &str,
+        read: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if let Some(found) = self.0.lock().ok().and_then(|m| m.get(key).cloned()) {
+            return Ok(found);
+        }
+        let value = read.await?;
+        if let Ok(mut kept) = self.0.lock() {
+            kept.insert(key.to_string(), value.clone());
+        }
+        Ok(value)
+    }
+
+    /// Drops `key`'s value, so the next use reads it again.
+    fn forget(&self, key: &str) {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.remove(key);
+        }
+    }
 }
 
 /// Where the notifier re-queues jobs (webhook retries).
@@ -151,48 +185,26 @@ impl Notifier {
 
     /// The integration `id`, read once per batch.
     async fn integration(&self, id: &str) -> Result<Option<Integration>, StoreError> {
-        let Some(batch) = &self.batch else {
-            return self.store.get_integration(id).await;
-        };
-        if let Some(found) = batch
-            .integrations
-            .lock()
-            .ok()
-            .and_then(|m| m.get(id).cloned())
-        {
-            return Ok(Some(found));
+        let read = self.store.get_integration(id);
+        match &self.batch {
+            Some(batch) => batch.integrations.get_or_read(id, read).await,
+            None => read.await,
         }
-        let found = self.store.get_integration(id).await?;
-        if let (Some(integration), Ok(mut cache)) = (&found, batch.integrations.lock()) {
-            cache.insert(id.to_string(), integration.clone());
-        }
-        Ok(found)
     }
 
     /// The integration's group chat list, read once per batch.
     async fn chats(&self, integration_id: &str) -> Result<Vec<GroupChat>, StoreError> {
-        let Some(batch) = &self.batch else {
-            return self.store.list_chats(integration_id).await;
-        };
-        if let Some(found) = batch
-            .chats
-            .lock()
-            .ok()
-            .and_then(|m| m.get(integration_id).cloned())
-        {
-            return Ok(found);
+        let read = self.store.list_chats(integration_id);
+        match &self.batch {
+            Some(batch) => batch.chats.get_or_read(integration_id, read).await,
+            None => read.await,
         }
-        let chats = self.store.list_chats(integration_id).await?;
-        if let Ok(mut cache) = batch.chats.lock() {
-            cache.insert(integration_id.to_string(), chats.clone());
-        }
-        Ok(chats)
     }
 
     /// Forgets the batch's chat list of an integration (a chat's state changed).
     fn forget_chats(&self, integration_id: &str) {
-        if let Some(Ok(mut cache)) = self.batch.as_ref().map(|b| b.chats.lock()) {
-            cache.remove(integration_id);
+        if let Some(batch) = &self.batch {
+            batch.chats.forget(integration_id);
         }
     }
 
@@ -334,12 +346,6 @@ impl Notifier {
     /// with `X-Incident-Timestamp`. Failures are re-queued with exponential delay.
     async fn webhook(&self, job: &Value) -> Result<(), JobError> {
         use hmac::{Hmac, KeyInit, Mac};
-        let text = |name: &str| {
-            job.get(name)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
         let integration = self.job_integration(job).await?;
         let (Some(url), Some(secret)) = (
             integration.webhook_url.clone(),
@@ -348,7 +354,7 @@ impl Notifier {
             info!(integration_id = %integration.id, "no webhook configured; dropped");
             return Ok(());
         };
-        let incident_id = text("incident_id");
+        let incident_id = job_text(job, "incident_id");
         let attempt = job.get("attempt").and_then(Value::as_u64).unwrap_or(1);
         let body = job.get("event").cloned().unwrap_or(Value::Null).to_string();
         let timestamp = self.clock.now_secs().to_string();
@@ -425,14 +431,8 @@ impl Notifier {
     /// `{"type": "link_prompt", "integration_id", "user_id"}`: a 1:1 message asking a
     /// DingTalk user who clicked a card button to associate their account.
     async fn link_prompt(&self, job: &Value) -> Result<(), JobError> {
-        let text = |name: &str| {
-            job.get(name)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
         let integration = self.job_integration(job).await?;
-        let user_id = text("user_id");
+        let user_id = job_text(job, "user_id");
         let app_url = format!(
             "{}/dingtalk/{}/app",
             self.base_url(&integration),
@@ -1316,6 +1316,14 @@ impl Notifier {
 }
 
 /// Critical incidents may use the quota reserve.
+/// A job's text field (empty when missing).
+fn job_text(job: &Value, name: &str) -> String {
+    job.get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn priority_of(incident: &Incident) -> Priority {
     if incident.severity == crate::incident::Severity::Critical {
         Priority::Critical

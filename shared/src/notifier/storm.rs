@@ -17,7 +17,7 @@ use crate::dingtalk::{AppCredentials, DingTalkError};
 use crate::governor::Priority;
 use crate::incident::{Incident, RecordKind, Severity};
 use crate::integration::{ChatStatus, GroupChat, Integration};
-use crate::store::{DeliveryStep, StepState, StoreError};
+use crate::store::{DeliveryStep, Digest, StepState, StoreError};
 
 /// Shortest time between two updates of a digest card, in ms.
 const REFRESH_MS: i64 = 5_000;
@@ -46,8 +46,10 @@ impl Notifier {
             .store
             .count_chat_incident(&integration.id, cid, window, expires)
             .await?;
-        let economy = self.economy_mode(integration, incident, now_ms).await;
-        if count <= u64::from(integration.storm_threshold) && !economy {
+        let storm = count > u64::from(integration.storm_threshold);
+        // The usage read is only needed outside a storm.
+        let economy = !storm && self.economy_mode(integration, incident, now_ms).await;
+        if !storm && !economy {
             return Ok(false);
         }
         self.store
@@ -95,14 +97,7 @@ impl Notifier {
             .await?;
         if first {
             if let Err(err) = self
-                .send_digest(
-                    integration,
-                    chat,
-                    window,
-                    digest.folded,
-                    &digest.newest,
-                    true,
-                )
+                .send_digest(integration, chat, window, &digest, true)
                 .await
             {
                 warn!(error = %err, "storm digest not sent; a refresh job will send it");
@@ -115,21 +110,12 @@ impl Notifier {
             return Ok(true);
         }
         let slot = now_ms.div_euclid(REFRESH_MS);
-        let slot_key = format!("DIGESTUPD#{cid}#{window}#{slot}");
         if self
-            .store
-            .mark_once(&integration.id, &slot_key, expires)
+            .take_update_slot(integration, cid, window, slot)
             .await?
         {
             if let Err(err) = self
-                .send_digest(
-                    integration,
-                    chat,
-                    window,
-                    digest.folded,
-                    &digest.newest,
-                    false,
-                )
+                .send_digest(integration, chat, window, &digest, false)
                 .await
             {
                 warn!(error = %err, "storm digest card not updated");
@@ -167,8 +153,26 @@ impl Notifier {
         let Ok(usage) = self.store.month_usage(&integration.id, &month).await else {
             return false;
         };
-        let total = usage.total;
-        total * 100 >= integration.monthly_quota.max(1) * crate::governor::THRESHOLDS[0]
+        usage.total * 100 >= integration.monthly_quota.max(1) * crate::governor::THRESHOLDS[0]
+    }
+
+    /// Takes the digest card's update slot `slot` (one update per 5 s); false when an
+    /// update in that slot went out already.
+    async fn take_update_slot(
+        &self,
+        integration: &Integration,
+        cid: &str,
+        window: i64,
+        slot: i64,
+    ) -> Result<bool, StoreError> {
+        let window_secs = i64::from(integration.storm_window_secs.max(1));
+        self.store
+            .mark_once(
+                &integration.id,
+                &format!("DIGESTUPD#{cid}#{window}#{slot}"),
+                expiry(window, window_secs),
+            )
+            .await
     }
 
     /// Queues a `digest_refresh` job (`create`: the first digest send failed).
@@ -226,28 +230,17 @@ impl Notifier {
         let Some(digest) = self.store.get_digest(&integration.id, cid, window).await? else {
             return Ok(());
         };
-        if !create {
-            let window_secs = i64::from(integration.storm_window_secs.max(1));
-            let slot = self.clock.now_ms().div_euclid(REFRESH_MS);
-            let slot_key = format!("DIGESTUPD#{cid}#{window}#{slot}");
-            if !self
-                .store
-                .mark_once(&integration.id, &slot_key, expiry(window, window_secs))
+        let slot = self.clock.now_ms().div_euclid(REFRESH_MS);
+        if !create
+            && !self
+                .take_update_slot(&integration, cid, window, slot)
                 .await?
-            {
-                // An update in this slot already shows these folds.
-                return Ok(());
-            }
+        {
+            // An update in this slot already shows these folds.
+            return Ok(());
         }
         match self
-            .send_digest(
-                &integration,
-                chat,
-                window,
-                digest.folded,
-                &digest.newest,
-                create,
-            )
+            .send_digest(&integration, chat, window, &digest, create)
             .await
         {
             Ok(()) => Ok(()),
@@ -264,10 +257,10 @@ impl Notifier {
         integration: &Integration,
         chat: &GroupChat,
         window: i64,
-        folded: u64,
-        newest: &[String],
+        digest: &Digest,
         first: bool,
     ) -> Result<(), DingTalkError> {
+        let (folded, newest) = (digest.folded, &digest.newest);
         let app = AppCredentials::from(integration).with_priority(Priority::Critical);
         let cid = &chat.open_conversation_id;
         let group = chat.title.clone().unwrap_or_else(|| cid.clone());

@@ -1,6 +1,6 @@
 //! Idempotency claims and the shared access-token cache.
 
-use super::{Store, StoreError, n, partition, s};
+use super::{Store, StoreError, applied, n, partition, s};
 
 const TOKEN: &str = "TOKEN";
 
@@ -45,11 +45,7 @@ impl Store {
             .expression_attribute_values(":now", n(now_secs))
             .send()
             .await;
-        match result.map_err(StoreError::from_sdk) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(err) => Err(err),
-        }
+        applied(result)
     }
 
     /// Gives a claim back (the work it guarded failed and should be redone on retry).

@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Store, StoreError, from_typed, n, partition, s, typed_item};
+use super::{Item, Store, StoreError, applied, from_typed, n, partition, s, typed_item};
 use crate::incident::{AlertEvent, AlertStatus, Incident, IncidentStatus, OperationRecord};
 
 /// What applying an alert event did to its incident.
@@ -377,27 +377,24 @@ impl Store {
     /// Moves the key's pointer to `resolved` for a resolved incident it still names.
     async fn point_at_resolved(&self, done: &Incident) -> Result<(), StoreError> {
         let (pk, sk) = key_item(&done.integration_id, &done.key);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .update_expression("SET #state = :resolved, event_ms = :t")
-            .condition_expression("incident_id = :id AND #state = :open")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":resolved", s("resolved"))
-            .expression_attribute_values(":open", s("open"))
-            .expression_attribute_values(":t", n(done.last_event_ms))
-            .expression_attribute_values(":id", s(&done.id))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match result {
-            // Someone else moved it already.
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(err) => Err(err),
-        }
+        // Not applied: someone else moved it already.
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression("SET #state = :resolved, event_ms = :t")
+                .condition_expression("incident_id = :id AND #state = :open")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":resolved", s("resolved"))
+                .expression_attribute_values(":open", s("open"))
+                .expression_attribute_values(":t", n(done.last_event_ms))
+                .expression_attribute_values(":id", s(&done.id))
+                .send()
+                .await,
+        )
+        .map(|_| ())
     }
 
     async fn update_incident(
@@ -514,11 +511,7 @@ impl Store {
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
-        match result.map_err(StoreError::from_sdk) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(err) => Err(err),
-        }
+        applied(result)
     }
 
     /// Completes a claimed step (sent or given up) and drops the claim.

@@ -60,6 +60,20 @@ impl StoreError {
     }
 }
 
+/// A conditional write's outcome: true when it applied, false when its condition
+/// did not hold; other failures are errors.
+fn applied<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match result.map_err(StoreError::from_sdk) {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// The DynamoDB-backed store.
 #[derive(Debug, Clone)]
 pub struct Store {

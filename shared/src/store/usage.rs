@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Store, StoreError, n, partition, s};
+use super::{Store, StoreError, applied, n, partition, s};
 
 /// Month-to-date usage as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,11 +76,7 @@ impl Store {
             .expression_attribute_values(":exp", n(second + 120))
             .send()
             .await;
-        match result.map_err(StoreError::from_sdk) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(err) => Err(err),
-        }
+        applied(result)
     }
 
     /// Adds to month `month`'s counters (`field` is `total`-counted when `counted`);
@@ -174,11 +170,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result.map_err(StoreError::from_sdk) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(err) => Err(err),
-        }
+        applied(result)
     }
 
     /// Counts a new incident for a group chat in window `window`; returns the count.
@@ -197,9 +189,7 @@ impl Store {
         )
         .await
     }
-}
 
-impl Store {
     /// Adds an incident title to a group's storm digest for `window`; returns how many
     /// incidents the digest holds and the newest titles (newest first). The item stays
     /// small however big the storm: a counter and a ring of the newest titles.
@@ -212,26 +202,7 @@ impl Store {
         expires_secs: i64,
     ) -> Result<Digest, StoreError> {
         let (pk, sk) = digest_key(integration_id, chat, window);
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s(&sk))
-            .update_expression("ADD folded :one SET expires_at = :exp")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":exp", n(expires_secs))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let folded: u64 = counted
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get("folded"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+        let folded = self.add_counter(&pk, &sk, "folded", expires_secs).await?;
         let slot = folded % DIGEST_NEWEST;
         let placed = self
             .client
