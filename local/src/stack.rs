@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_sqs::types::QueueAttributeName;
 use axum::Router;
 use serde_json::json;
-use shared::event_subscription::CallbackSettings;
+use shared::services::event_subscription::CallbackSettings;
 use shared::{Config, Services, SystemClock};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
@@ -21,9 +21,9 @@ use tokio::process::{Child, Command};
 use crate::gateway::{Functions, router};
 use crate::sandbox::{Limits, Sandbox, SandboxApp, SandboxGroup, SandboxUser, Subscription, page};
 use crate::sqs_source::{BatchHandler, SqsEventSource};
-use shared::notifier::NotifierSettings;
+use shared::services::notifier::NotifierSettings;
 
-/// Settings of the local stack, from the environment of architecture §4.1.
+/// Settings of the local stack, from the environment of ARCHITECTURE.md §6.1.
 #[derive(Clone, Default)]
 pub struct DevSettings {
     /// `PORT` (default 3000; 0 picks a free port).
@@ -347,7 +347,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
     let (admin_key, generated) = match &settings.admin_api_key {
         Some(key)
             if !key.starts_with("ssm:")
-                && key.chars().count() < shared::admin_key::MIN_ADMIN_KEY_CHARS =>
+                && key.chars().count() < shared::infra::admin_key::MIN_ADMIN_KEY_CHARS =>
         {
             return Err(DevError::Setting(
                 "ADMIN_API_KEY",

@@ -1,4 +1,4 @@
-//! Configuration read once from the environment (architecture §4.1).
+//! Configuration read once from the environment (ARCHITECTURE.md §6.1).
 
 use std::fmt;
 
@@ -41,7 +41,7 @@ pub struct Config {
     pub jsapi_url: String,
 }
 
-/// DingTalk's JSAPI script (protocol reference §6).
+/// DingTalk's JSAPI script (ARCHITECTURE.md §2.3).
 pub const DEFAULT_JSAPI_URL: &str =
     "https://g.alicdn.com/dingding/dingtalk-jsapi/3.1.0/dingtalk.open.js";
 

@@ -1,28 +1,23 @@
-//! The shared library behind every function of the DingTalk incident integration:
-//! DingTalk callback crypto and open API client, the DynamoDB store, the domain model
-//! and the services the Lambda handlers call.
+//! The shared library behind every function of the DingTalk incident integration.
+//!
+//! Modules follow the architecture (ARCHITECTURE.md §3); dependencies point one way:
+//! `domain` ← `store` ← `infra` ← `dingtalk` ← `render` ← `http` ← `services`.
+//! - [`domain`]: plain types and pure decisions (no AWS, no HTTP);
+//! - [`store`]: the DynamoDB table, and narrow ports with in-memory fakes;
+//! - [`infra`]: job queue, governor, metrics, callback crypto, sessions;
+//! - [`dingtalk`]: the DingTalk open API client;
+//! - [`render`]: one renderer per destination (robot markdown, cards, webhook);
+//! - [`http`]: API errors and, with the `lambda-http` feature, request plumbing;
+//! - [`services`]: the use cases the Lambda handlers call.
 
-pub mod admin_key;
-pub mod api;
-pub mod card_callback;
 pub mod clock;
 pub mod config;
-pub mod crypto;
 pub mod dingtalk;
-pub mod directory;
-pub mod event_subscription;
-pub mod governor;
-pub mod h5_app;
-pub mod incident;
-pub mod incident_actions;
-pub mod incident_reader;
-pub mod ingest;
-pub mod integration;
-pub mod integration_center;
-pub mod member;
-pub mod notifier;
+pub mod domain;
+pub mod http;
+pub mod infra;
+pub mod render;
 pub mod services;
-pub mod session;
 pub mod store;
 
 pub use clock::{Clock, FixedClock, SystemClock};

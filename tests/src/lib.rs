@@ -13,8 +13,8 @@ use lambda_http::{Body, Request, Response};
 use local_stack::sandbox::events::{SignedEvent, sign_event};
 use local_stack::sandbox::{Sandbox, SandboxApp};
 use serde_json::{Value, json};
-use shared::event_subscription::CallbackSettings;
-use shared::notifier::{Notifier, NotifierSettings};
+use shared::services::event_subscription::CallbackSettings;
+use shared::services::notifier::{Notifier, NotifierSettings};
 use shared::{Clock, Config, Services, SystemClock};
 
 /// Admin key used by every test stack.

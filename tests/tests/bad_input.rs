@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use integration_tests::{ADMIN_KEY, APP, TestStack, now_ms, read, request};
 use local_stack::sandbox::events::{SignedEvent, cool_app_event};
 use serde_json::{Value, json};
-use shared::crypto::CallbackCrypto;
+use shared::infra::crypto::CallbackCrypto;
 
 fn crypto() -> CallbackCrypto {
     CallbackCrypto::new(APP.token, APP.aes_key).expect("crypto")

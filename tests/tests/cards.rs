@@ -8,7 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use integration_tests::{TestStack, alert_body, read, request};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use shared::crypto::card_callback_signature;
+use shared::infra::crypto::card_callback_signature;
 
 const GROUP_A: &str = "cidGroupA000000000000001==";
 const GROUP_B: &str = "cidGroupB000000000000002==";

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use integration_tests::{APP, TestStack};
 use local_stack::sandbox::{Fault, SandboxGroup};
 use shared::dingtalk::{AppCredentials, DingTalkClient, DingTalkError};
-use shared::integration::Integration;
+use shared::domain::integration::Integration;
 use shared::{Services, SystemClock};
 
 const TOKEN_PATH: &str = "/v1.0/oauth2/accessToken";
@@ -136,7 +136,7 @@ async fn documented_failures_are_classified() {
 #[tokio::test]
 async fn wrong_credentials_and_unreachable_dingtalk() {
     let (stack, mut integration) = setup().await;
-    integration.client_secret = shared::integration::Secret::new("wrong-secret-xxxx");
+    integration.client_secret = shared::domain::Secret::new("wrong-secret-xxxx");
     let err = stack
         .services
         .dingtalk

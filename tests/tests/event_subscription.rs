@@ -5,7 +5,7 @@ use integration_tests::{APP, TestStack, now_ms};
 use local_stack::sandbox::SandboxGroup;
 use local_stack::sandbox::events::{check_url, cool_app_event, title_event};
 use serde_json::Value;
-use shared::crypto::CallbackCrypto;
+use shared::infra::crypto::CallbackCrypto;
 
 const CID: &str = "cidPay0123456789abcdefg==";
 const COOL_APP: &str = "COOLAPP-1-10189CA5D6A1212DF0ED000B";

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use integration_tests::{TestStack, alert_body, record_of};
 use local_stack::sandbox::{Limits, MessageTarget};
 use serde_json::{Value, json};
-use shared::notifier::NotifierSettings;
+use shared::services::notifier::NotifierSettings;
 use shared::{FixedClock, Services};
 
 const CID: &str = "cidBudget000000000000001==";
@@ -246,7 +246,8 @@ async fn from_80_percent_info_alerts_fold_into_the_digest() {
         .await
         .expect("read")
         .expect("integration");
-    let month = shared::governor::month_of(integration_tests::now_ms(), &integration.timezone);
+    let month =
+        shared::domain::budget::month_of(integration_tests::now_ms(), &integration.timezone);
     while stack
         .services
         .store

@@ -6,7 +6,7 @@ use integration_tests::{
 };
 use local_stack::sandbox::SandboxUser;
 use serde_json::{Value, json};
-use shared::session::{Session, SessionKey};
+use shared::infra::session::{Session, SessionKey};
 
 const CID: &str = "cidH5Group000000000001==";
 
@@ -345,7 +345,7 @@ async fn unlicensed_and_unassociated_people_cannot_act() {
         .expect("some");
     assert_eq!(
         incident.status,
-        shared::incident::IncidentStatus::Triggered,
+        shared::domain::incident::IncidentStatus::Triggered,
         "nothing changed"
     );
 }

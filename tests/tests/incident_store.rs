@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{TestStack, alert_body};
 use serde_json::json;
-use shared::incident::{AlertEvent, IncidentStatus};
+use shared::domain::incident::{AlertEvent, IncidentStatus};
 use shared::store::AlertApplied;
 
 const NOW: &str = "2026-11-24T08:00:00Z";

@@ -15,7 +15,7 @@ use local_stack::sandbox::{Limits, SandboxApp, SandboxGroup};
 use local_stack::sqs_source::{BatchHandler, SqsEventSource};
 use local_stack::stack::{DevSettings, RunningStack, start};
 use serde_json::{Value, json};
-use shared::crypto::CallbackCrypto;
+use shared::infra::crypto::CallbackCrypto;
 
 const KEY: &str = "local-stack-test-key-0123456789";
 

@@ -11,8 +11,8 @@ use integration_tests::{ADMIN_KEY, APP, TestStack, read};
 use local_stack::sandbox::SandboxGroup;
 use serde_json::{Value, json};
 use shared::FixedClock;
-use shared::crypto::CallbackCrypto;
-use shared::integration::IntegrationChanges;
+use shared::domain::integration::IntegrationChanges;
+use shared::infra::crypto::CallbackCrypto;
 
 /// The integration id every sample event is addressed to.
 const SAMPLE_ID: &str = "7f3c2a1e9b8d4c6f8a0b1c2d3e4f5a6b";
@@ -290,7 +290,7 @@ async fn sample_events_are_current_and_work() {
         .and_then(|c| {
             c.create(
                 SAMPLE_ID.into(),
-                shared::integration::ingest_token_digest(SAMPLE_INGEST_TOKEN),
+                shared::domain::integration::ingest_token_digest(SAMPLE_INGEST_TOKEN),
                 "2026-11-18T20:00:00.000Z",
             )
         })
@@ -366,5 +366,5 @@ async fn sample_events_are_current_and_work() {
         .await
         .expect("get")
         .expect("chat");
-    assert_eq!(chat.status, shared::integration::ChatStatus::Uninstalled);
+    assert_eq!(chat.status, shared::domain::ChatStatus::Uninstalled);
 }

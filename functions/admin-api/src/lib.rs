@@ -1,17 +1,17 @@
 //! Admin API function: the integration center under `/api/integrations`
-//! (architecture §4.2), behind `Authorization: Bearer $ADMIN_API_KEY`.
+//! (ARCHITECTURE.md §6.2), behind `Authorization: Bearer $ADMIN_API_KEY`.
 
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
-use shared::admin_key::AdminKey;
-use shared::api::{
+use shared::http::{
     ApiError, body_bytes, json_body, json_response, path_segments, public_base_url, query_param,
     require_json_content,
 };
-use shared::directory::MemberDirectory;
-use shared::incident_reader::IncidentReader;
-use shared::integration_center::IntegrationCenter;
+use shared::infra::admin_key::AdminKey;
+use shared::services::directory::MemberDirectory;
+use shared::services::incident_reader::IncidentReader;
+use shared::services::integration_center::IntegrationCenter;
 use shared::{Config, Services};
 use subtle::ConstantTimeEq;
 use tracing::{Instrument, error, info_span};
@@ -44,9 +44,13 @@ impl AdminApi {
     /// Handles one API Gateway request; never fails (errors are JSON responses).
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let segments = path_segments(&request);
-        let integration_id = segments.get(2).cloned().unwrap_or_default();
-        let span =
-            info_span!("admin_api", method = %request.method(), integration_id = %integration_id);
+        // `/api/integrations/{id}/…` names an integration, `/api/incidents/{id}` an incident.
+        let id = segments.get(2).cloned().unwrap_or_default();
+        let (integration_id, incident_id) = match segments.get(1).map(String::as_str) {
+            Some("incidents") => (String::new(), id),
+            _ => (id, String::new()),
+        };
+        let span = info_span!("admin_api", method = %request.method(), integration_id = %integration_id, incident_id = %incident_id);
         async {
             self.authenticate(&request).await?;
             self.route(&request, &segments).await

@@ -3,11 +3,11 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::Services;
-use shared::api::{
+use shared::http::{
     ApiError, body_bytes, json_response, path_segments, query_param, require_json_content,
 };
-use shared::card_callback::CardCallback;
-use shared::event_subscription::{
+use shared::services::card_callback::CardCallback;
+use shared::services::event_subscription::{
     CallbackQuery, CallbackSettings, EventSubscription, MAX_BODY_BYTES,
 };
 use tracing::{Instrument, info_span};
@@ -56,7 +56,7 @@ impl EventCallback {
 
     async fn cards_route(&self, id: &str, request: &Request) -> Result<Response<Body>, ApiError> {
         require_json_content(request)?;
-        let body = body_bytes(request, shared::card_callback::MAX_BODY_BYTES)?;
+        let body = body_bytes(request, shared::services::card_callback::MAX_BODY_BYTES)?;
         let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
         let answer = self
             .cards

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use event_callback::EventCallback;
 use lambda_http::{Error, Request, run, service_fn};
 use shared::Services;
-use shared::event_subscription::CallbackSettings;
+use shared::services::event_subscription::CallbackSettings;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -5,11 +5,11 @@
 use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::api::{
+use shared::http::{
     ApiError, body_bytes, json_body, json_response, path_segments, public_base_url, query_param,
 };
-use shared::h5_app::{H5App, H5Error};
-use shared::session::Session;
+use shared::infra::session::Session;
+use shared::services::h5_app::{H5App, H5Error};
 use shared::{Config, Services};
 use tracing::{Instrument, info_span};
 
@@ -290,7 +290,7 @@ impl H5Page {
 #[derive(Debug)]
 enum Failure {
     Api(ApiError),
-    Conflict(Box<shared::incident::Incident>),
+    Conflict(Box<shared::domain::incident::Incident>),
 }
 
 impl From<ApiError> for Failure {

@@ -5,8 +5,8 @@
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use shared::Services;
-use shared::api::{ApiError, body_bytes, json_response, path_segments, require_json_content};
-use shared::ingest::{Ingest, MAX_BODY_BYTES};
+use shared::http::{ApiError, body_bytes, json_response, path_segments, require_json_content};
+use shared::services::ingest::{Ingest, MAX_BODY_BYTES};
 use tracing::{Instrument, info_span};
 
 /// The handler.

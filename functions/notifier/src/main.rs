@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::Services;
-use shared::notifier::{Notifier, NotifierSettings};
+use shared::services::notifier::{Notifier, NotifierSettings};
 
 /// Time left in this invocation, as a tokio deadline.
 fn deadline_of(context: &lambda_runtime::Context) -> tokio::time::Instant {

@@ -18,8 +18,8 @@ use local_stack::sandbox::events::cool_app_event;
 use local_stack::sqs_source::{BatchHandler, SqsEventSource};
 use local_stack::stack::{DEMO_APP_KEY, DevSettings, start};
 use serde_json::json;
-use shared::notifier::NotifierSettings;
-use shared::store::StepState;
+use shared::domain::delivery::{Channel, DeliveryKey, StepState, TargetKind};
+use shared::services::notifier::NotifierSettings;
 use shared::{Config, Services, SystemClock};
 
 const GROUPS: [&str; 3] = [
@@ -362,13 +362,17 @@ async fn outcomes(
         };
         let chat = services
             .store
-            .get_delivery(id, "chat", GROUPS[n % GROUPS.len()])
+            .get_delivery(DeliveryKey {
+                incident_id: id,
+                kind: TargetKind::Chat,
+                target: GROUPS[n % GROUPS.len()],
+            })
             .await?;
         match chat
             .as_ref()
-            .map(|d| (d.alert_state, d.channel.as_deref(), d.last_error.as_deref()))
+            .map(|d| (d.alert_state, d.channel, d.last_error.as_deref()))
         {
-            Some((Some(StepState::Sent), Some("digest"), _)) => folded += 1,
+            Some((Some(StepState::Sent), Some(Channel::Digest), _)) => folded += 1,
             Some((Some(StepState::Sent), _, _)) => delivered += 1,
             Some((Some(StepState::Failed), _, Some(error))) if error.contains("quota reserve") => {
                 suppressed += 1

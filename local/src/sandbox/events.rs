@@ -1,8 +1,8 @@
 //! Acting as DingTalk towards our event callback: build the encrypted, signed
-//! requests DingTalk sends (protocol reference §1, §2).
+//! requests DingTalk sends (ARCHITECTURE.md §2.2, §7.1).
 
 use serde_json::{Value, json};
-use shared::crypto::{CallbackCrypto, CryptoError, random_nonce};
+use shared::infra::crypto::{CallbackCrypto, CryptoError, random_nonce};
 
 /// An event request as DingTalk would send it.
 #[derive(Debug, Clone)]
@@ -247,7 +247,8 @@ impl super::Sandbox {
                           "content": content, "value": content, "extension": "{}", "spaceType": space_type,
                           "spaceId": space_id, "userIdType": 1});
         let timestamp = super::now_ms().to_string();
-        let signature = shared::crypto::card_callback_signature(&route.api_secret, &timestamp);
+        let signature =
+            shared::infra::crypto::card_callback_signature(&route.api_secret, &timestamp);
         let response = reqwest::Client::new()
             .post(&route.url)
             .timeout(std::time::Duration::from_secs(2))

@@ -1,5 +1,5 @@
 //! The DingTalk sandbox: an in-memory organisation served over HTTP with the
-//! paths, headers and error bodies of DingTalk's open API (protocol reference §3–§8),
+//! paths, headers and error bodies of DingTalk's open API (ARCHITECTURE.md §7),
 //! and a page at `/sandbox` to look at it and act in it.
 //!
 //! Tests drive it through [`Sandbox`]'s methods (add apps, groups and people, revoke

@@ -1,12 +1,13 @@
 //! DingTalk API errors, classified by what the caller should do about them
-//! (protocol reference §3, §4, §8).
+//! (ARCHITECTURE.md §7.5).
 
 use serde_json::Value;
 
+use crate::infra::governor::BudgetError;
 use crate::store::StoreError;
 
 /// A failed DingTalk call, by class.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DingTalkError {
     /// The access token is invalid or expired (refresh and retry once).
     #[error("access token invalid or expired ({code})")]
@@ -72,6 +73,21 @@ pub enum DingTalkError {
     /// Our token cache failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<BudgetError> for DingTalkError {
+    fn from(err: BudgetError) -> Self {
+        match err {
+            BudgetError::QuotaExhausted => Self::QuotaExhausted {
+                code: "local.monthly_quota".into(),
+            },
+            BudgetError::QuotaReserved => Self::QuotaReserved,
+            BudgetError::QpsLimited => Self::QpsLimited {
+                code: "local.qps".into(),
+            },
+            BudgetError::Store(err) => Self::Store(err),
+        }
+    }
 }
 
 impl DingTalkError {

@@ -19,8 +19,9 @@ use tracing::{debug, warn};
 pub use error::{DingTalkError, classify_new_api, classify_old_api};
 
 use crate::clock::Clock;
-use crate::governor::{Budget, Governor, Priority};
-use crate::integration::Integration;
+use crate::domain::budget::{Budget, Priority};
+use crate::domain::integration::Integration;
+use crate::infra::governor::Governor;
 use crate::store::{CachedToken, Store};
 
 /// A token is renewed this long before DingTalk's stated expiry.
@@ -67,6 +68,12 @@ impl AppCredentials<'_> {
         self.priority = priority;
         self
     }
+}
+
+/// The card callback route key of an integration (registered by verify, named by
+/// every card we create).
+pub fn callback_route_key(integration_id: &str) -> String {
+    format!("dtinc-{integration_id}")
 }
 
 /// What a new-API path is counted as (None: exempt from the quota, like tokens).

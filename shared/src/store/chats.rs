@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Store, StoreError, n, partition, s};
-use crate::integration::{ChatStatus, GroupChat};
+use crate::domain::{ChatStatus, GroupChat};
 
 /// What an install or uninstall event says about a group chat.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
 use super::{Item, Store, StoreError, n, partition, s};
-use crate::integration::Integration;
+use crate::domain::integration::Integration;
 
 const CONFIG: &str = "CONFIG";
 const LIST_KEY: &str = "INTEGRATIONS";

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::{Item, Store, StoreError, from_typed, partition, s, typed_item};
-use crate::member::{Binding, Member};
+use crate::domain::member::{Binding, Member};
 
 fn member_key(email: &str) -> String {
     format!("MEMBER#{}", email.to_lowercase())
@@ -192,7 +192,7 @@ impl Store {
         &self,
         integration_id: &str,
         at_ms: i64,
-        record: &crate::incident::OperationRecord,
+        record: &crate::domain::incident::OperationRecord,
     ) -> Result<(), StoreError> {
         self.append_record(&partition(integration_id), "AUDIT", at_ms, record)
             .await
@@ -202,7 +202,7 @@ impl Store {
     pub async fn list_audit(
         &self,
         integration_id: &str,
-    ) -> Result<Vec<crate::incident::OperationRecord>, StoreError> {
+    ) -> Result<Vec<crate::domain::incident::OperationRecord>, StoreError> {
         self.records_under(&partition(integration_id), "AUDIT")
             .await
     }

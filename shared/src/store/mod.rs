@@ -9,10 +9,16 @@
 
 mod chats;
 mod claims;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+mod deliveries;
 mod incidents;
 mod integrations;
 mod link_codes;
 mod members;
+pub mod memory;
+pub mod ports;
+mod records;
 mod usage;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -23,12 +29,12 @@ use aws_sdk_dynamodb::types::{
 
 pub use chats::{ChatInstall, ChatWrite};
 pub use claims::CachedToken;
-pub use incidents::{AlertApplied, Delivery, DeliveryStep, StepState};
+pub use incidents::AlertApplied;
 pub use link_codes::Redeemed;
 pub use usage::{Digest, MonthUsage};
 
 /// A store failure. `Conflict` is a lost conditional write; the rest are ours (5xx).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// A conditional write found the item in another state.
     #[error("the item changed concurrently")]

@@ -1,0 +1,322 @@
+//! Alerts (the SQS contract, ARCHITECTURE.md §6.3), incidents and their operation records.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ValidationError;
+use crate::domain::integration::Targets;
+
+/// `firing` or `resolved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    /// The condition holds.
+    Firing,
+    /// The condition cleared at the source.
+    Resolved,
+}
+
+/// Alert severity, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Wake someone up.
+    Critical,
+    /// Look at it today.
+    Warning,
+    /// For the record.
+    Info,
+}
+
+impl Severity {
+    /// Maps the severity words monitoring tools use (`page`, `error`, `P1`, …).
+    pub fn from_label(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "critical" | "crit" | "page" | "fatal" | "error" | "high" | "p0" | "p1"
+            | "disaster" => Some(Self::Critical),
+            "warning" | "warn" | "medium" | "average" | "p2" | "p3" => Some(Self::Warning),
+            "info" | "informational" | "low" | "notice" | "none" | "ok" | "p4" | "p5" => {
+                Some(Self::Info)
+            }
+            _ => None,
+        }
+    }
+
+    /// The word shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Critical => "Critical",
+            Self::Warning => "Warning",
+            Self::Info => "Info",
+        }
+    }
+}
+
+/// A link shown with an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// Text.
+    pub title: String,
+    /// Target.
+    pub url: String,
+}
+
+/// The alert of an alert event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Dedup key: the same key while open updates the same incident.
+    pub key: String,
+    /// firing / resolved.
+    pub status: AlertStatus,
+    /// critical / warning / info.
+    pub severity: Severity,
+    /// One line.
+    pub title: String,
+    /// Markdown.
+    #[serde(default)]
+    pub description: String,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Links.
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// Producing system.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// When it happened at the source (RFC 3339).
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+/// The alert event on SQS, version 1 (ARCHITECTURE.md §6.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// Contract version (1).
+    pub version: u32,
+    /// Target integration (optional on ingest, where the URL names it).
+    #[serde(default)]
+    pub integration_id: String,
+    /// The alert.
+    pub alert: Alert,
+    /// Where it goes (else the integration's default targets).
+    #[serde(default)]
+    pub targets: Targets,
+}
+
+/// Limits on alert fields (DingTalk bodies stay far below 15,000 bytes after rendering).
+pub const MAX_KEY_CHARS: usize = 255;
+/// Longest title kept.
+pub const MAX_TITLE_CHARS: usize = 512;
+/// Longest description kept (longer ones are cut and linked).
+pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
+
+impl AlertEvent {
+    /// Checks an event before it is queued or applied.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.version != 1 {
+            return Err(ValidationError::new(
+                "version",
+                format!(
+                    "unsupported version {}; this notifier reads version 1",
+                    self.version
+                ),
+            ));
+        }
+        if self.integration_id.trim().is_empty() {
+            return Err(ValidationError::new("integration_id", "is required"));
+        }
+        let alert = &self.alert;
+        if alert.key.trim().is_empty() || alert.key.chars().count() > MAX_KEY_CHARS {
+            return Err(ValidationError::new(
+                "alert.key",
+                "must be 1 to 255 characters",
+            ));
+        }
+        if alert.title.trim().is_empty() {
+            return Err(ValidationError::new("alert.title", "must not be empty"));
+        }
+        if alert.description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(ValidationError::new(
+                "alert.description",
+                "is larger than 64 KiB",
+            ));
+        }
+        if let Some(at) = &alert.occurred_at
+            && chrono::DateTime::parse_from_rfc3339(at).is_err()
+        {
+            return Err(ValidationError::new(
+                "alert.occurred_at",
+                "must be an RFC 3339 time",
+            ));
+        }
+        if let Some(bad) = alert
+            .links
+            .iter()
+            .find(|l| !(l.url.starts_with("https://") || l.url.starts_with("http://")))
+        {
+            return Err(ValidationError::new(
+                "alert.links",
+                format!("{:?} is not an http(s) URL", bad.url),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The event time in Unix ms (`occurred_at`, else `fallback_ms`).
+    pub fn occurred_ms(&self, fallback_ms: i64) -> i64 {
+        self.alert
+            .occurred_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(fallback_ms, |t| t.timestamp_millis())
+    }
+}
+
+/// Incident state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    /// Open, nobody has taken it.
+    Triggered,
+    /// Someone took it.
+    Acknowledged,
+    /// Over.
+    Resolved,
+}
+
+/// An incident: the state of one alert key while it is open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Our id.
+    pub id: String,
+    /// Owning integration.
+    pub integration_id: String,
+    /// Alert key.
+    pub key: String,
+    /// State.
+    pub status: IncidentStatus,
+    /// Severity (of the latest firing event).
+    pub severity: Severity,
+    /// Title.
+    pub title: String,
+    /// Markdown description.
+    pub description: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Links.
+    pub links: Vec<Link>,
+    /// Producing system.
+    pub source: Option<String>,
+    /// Everyone this incident was sent to (union over its events).
+    pub targets: Targets,
+    /// When it opened here (RFC 3339).
+    pub opened_at: String,
+    /// When its first event happened at the source (RFC 3339).
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+    /// When it resolved.
+    pub resolved_at: Option<String>,
+    /// Who acknowledged it (member email or name).
+    pub acked_by: Option<String>,
+    /// Who resolved it (`source` when the alert cleared).
+    pub resolved_by: Option<String>,
+    /// Snoozed until (RFC 3339).
+    pub snoozed_until: Option<String>,
+    /// Source time (ms) of the newest event applied.
+    pub last_event_ms: i64,
+    /// Firing events received.
+    pub event_count: u32,
+    /// Optimistic-concurrency version.
+    pub version: u64,
+}
+
+/// What an operation record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// The incident opened.
+    Opened,
+    /// A firing event updated it.
+    Updated,
+    /// It resolved.
+    Resolved,
+    /// A message or card reached a target.
+    Sent,
+    /// A card was updated in place.
+    CardUpdated,
+    /// Delivery to a target failed.
+    Failed,
+    /// A member has no DingTalk binding.
+    NotAssociated,
+    /// A group has not installed the cool app.
+    NotInstalled,
+    /// A target names nobody we know.
+    UnknownTarget,
+    /// The monthly quota is used up.
+    QuotaExhausted,
+    /// Nothing was sent on purpose.
+    Skipped,
+    /// Someone acknowledged it.
+    Acknowledged,
+    /// Someone snoozed it.
+    Snoozed,
+    /// A DingTalk account was associated with a member, or unlinked.
+    Binding,
+    /// An upstream webhook attempt.
+    Webhook,
+    /// Not sent: the quota reserve keeps the rest of the month for critical alerts.
+    Suppressed,
+    /// Folded into the group's storm digest instead of a message of its own.
+    Folded,
+}
+
+/// One line of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    /// When (RFC 3339).
+    pub at: String,
+    /// What.
+    pub kind: RecordKind,
+    /// Whom it concerns (group title / cid, member email, userId).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Details and what to do.
+    pub detail: String,
+    /// Who did it (for actions).
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_the_contract_example() {
+        let event: AlertEvent = serde_json::from_value(json!({"version": 1, "integration_id": "i",
+            "alert": {"key": "payments-latency", "status": "firing", "severity": "critical",
+                      "title": "p99 latency above 2s", "description": "markdown",
+                      "labels": {"service": "payments"}, "links": [{"title": "Runbook", "url": "https://x"}],
+                      "source": "alertmanager", "occurred_at": "2026-11-24T01:02:03Z"},
+            "targets": {"chats": ["cid=="], "members": ["alice@example.com"], "dingtalk_user_ids": ["0123"]}}))
+        .expect("contract");
+        assert!(event.validate().is_ok());
+        assert_eq!(event.occurred_ms(0), 1_795_482_123_000);
+        let mut v2 = event.clone();
+        v2.version = 2;
+        assert_eq!(v2.validate().expect_err("v2").field, "version");
+    }
+
+    #[test]
+    fn severity_words() {
+        assert_eq!(Severity::from_label("P1"), Some(Severity::Critical));
+        assert_eq!(Severity::from_label("warn"), Some(Severity::Warning));
+        assert_eq!(Severity::from_label("??"), None);
+        assert!(Severity::Critical < Severity::Info);
+    }
+}

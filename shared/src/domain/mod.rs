@@ -1,0 +1,17 @@
+//! The domain: plain types and pure decisions, with no AWS or HTTP in them
+//! (ARCHITECTURE.md §3). Everything else depends on this module, never the reverse.
+
+pub mod budget;
+pub mod chat;
+pub mod delivery;
+pub mod incident;
+pub mod incident_state;
+pub mod integration;
+pub mod job;
+pub mod member;
+pub mod secret;
+pub mod validation;
+
+pub use chat::{ChatStatus, GroupChat, GroupChatView};
+pub use secret::Secret;
+pub use validation::ValidationError;

@@ -1,0 +1,173 @@
+//! The API budget governor (ARCHITECTURE.md §5.4): every DingTalk call that counts
+//! against the app's quota goes through [`Governor::acquire`] first. It keeps the app
+//! inside its calls per second (a conditional counter per second, exact across every
+//! Lambda instance; a full second is waited out), its monthly quota (reset on the 1st
+//! in the integration's time zone), and keeps the last part of the month for critical
+//! alerts. Counts and waits go to the metrics sink.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::domain::budget::{Budget, Priority, allowed_per_second, may_start_in_second, month_of};
+use crate::infra::metrics::{MetricsSink, emit_now};
+use crate::store::StoreError;
+use crate::store::ports::RateCounters;
+
+/// Why the governor refused a call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BudgetError {
+    /// The month's quota is used up.
+    #[error("the month's call quota is used up")]
+    QuotaExhausted,
+    /// The month is in its reserve, kept for critical alerts.
+    #[error("the rest of the month is kept for critical alerts")]
+    QuotaReserved,
+    /// No free second within the wait allowed.
+    #[error("no free second within the wait allowed")]
+    QpsLimited,
+    /// The counters could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The governor.
+#[derive(Clone)]
+pub struct Governor {
+    counters: Arc<dyn RateCounters>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<dyn MetricsSink>,
+    /// Longest wait for a free second before the call is refused as throttled.
+    pub max_wait: Duration,
+    /// The month total this instance last read or wrote, per integration: (month, total).
+    seen: Arc<Mutex<HashMap<String, (String, u64)>>>,
+}
+
+impl Governor {
+    /// A governor on `counters`, reporting to `metrics`.
+    pub fn new(
+        counters: Arc<dyn RateCounters>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<dyn MetricsSink>,
+    ) -> Self {
+        Self {
+            counters,
+            clock,
+            metrics,
+            max_wait: Duration::from_secs(3),
+            seen: Arc::default(),
+        }
+    }
+
+    /// The month's call total as of this instance's last counted call (calls by other
+    /// instances since then are not in it), so threshold checks need no read of their own.
+    pub fn month_total_seen(&self, integration_id: &str, month: &str) -> Option<u64> {
+        let seen = self.seen.lock().ok()?;
+        seen.get(integration_id)
+            .filter(|(m, _)| m == month)
+            .map(|(_, total)| *total)
+    }
+
+    fn remember(&self, integration_id: &str, month: &str, total: u64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(integration_id.to_string(), (month.to_string(), total));
+        }
+    }
+
+    fn metric(&self, integration_id: &str, name: &'static str, value: f64, unit: &'static str) {
+        emit_now(
+            self.metrics.as_ref(),
+            self.clock.as_ref(),
+            integration_id,
+            (name, value, unit),
+        );
+    }
+
+    /// Takes one call of `kind` from the budget, waiting for a free second if needed;
+    /// returns the second granted.
+    pub async fn acquire(
+        &self,
+        budget: Budget<'_>,
+        kind: &str,
+        priority: Priority,
+    ) -> Result<i64, BudgetError> {
+        let id = budget.integration_id;
+        let month = month_of(self.clock.now_ms(), budget.timezone);
+        let used = self.counters.month_usage(id, &month).await?.total;
+        self.remember(id, &month, used);
+        if used >= budget.monthly_quota {
+            return Err(BudgetError::QuotaExhausted);
+        }
+        if priority == Priority::Normal && used >= budget.reserve_from() {
+            self.counters
+                .add_usage(id, &month, "suppressed", false)
+                .await?;
+            self.metric(id, "Suppressed", 1.0, "Count");
+            return Err(BudgetError::QuotaReserved);
+        }
+        let granted = self.take_a_second(budget, &month, None).await?;
+        let total = self.counters.add_usage(id, &month, kind, true).await?;
+        self.remember(id, &month, total);
+        self.metric(id, "DingTalkCalls", 1.0, "Count");
+        let percent = (total as f64) * 100.0 / (budget.monthly_quota.max(1) as f64);
+        self.metric(
+            id,
+            "QuotaPercent",
+            (percent * 100.0).round() / 100.0,
+            "Percent",
+        );
+        Ok(granted)
+    }
+
+    /// Before sending a granted call: if its second has passed (the call was delayed,
+    /// e.g. by a token refresh), takes a slot in the current one.
+    pub async fn still_in_window(
+        &self,
+        budget: Budget<'_>,
+        granted: i64,
+    ) -> Result<i64, BudgetError> {
+        let month = month_of(self.clock.now_ms(), budget.timezone);
+        self.take_a_second(budget, &month, Some(granted)).await
+    }
+
+    /// Waits for a second with a free slot (or `granted`, if it is still current),
+    /// counting each wait, until `max_wait` runs out.
+    async fn take_a_second(
+        &self,
+        budget: Budget<'_>,
+        month: &str,
+        granted: Option<i64>,
+    ) -> Result<i64, BudgetError> {
+        let id = budget.integration_id;
+        let allowed = allowed_per_second(budget.qps);
+        let started = tokio::time::Instant::now();
+        loop {
+            let now_ms = self.clock.now_ms();
+            let second = now_ms.div_euclid(1000);
+            if granted == Some(second) {
+                return Ok(second);
+            }
+            if may_start_in_second(now_ms, budget.qps)
+                && self.counters.take_second(id, second, allowed).await?
+            {
+                return Ok(second);
+            }
+            if granted.is_none() {
+                self.counters
+                    .add_usage(id, month, "throttle_wait", false)
+                    .await?;
+                self.metric(id, "ThrottleWaits", 1.0, "Count");
+            }
+            if started.elapsed() >= self.max_wait {
+                return Err(BudgetError::QpsLimited);
+            }
+            let to_next = u64::try_from(1000 - now_ms.rem_euclid(1000)).unwrap_or(1000);
+            tokio::time::sleep(Duration::from_millis(to_next + 5)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "governor_tests.rs"]
+mod tests;

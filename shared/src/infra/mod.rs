@@ -1,0 +1,10 @@
+//! Infrastructure the services run on: the job queue, the API budget governor,
+//! metrics, DingTalk callback crypto, H5 sessions and the admin key
+//! (ARCHITECTURE.md §3).
+
+pub mod admin_key;
+pub mod crypto;
+pub mod governor;
+pub mod metrics;
+pub mod queue;
+pub mod session;

@@ -1,0 +1,188 @@
+//! Interactive cards: the template's variables (`cardParamMap`), the one content
+//! hash that decides whether a card needs an update, and the `createAndDeliver` body.
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{RenderContext, cut, in_dingtalk, incident_url, local_time, started, status_line};
+use crate::domain::incident::{Incident, IncidentStatus};
+
+/// The interactive card's variables (`cardParamMap`: every value a string of at
+/// most 1 KB; see README "Card template").
+pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, Value> {
+    let status = match incident.status {
+        IncidentStatus::Triggered => "firing",
+        IncidentStatus::Acknowledged => "acknowledged",
+        IncidentStatus::Resolved => "resolved",
+    };
+    let labels: Vec<String> = incident
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    let links: Vec<String> = incident
+        .links
+        .iter()
+        .map(|l| format!("[{}]({})", l.title, l.url))
+        .collect();
+    let open = incident.status != IncidentStatus::Resolved;
+    let mut map = Map::new();
+    let mut put = |k: &str, v: String| {
+        map.insert(k.to_string(), Value::from(cut(&v, 1000).to_string()));
+    };
+    put("incident", incident.id.clone());
+    put("title", incident.title.clone());
+    put("severity", incident.severity.label().to_string());
+    put("status", status.to_string());
+    put("status_text", status_line(incident));
+    put("description", incident.description.clone());
+    put("labels", labels.join(" · "));
+    put("links", links.join("  "));
+    put("acked_by", incident.acked_by.clone().unwrap_or_default());
+    put(
+        "resolved_by",
+        incident.resolved_by.clone().unwrap_or_default(),
+    );
+    put(
+        "snoozed_until",
+        incident
+            .snoozed_until
+            .as_deref()
+            .map(|t| local_time(t, ctx.timezone))
+            .unwrap_or_default(),
+    );
+    put("started_at", local_time(started(incident), ctx.timezone));
+    put("updated_at", local_time(&incident.updated_at, ctx.timezone));
+    put(
+        "show_ack",
+        (incident.status == IncidentStatus::Triggered).to_string(),
+    );
+    put("show_resolve", open.to_string());
+    put("show_snooze", open.to_string());
+    put(
+        "details_url",
+        in_dingtalk(&incident_url(ctx.base_url, incident, None)),
+    );
+    map
+}
+
+/// The content hash of a card's parameters: equal hashes need no update.
+pub fn content_hash(params: &Map<String, Value>) -> String {
+    hex::encode(Sha256::digest(
+        Value::Object(params.clone()).to_string().as_bytes(),
+    ))
+}
+
+/// Where a card goes: a group (with @mentions) or one person's robot chat.
+#[derive(Debug, Clone, Copy)]
+pub enum CardSpace<'a> {
+    /// A group chat, by openConversationId, with the people to @mention.
+    Group {
+        /// openConversationId.
+        cid: &'a str,
+        /// (userId, name) to @mention.
+        mentions: &'a [(String, String)],
+    },
+    /// A person's 1:1 chat with the robot, by userId.
+    Person(&'a str),
+}
+
+/// A `POST /v1.0/card/instances/createAndDeliver` request.
+#[derive(Debug, Clone, Copy)]
+pub struct CardDelivery<'a> {
+    /// The card template.
+    pub template_id: &'a str,
+    /// Our stable id of this card instance.
+    pub out_track_id: &'a str,
+    /// The card callback route key.
+    pub callback_route_key: &'a str,
+    /// The robot that delivers it.
+    pub robot_code: &'a str,
+    /// Where it goes.
+    pub space: CardSpace<'a>,
+}
+
+impl CardDelivery<'_> {
+    /// The request body, with `params` as the card's variables.
+    pub fn body(&self, params: &Map<String, Value>) -> Value {
+        let mut body = json!({
+            "cardTemplateId": self.template_id,
+            "outTrackId": self.out_track_id,
+            "callbackType": "HTTP",
+            "callbackRouteKey": self.callback_route_key,
+            "cardData": {"cardParamMap": params},
+            "userIdType": 1,
+        });
+        match self.space {
+            CardSpace::Group { cid, mentions } => {
+                let at: Map<String, Value> = mentions
+                    .iter()
+                    .map(|(id, name)| (id.clone(), Value::from(name.clone())))
+                    .collect();
+                body["openSpaceId"] = Value::from(format!("dtv1.card//IM_GROUP.{cid}"));
+                body["imGroupOpenSpaceModel"] = json!({"supportForward": true});
+                body["imGroupOpenDeliverModel"] =
+                    json!({"robotCode": self.robot_code, "atUserIds": at});
+            }
+            CardSpace::Person(user_id) => {
+                body["openSpaceId"] = Value::from(format!("dtv1.card//IM_ROBOT.{user_id}"));
+                body["imRobotOpenSpaceModel"] = json!({"supportForward": true});
+                body["imRobotOpenDeliverModel"] =
+                    json!({"spaceType": "IM_ROBOT", "robotCode": self.robot_code});
+            }
+        }
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixtures::{ctx, incident};
+
+    #[test]
+    fn card_params_are_short_strings() {
+        let params = card_params(&incident(&"x".repeat(5000)), &ctx(&[]));
+        assert!(
+            params
+                .values()
+                .all(|v| v.as_str().is_some_and(|s| s.len() <= 1000))
+        );
+        assert_eq!(params["status"], "firing");
+        assert_eq!(params["show_ack"], "true");
+    }
+
+    #[test]
+    fn equal_content_has_equal_hash() {
+        let a = card_params(&incident("x"), &ctx(&[]));
+        let mut b = a.clone();
+        assert_eq!(content_hash(&a), content_hash(&b));
+        b.insert("title".into(), Value::from("other"));
+        assert_ne!(content_hash(&a), content_hash(&b));
+    }
+
+    #[test]
+    fn group_cards_mention_and_person_cards_go_to_the_robot_chat() {
+        let mentions = vec![("u1".to_string(), "Alice".to_string())];
+        let delivery = CardDelivery {
+            template_id: "tpl",
+            out_track_id: "inc-1",
+            callback_route_key: "dtinc-int",
+            robot_code: "robot",
+            space: CardSpace::Group {
+                cid: "cid==",
+                mentions: &mentions,
+            },
+        };
+        let body = delivery.body(&Map::new());
+        assert_eq!(body["openSpaceId"], "dtv1.card//IM_GROUP.cid==");
+        assert_eq!(body["imGroupOpenDeliverModel"]["atUserIds"]["u1"], "Alice");
+        let body = CardDelivery {
+            space: CardSpace::Person("u1"),
+            ..delivery
+        }
+        .body(&Map::new());
+        assert_eq!(body["openSpaceId"], "dtv1.card//IM_ROBOT.u1");
+        assert_eq!(body["imRobotOpenDeliverModel"]["spaceType"], "IM_ROBOT");
+    }
+}

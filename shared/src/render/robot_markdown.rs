@@ -1,0 +1,268 @@
+//! Robot messages: markdown action cards with link buttons into the H5 app
+//! (`sampleActionCard*`, `sampleMarkdown`), cut to fit DingTalk's size limit.
+
+use serde_json::{Value, json};
+
+use super::{
+    GREEN, RenderContext, cut, in_dingtalk, incident_url, local_time, started, status_line,
+};
+use crate::dingtalk::RobotMessage;
+use crate::domain::incident::Incident;
+
+/// DingTalk's limit on `msgParam` (bytes), with room to spare.
+pub const MSG_PARAM_BUDGET: usize = 14_000;
+
+/// The markdown body; `description_max` bytes of the description at most.
+fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) -> String {
+    let mut text = format!(
+        "### {}\n\n**{}**\n\n",
+        status_line(incident),
+        incident.title
+    );
+    if !incident.description.is_empty() {
+        let shown = cut(&incident.description, description_max);
+        text.push_str(shown);
+        if shown.len() < incident.description.len() {
+            text.push_str(&format!(
+                "…\n\n[Full description]({})",
+                in_dingtalk(&incident_url(ctx.base_url, incident, None))
+            ));
+        }
+        text.push_str("\n\n");
+    }
+    if !incident.labels.is_empty() {
+        let labels: Vec<String> = incident
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        text.push_str(&format!("> {}\n\n", labels.join(" · ")));
+    }
+    for link in &incident.links {
+        text.push_str(&format!("- [{}]({})\n", link.title, link.url));
+    }
+    let started = local_time(started(incident), ctx.timezone);
+    text.push_str(&format!("\nStarted {started}"));
+    if let Some(resolved) = &incident.resolved_at {
+        text.push_str(&format!(
+            " · resolved {}",
+            local_time(resolved, ctx.timezone)
+        ));
+    }
+    if let Some(by) = &incident.acked_by {
+        text.push_str(&format!(" · acknowledged by {by}"));
+    }
+    text.push_str(&format!(" · key `{}`", incident.key));
+    if !ctx.mentions.is_empty() {
+        let names: Vec<String> = ctx
+            .mentions
+            .iter()
+            .map(|(_, name)| format!("@{name}"))
+            .collect();
+        text.push_str(&format!("\n\n{}", names.join(" ")));
+    }
+    text
+}
+
+/// The alert message: a markdown action card with Acknowledge / Resolve / Snooze /
+/// Details buttons that open the incident in the H5 app inside DingTalk.
+pub fn alert_message(incident: &Incident, ctx: &RenderContext<'_>) -> RobotMessage {
+    let title = format!("[{}] {}", incident.severity.label(), incident.title);
+    let build = |description_max: usize| {
+        let buttons = [
+            ("✋ Acknowledge", Some("ack")),
+            ("✅ Resolve", Some("resolve")),
+            ("💤 Snooze", Some("snooze")),
+            ("📄 Details", None),
+        ];
+        let mut param =
+            json!({"title": cut(&title, 500), "text": body(incident, ctx, description_max)});
+        for (i, (label, action)) in buttons.iter().enumerate() {
+            param[format!("actionTitle{}", i + 1)] = Value::from(*label);
+            param[format!("actionURL{}", i + 1)] =
+                Value::from(in_dingtalk(&incident_url(ctx.base_url, incident, *action)));
+        }
+        param
+    };
+    RobotMessage {
+        msg_key: "sampleActionCard4".into(),
+        msg_param: fit(build),
+    }
+}
+
+/// The short follow-up sent once per robot-message target when an incident resolves.
+pub fn resolved_message(incident: &Incident, ctx: &RenderContext<'_>) -> RobotMessage {
+    let by = incident.resolved_by.as_deref().unwrap_or("source");
+    let when = incident
+        .resolved_at
+        .as_deref()
+        .map(|t| local_time(t, ctx.timezone))
+        .unwrap_or_default();
+    let text = format!(
+        "### <font color={GREEN}>✅ RESOLVED</font>\n\n**{}**\n\nResolved {when} by {by} · started {} · key `{}`\n\n[Details]({})",
+        incident.title,
+        local_time(started(incident), ctx.timezone),
+        incident.key,
+        in_dingtalk(&incident_url(ctx.base_url, incident, None)),
+    );
+    RobotMessage {
+        msg_key: "sampleMarkdown".into(),
+        msg_param: json!({"title": cut(&format!("[Resolved] {}", incident.title), 500), "text": text}),
+    }
+}
+
+/// Builds a message with the longest description that keeps `msgParam` in budget.
+fn fit(build: impl Fn(usize) -> Value) -> Value {
+    let full = build(usize::MAX);
+    let size = full.to_string().len();
+    if size <= MSG_PARAM_BUDGET {
+        return full;
+    }
+    let without = build(0).to_string().len();
+    // JSON escaping can grow text up to 6×; shrink until it fits.
+    let mut allowed = MSG_PARAM_BUDGET.saturating_sub(without + 200);
+    loop {
+        let candidate = build(allowed);
+        if candidate.to_string().len() <= MSG_PARAM_BUDGET || allowed == 0 {
+            return candidate;
+        }
+        allowed /= 2;
+    }
+}
+
+/// The 1:1 prompt to associate a DingTalk account, with a button into the app.
+pub fn link_prompt(app_url: &str) -> RobotMessage {
+    RobotMessage {
+        msg_key: "sampleActionCard".into(),
+        msg_param: json!({
+            "title": "Associate your account",
+            "text": "### Associate your on-call account\n\nYou pressed a button on an alert card, but your DingTalk account is not associated with an on-call account yet. Open the app once to associate it; then the buttons work for you.",
+            "singleTitle": "Open the app",
+            "singleURL": in_dingtalk(app_url),
+        }),
+    }
+}
+
+/// What a usage notice says.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageNotice<'a> {
+    /// The threshold crossed, in percent.
+    pub threshold: u64,
+    /// Calls used this month.
+    pub used: u64,
+    /// The monthly quota.
+    pub quota: u64,
+    /// The month (`2026-11`).
+    pub month: &'a str,
+    /// From which percentage only critical alerts are sent.
+    pub critical_only_from: u64,
+    /// The integration, for the usage API path.
+    pub integration_id: &'a str,
+}
+
+/// The one-time notice that the month's DingTalk calls crossed a threshold.
+pub fn usage_notice(notice: &UsageNotice<'_>) -> RobotMessage {
+    let UsageNotice {
+        threshold,
+        used,
+        quota,
+        month,
+        critical_only_from,
+        integration_id,
+    } = *notice;
+    let text = format!(
+        "### <font color=#F58B00>⚠️ DingTalk API budget: {threshold}% used</font>\n\n{used} of {quota} calls this month ({month}) are used. From 80%, info alerts fold into each group's digest; from {critical_only_from}%, only critical alerts are sent and lower severities are recorded as suppressed. See GET /api/integrations/{integration_id}/usage for the burn rate and projected exhaustion; raise monthly_quota if your DingTalk edition allows more."
+    );
+    RobotMessage {
+        msg_key: "sampleMarkdown".into(),
+        msg_param: json!({"title": format!("DingTalk API budget {threshold}% used"), "text": text}),
+    }
+}
+
+/// A storm digest's title and markdown text.
+#[derive(Debug, Clone)]
+pub struct StormDigest<'a> {
+    /// The group's name.
+    pub group: &'a str,
+    /// Incidents folded so far.
+    pub folded: u64,
+    /// The newest titles, newest first.
+    pub newest: &'a [String],
+    /// The storm threshold.
+    pub threshold: u32,
+    /// The window in seconds.
+    pub window_secs: u32,
+    /// Link to the group's incidents in the app.
+    pub link: &'a str,
+}
+
+impl StormDigest<'_> {
+    /// The digest's title.
+    pub fn title(&self) -> String {
+        format!("🌪 Alert storm in {}: {} folded", self.group, self.folded)
+    }
+
+    /// The digest's markdown.
+    pub fn text(&self) -> String {
+        let mut list: String = self.newest.iter().map(|t| format!("- {t}\n")).collect();
+        let rest = self.folded.saturating_sub(self.newest.len() as u64);
+        if rest > 0 {
+            list.push_str(&format!("- … and {rest} more\n"));
+        }
+        format!(
+            "### <font color=#D83931>🌪 Alert storm</font>\n\nMore than {} new incidents in {} s in this group: further alerts are folded here instead of one message each (and info alerts too while over 80% of the month's DingTalk calls are used).\n\n**{} folded**, newest first:\n\n{list}\n[Open the group's incidents]({})",
+            self.threshold, self.window_secs, self.folded, self.link
+        )
+    }
+
+    /// The digest as a robot message.
+    pub fn message(&self) -> RobotMessage {
+        RobotMessage {
+            msg_key: "sampleMarkdown".into(),
+            msg_param: json!({"title": self.title(), "text": self.text()}),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::incident::IncidentStatus;
+    use crate::render::RED;
+    use crate::render::fixtures::{ctx, incident};
+
+    #[test]
+    fn firing_and_resolved_are_unmistakable() {
+        let mentions = vec![("u1".to_string(), "Alice".to_string())];
+        let firing = alert_message(&incident("db down"), &ctx(&mentions));
+        let text = firing.msg_param["text"].as_str().expect("text");
+        assert!(text.contains("FIRING") && text.contains(RED));
+        assert!(text.contains("2026-11-24 09:02 CST"), "{text}");
+        assert!(text.contains("@Alice"));
+        assert!(
+            firing.msg_param["actionURL1"]
+                .as_str()
+                .expect("url")
+                .starts_with("dingtalk://dingtalkclient/page/link?url=https%3A%2F%2Fx.example")
+        );
+        let mut done = incident("db down");
+        done.status = IncidentStatus::Resolved;
+        done.resolved_at = Some("2026-11-24T02:00:00Z".into());
+        let resolved = resolved_message(&done, &ctx(&[]));
+        let text = resolved.msg_param["text"].as_str().expect("text");
+        assert!(text.contains("RESOLVED") && text.contains(GREEN));
+    }
+
+    #[test]
+    fn huge_descriptions_are_cut_to_fit_with_a_link() {
+        let long = "数据库连接池耗尽 \"quoted\" \\ ".repeat(3_000);
+        let message = alert_message(&incident(&long), &ctx(&[]));
+        assert!(message.param_string().len() <= MSG_PARAM_BUDGET);
+        assert!(
+            message.msg_param["text"]
+                .as_str()
+                .expect("text")
+                .contains("Full description")
+        );
+    }
+}

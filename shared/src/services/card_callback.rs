@@ -1,0 +1,284 @@
+//! Interactive card button callbacks (`POST /dingtalk/{id}/cards`): verify DingTalk's
+//! signature and the card, act as the clicker's bound and licensed member through the
+//! same service the H5 app uses, and answer the updated card within 2 s. Every other
+//! copy of the card is updated by the queued `incident_changed` job, never here.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::domain::delivery::{Channel, DeliveryKey};
+use crate::domain::incident::Incident;
+use crate::domain::integration::Integration;
+use crate::http::ApiError;
+use crate::infra::crypto::verify_card_callback_signature;
+use crate::render::{self, RenderContext};
+use crate::services::incident_actions::{Action, ActionError, IncidentActions};
+use crate::store::{Store, StoreError};
+
+/// How far the signature timestamp may be from our clock.
+pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
+/// Largest callback body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Why a card callback was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CardCallbackError {
+    /// No such integration.
+    #[error("unknown integration")]
+    UnknownIntegration,
+    /// The card callback route was never registered (run verify).
+    #[error(
+        "card callbacks are not registered for this integration: run POST /api/integrations/{{id}}/verify"
+    )]
+    NotRegistered,
+    /// Missing or wrong `x-ddpaas-signature`.
+    #[error("card callback signature missing or wrong")]
+    BadSignature,
+    /// The timestamp is outside the replay window.
+    #[error("card callback timestamp is stale")]
+    Stale,
+    /// The body is not a card callback.
+    #[error("{0}")]
+    Malformed(String),
+    /// The outTrackId is not a card we issued for this integration.
+    #[error("unknown card")]
+    UnknownCard,
+    /// Our store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<CardCallbackError> for ApiError {
+    fn from(err: CardCallbackError) -> Self {
+        let message = err.to_string();
+        match err {
+            CardCallbackError::UnknownIntegration => ApiError::not_found("integration"),
+            CardCallbackError::NotRegistered => ApiError::new(403, "not_registered", message),
+            CardCallbackError::BadSignature => ApiError::new(403, "bad_signature", message),
+            CardCallbackError::Stale => ApiError::new(403, "stale_timestamp", message),
+            CardCallbackError::Malformed(_) => ApiError::new(400, "malformed_callback", message),
+            CardCallbackError::UnknownCard => ApiError::new(404, "unknown_card", message),
+            CardCallbackError::Store(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// The card callback service.
+#[derive(Clone)]
+pub struct CardCallback {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    actions: IncidentActions,
+    public_base_url: Option<String>,
+}
+
+/// The callback answer: the shared card data and the clicker's private data.
+fn answer(card: Map<String, Value>, private: Map<String, Value>) -> Value {
+    json!({
+        "cardData": {"cardParamMap": card},
+        "userPrivateData": {"cardParamMap": private},
+        "cardUpdateOptions": {"updateCardDataByKey": true, "updatePrivateDataByKey": true},
+    })
+}
+
+fn notice(text: &str) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("notice".into(), Value::from(text));
+    map.insert("show_notice".into(), Value::from("true"));
+    map
+}
+
+impl CardCallback {
+    /// The service.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        actions: IncidentActions,
+        public_base_url: Option<String>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            actions,
+            public_base_url,
+        }
+    }
+
+    /// Handles one callback; `timestamp` and `signature` are the `x-ddpaas-*` headers.
+    pub async fn handle(
+        &self,
+        integration_id: &str,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Value, CardCallbackError> {
+        let integration = self
+            .store
+            .get_integration(integration_id)
+            .await?
+            .ok_or(CardCallbackError::UnknownIntegration)?;
+        let secret = integration
+            .card_api_secret
+            .clone()
+            .ok_or(CardCallbackError::NotRegistered)?;
+        let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+            return Err(CardCallbackError::BadSignature);
+        };
+        if !verify_card_callback_signature(secret.expose(), timestamp, signature) {
+            return Err(CardCallbackError::BadSignature);
+        }
+        let sent = timestamp
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| CardCallbackError::Stale)?;
+        let sent_ms = if sent.abs() < 100_000_000_000 {
+            sent.saturating_mul(1000)
+        } else {
+            sent
+        };
+        if (self.clock.now_ms() - sent_ms).abs() > MAX_SKEW_MS {
+            return Err(CardCallbackError::Stale);
+        }
+        let callback: Value = serde_json::from_slice(body)
+            .map_err(|_| CardCallbackError::Malformed("body is not JSON".into()))?;
+        let text = |name: &str| {
+            callback
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let out_track_id = text("outTrackId")
+            .ok_or_else(|| CardCallbackError::Malformed("outTrackId missing".into()))?;
+        let user_id =
+            text("userId").ok_or_else(|| CardCallbackError::Malformed("userId missing".into()))?;
+        let content: Value = text("content")
+            .or_else(|| text("value"))
+            .and_then(|c| serde_json::from_str(c).ok())
+            .ok_or_else(|| CardCallbackError::Malformed("content is not a JSON string".into()))?;
+        let params = content
+            .pointer("/cardPrivateData/params")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let incident = self.issued_card(&integration, out_track_id).await?;
+        if let Some(named) = params.get("incident").and_then(Value::as_str)
+            && named != incident.id
+        {
+            return Err(CardCallbackError::UnknownCard);
+        }
+        let action_name = params
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let duration = params.get("duration").and_then(Value::as_str);
+        let ctx_base = self
+            .public_base_url
+            .clone()
+            .or_else(|| integration.public_base_url.clone())
+            .unwrap_or_default();
+        let ctx = RenderContext {
+            base_url: &ctx_base,
+            timezone: &integration.timezone,
+            mentions: &[],
+        };
+        let card_now = |i: &Incident| render::card_params(i, &ctx);
+
+        let Some(action) = Action::parse(action_name, duration) else {
+            return Ok(answer(
+                card_now(&incident),
+                notice("Unknown button; update the card template (see README)"),
+            ));
+        };
+        let Some(binding) = self.store.binding_of_user(&integration.id, user_id).await? else {
+            info!(integration_id = %integration.id, "card click by an unassociated user");
+            self.actions
+                .queue_link_prompt(&integration.id, user_id)
+                .await;
+            let link = render::incident_url(&ctx_base, &incident, None);
+            return Ok(answer(
+                card_now(&incident),
+                notice(&format!(
+                    "Your DingTalk account is not associated yet: open the app once ({link}) to associate it, then press the button again."
+                )),
+            ));
+        };
+        let Some(member) = self
+            .store
+            .get_member(&integration.id, &binding.member)
+            .await?
+        else {
+            return Ok(answer(
+                card_now(&incident),
+                notice(
+                    "Your associated account no longer exists; open the app to associate again.",
+                ),
+            ));
+        };
+        let result = self
+            .actions
+            .apply(&integration.id, &incident.id, &member, action, None)
+            .await;
+        let (updated, private) = match result {
+            Ok(updated) => (updated, notice("")),
+            Err(ActionError::NotAllowed(why) | ActionError::NotApplicable(why)) => {
+                (incident.clone(), notice(&why))
+            }
+            Err(ActionError::Conflict(now)) => (
+                *now,
+                notice("Someone acted first; this is the current state."),
+            ),
+            Err(ActionError::NotFound) => return Err(CardCallbackError::UnknownCard),
+            Err(ActionError::Store(e)) => return Err(e.into()),
+        };
+        let card = card_now(&updated);
+        // This copy is updated by our answer; the fan-out job skips it as unchanged.
+        if let Some(delivery) = self
+            .store
+            .list_deliveries(&updated.id)
+            .await?
+            .into_iter()
+            .find(|d| d.alert_ref.as_deref() == Some(out_track_id))
+        {
+            let hash = render::content_hash(&card);
+            let key = DeliveryKey {
+                incident_id: &updated.id,
+                kind: delivery.kind,
+                target: &delivery.target,
+            };
+            if let Err(err) = self.store.set_card_hash(key, &hash).await {
+                warn!(error = %err, "could not remember the clicked card's state");
+            }
+        }
+        Ok(answer(card, private))
+    }
+
+    /// The incident of a card we issued for this integration (outTrackId = `<incident>-<digest>`).
+    async fn issued_card(
+        &self,
+        integration: &Integration,
+        out_track_id: &str,
+    ) -> Result<Incident, CardCallbackError> {
+        let incident_id = out_track_id.split('-').next().unwrap_or_default();
+        let incident = self
+            .store
+            .get_incident(incident_id)
+            .await?
+            .filter(|i| i.integration_id == integration.id)
+            .ok_or(CardCallbackError::UnknownCard)?;
+        let issued = self
+            .store
+            .list_deliveries(&incident.id)
+            .await?
+            .iter()
+            .any(|d| {
+                d.alert_ref.as_deref() == Some(out_track_id) && d.channel == Some(Channel::Card)
+            });
+        if issued {
+            Ok(incident)
+        } else {
+            Err(CardCallbackError::UnknownCard)
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Acting on incidents (Acknowledge / Resolve / Snooze) as a bound, licensed member,
+//! with optimistic concurrency; used by the H5 app and the card buttons. After a
+//! change, a queued `incident_changed` job updates what the notifier sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{error, info};
+
+use crate::clock::{Clock, rfc3339};
+use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, RecordKind};
+use crate::domain::job::Job;
+use crate::domain::member::Member;
+use crate::infra::queue::JobQueue;
+use crate::store::{AlertApplied, Store, StoreError};
+
+/// How long a card update job waits, so bursts of clicks coalesce.
+pub const COALESCE_DELAY: Duration = Duration::from_secs(2);
+
+/// An action on an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Take it.
+    Acknowledge,
+    /// Close it.
+    Resolve,
+    /// Quiet it for a while.
+    Snooze(Duration),
+}
+
+impl Action {
+    /// Parses `ack` / `resolve` / `snooze` with a duration of `30m`, `2h` or `24h`.
+    pub fn parse(action: &str, duration: Option<&str>) -> Option<Self> {
+        match action {
+            "ack" | "acknowledge" => Some(Self::Acknowledge),
+            "resolve" => Some(Self::Resolve),
+            "snooze" => {
+                let minutes = match duration.unwrap_or("30m") {
+                    "30m" => 30,
+                    "2h" => 120,
+                    "24h" => 1440,
+                    _ => return None,
+                };
+                Some(Self::Snooze(Duration::from_secs(minutes * 60)))
+            }
+            _ => None,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Acknowledge => "acknowledged".into(),
+            Self::Resolve => "resolved".into(),
+            Self::Snooze(d) => format!("snoozed for {} min", d.as_secs() / 60),
+        }
+    }
+}
+
+/// Why an action was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// No such incident in this integration.
+    #[error("incident not found")]
+    NotFound,
+    /// The member may not act (no licence).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Someone changed the incident first; here is its state now.
+    #[error("the incident changed meanwhile")]
+    Conflict(Box<Incident>),
+    /// The action does not apply in the incident's state.
+    #[error("{0}")]
+    NotApplicable(String),
+    /// Our store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The incident actions service.
+#[derive(Clone)]
+pub struct IncidentActions {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    queue: JobQueue,
+}
+
+impl IncidentActions {
+    /// Actions on `store`; change jobs go to `queue`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, queue: JobQueue) -> Self {
+        Self {
+            store,
+            clock,
+            queue,
+        }
+    }
+
+    /// Applies `action` as `actor`. With `expected_version`, refuses (Conflict) if the
+    /// incident moved on. Repeating an action already in effect changes nothing.
+    pub async fn apply(
+        &self,
+        integration_id: &str,
+        incident_id: &str,
+        actor: &Member,
+        action: Action,
+        expected_version: Option<u64>,
+    ) -> Result<Incident, ActionError> {
+        let current = self
+            .store
+            .get_incident(incident_id)
+            .await?
+            .filter(|i| i.integration_id == integration_id)
+            .ok_or(ActionError::NotFound)?;
+        if !actor.licensed {
+            return Err(ActionError::NotAllowed(format!(
+                "{} has no licence: ask an admin to license the account before acting on incidents",
+                actor.email
+            )));
+        }
+        if expected_version.is_some_and(|v| v != current.version) {
+            return Err(ActionError::Conflict(Box::new(current)));
+        }
+        let now_ms = self.clock.now_ms();
+        let now = rfc3339(now_ms);
+        let who = format!("{} <{}>", actor.name, actor.email);
+        let next = match (action, current.status) {
+            (Action::Resolve, IncidentStatus::Resolved)
+            | (Action::Acknowledge, IncidentStatus::Acknowledged) => {
+                return Ok(current);
+            }
+            (_, IncidentStatus::Resolved) => {
+                return Err(ActionError::NotApplicable(
+                    "the incident is already resolved".into(),
+                ));
+            }
+            (Action::Resolve, _) => match self
+                .store
+                .resolve_incident(&current, current.last_event_ms, &now, &actor.name)
+                .await
+            {
+                Ok(AlertApplied::Resolved(done)) => done,
+                Ok(_) => {
+                    return Err(ActionError::NotApplicable(
+                        "the incident could not be resolved".into(),
+                    ));
+                }
+                Err(StoreError::Conflict) => return Err(self.conflict(incident_id).await),
+                Err(err) => return Err(err.into()),
+            },
+            (Action::Acknowledge, _) | (Action::Snooze(_), _) => {
+                let mut next = current.clone();
+                if action == Action::Acknowledge {
+                    next.status = IncidentStatus::Acknowledged;
+                    next.acked_by = Some(actor.name.clone());
+                }
+                if let Action::Snooze(duration) = action {
+                    let until = now_ms + i64::try_from(duration.as_millis()).unwrap_or(0);
+                    next.snoozed_until = Some(rfc3339(until));
+                }
+                next.updated_at = now.clone();
+                next.version = current.version + 1;
+                match self.store.replace_incident(&next, current.version).await {
+                    Ok(()) => next,
+                    Err(StoreError::Conflict) => return Err(self.conflict(incident_id).await),
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        info!(integration_id, incident_id, action = %action.describe(), "incident action applied");
+        let record = OperationRecord {
+            at: now.clone(),
+            kind: match action {
+                Action::Acknowledge => RecordKind::Acknowledged,
+                Action::Resolve => RecordKind::Resolved,
+                Action::Snooze(_) => RecordKind::Snoozed,
+            },
+            target: None,
+            detail: format!("{} by {who}", action.describe()),
+            actor: Some(who),
+        };
+        self.store.add_record(incident_id, now_ms, &record).await?;
+        self.queue_change(&next).await;
+        if self
+            .store
+            .get_integration(integration_id)
+            .await?
+            .is_some_and(|i| i.webhook_url.is_some())
+        {
+            let kind = match action {
+                Action::Acknowledge => "acknowledged",
+                Action::Resolve => "resolved",
+                Action::Snooze(_) => "snoozed",
+            };
+            self.queue_webhook(&next, kind, &record.detail).await;
+        }
+        Ok(next)
+    }
+
+    async fn conflict(&self, incident_id: &str) -> ActionError {
+        match self.store.get_incident(incident_id).await {
+            Ok(Some(now)) => ActionError::Conflict(Box::new(now)),
+            Ok(None) => ActionError::NotFound,
+            Err(err) => ActionError::Store(err),
+        }
+    }
+
+    /// Queues the job that updates cards and sends follow-ups for a changed incident.
+    /// It waits a moment and carries the version, so a burst of actions coalesces
+    /// into one update per card (older jobs see a newer version and stand down).
+    pub async fn queue_change(&self, incident: &Incident) {
+        let job = Job::IncidentChanged {
+            integration_id: incident.integration_id.clone(),
+            incident_id: incident.id.clone(),
+            version: Some(incident.version),
+        };
+        self.queue(&job, COALESCE_DELAY).await;
+    }
+
+    /// Queues the upstream webhook for an action taken in DingTalk.
+    pub async fn queue_webhook(&self, incident: &Incident, kind: &str, actor: &str) {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let event =
+            crate::render::webhook_payload::incident_event(incident, kind, actor, &event_id);
+        let job = Job::Webhook {
+            integration_id: incident.integration_id.clone(),
+            incident_id: incident.id.clone(),
+            attempt: 1,
+            event,
+        };
+        self.queue(&job, Duration::ZERO).await;
+    }
+
+    /// Queues a 1:1 message asking a DingTalk user to associate their account.
+    pub async fn queue_link_prompt(&self, integration_id: &str, user_id: &str) {
+        let job = Job::LinkPrompt {
+            integration_id: integration_id.to_string(),
+            user_id: user_id.to_string(),
+        };
+        self.queue(&job, Duration::ZERO).await;
+    }
+
+    async fn queue(&self, job: &Job, delay: Duration) {
+        if let Err(err) = self.queue.send_job(job, delay).await {
+            error!(job = job.kind(), integration_id = job.integration_id(), error = %err, "could not queue a job");
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Builds the long-lived dependencies once per Lambda instance (or local stack):
+//! the store, the DingTalk client and the clock, and from them the services.
+
+pub mod card_callback;
+pub mod directory;
+pub mod event_subscription;
+pub mod h5_app;
+pub mod incident_actions;
+pub mod incident_reader;
+pub mod ingest;
+pub mod integration_center;
+pub mod notifier;
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, aws_sdk_config};
+use crate::dingtalk::DingTalkClient;
+use crate::infra::queue::JobQueue;
+use crate::services::directory::MemberDirectory;
+use crate::services::event_subscription::{CallbackSettings, EventSubscription};
+use crate::services::incident_reader::IncidentReader;
+use crate::services::integration_center::IntegrationCenter;
+use crate::services::notifier::{Notifier, NotifierParts, NotifierSettings, NotifierStores};
+use crate::store::Store;
+
+/// The dependencies every handler is built from.
+#[derive(Clone)]
+pub struct Services {
+    /// Configuration.
+    pub config: Config,
+    /// The DynamoDB store.
+    pub store: Store,
+    /// The SQS client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The DingTalk client.
+    pub dingtalk: DingTalkClient,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The admin API key (given, or read from SSM on first use).
+    pub admin_key: Arc<crate::infra::admin_key::AdminKey>,
+}
+
+impl Services {
+    /// Reads the environment and builds AWS and HTTP clients.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = aws_sdk_config().await;
+        Ok(Self::new(config, &sdk, Arc::new(SystemClock)))
+    }
+
+    /// Builds the services from explicit parts (tests, local stack).
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        );
+        let dingtalk = DingTalkClient::new(
+            DingTalkClient::http_client(),
+            &config.dingtalk_api_base,
+            &config.dingtalk_oapi_base,
+            store.clone(),
+            clock.clone(),
+        )
+        .with_governor(crate::infra::governor::Governor::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            Arc::new(crate::infra::metrics::EmfStdout),
+        ));
+        let admin_key = Arc::new(crate::infra::admin_key::AdminKey::from_setting(
+            config.admin_api_key.as_deref(),
+            sdk,
+        ));
+        Self {
+            config,
+            store,
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            dingtalk,
+            clock,
+            admin_key,
+        }
+    }
+
+    /// The alert and job queue (`QUEUE_URL`).
+    pub fn job_queue(&self) -> JobQueue {
+        JobQueue::new(self.sqs.clone(), self.config.queue_url.clone())
+    }
+
+    /// The event subscription service.
+    pub fn event_subscription(&self, settings: CallbackSettings) -> EventSubscription {
+        EventSubscription::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            settings,
+        )
+    }
+
+    /// The ingest service (queues onto `QUEUE_URL`).
+    pub fn ingest(&self) -> crate::services::ingest::Ingest {
+        crate::services::ingest::Ingest::new(self.store.clone(), self.job_queue())
+    }
+
+    /// Incident actions (H5 app, card buttons).
+    pub fn incident_actions(&self) -> crate::services::incident_actions::IncidentActions {
+        crate::services::incident_actions::IncidentActions::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.job_queue(),
+        )
+    }
+
+    /// The card callback service.
+    pub fn card_callback(&self) -> crate::services::card_callback::CardCallback {
+        crate::services::card_callback::CardCallback::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.incident_actions(),
+            self.config.public_base_url.clone(),
+        )
+    }
+
+    /// The H5 app service.
+    pub fn h5_app(&self) -> crate::services::h5_app::H5App {
+        crate::services::h5_app::H5App::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            self.incident_actions(),
+            self.config
+                .session_secret
+                .as_deref()
+                .map(crate::infra::session::SessionKey::new),
+        )
+    }
+
+    /// The member directory.
+    pub fn member_directory(&self) -> MemberDirectory {
+        MemberDirectory::new(self.store.clone(), self.clock.clone())
+    }
+
+    /// The incident reader.
+    pub fn incident_reader(&self) -> IncidentReader {
+        IncidentReader::new(self.store.clone())
+    }
+
+    /// The notifier.
+    pub fn notifier(&self, settings: NotifierSettings) -> Notifier {
+        let parts = NotifierParts {
+            dingtalk: self.dingtalk.clone(),
+            clock: self.clock.clone(),
+            metrics: Arc::new(crate::infra::metrics::EmfStdout),
+            public_base_url: self.config.public_base_url.clone(),
+            jobs: Some(self.job_queue()),
+        };
+        Notifier::new(NotifierStores::on(self.store.clone()), parts, settings)
+    }
+
+    /// The integration-center service.
+    pub fn integration_center(&self) -> IntegrationCenter {
+        IntegrationCenter::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            self.config.outbound_ips.clone(),
+        )
+    }
+}

@@ -1,0 +1,340 @@
+//! The notifier (ARCHITECTURE.md §2.4, §5.1): alert events from SQS become incidents
+//! and DingTalk messages for group chats and people, each delivered once, every
+//! outcome recorded; internal jobs update cards, call the upstream webhook, prompt
+//! people to associate and refresh storm digests.
+//!
+//! Exactly-once effect over at-least-once delivery: every (incident, target, step)
+//! is claimed with a conditional write before it is sent and completed after, so a
+//! redelivered message or a duplicate event never sends twice; a failure that may
+//! pass (throttling beyond the time budget, DingTalk or network trouble) releases
+//! the claim and fails the SQS record so it is retried.
+//!
+//! One file per job and step: [`alert`], [`resolved`], [`targets`], [`settle`],
+//! [`cards`], [`storm`], [`usage_notice`], [`webhook`], [`link_prompt`],
+//! [`incident_changed`].
+
+mod alert;
+mod batch;
+mod cards;
+mod incident_changed;
+mod link_prompt;
+mod resolved;
+mod settle;
+pub mod storm;
+mod targets;
+mod usage_notice;
+mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use tokio::time::Instant;
+use tracing::{Instrument, error, info_span, warn};
+
+use crate::clock::{Clock, rfc3339};
+use crate::dingtalk::DingTalkClient;
+use crate::domain::budget::Priority;
+use crate::domain::chat::GroupChat;
+use crate::domain::incident::{Incident, OperationRecord, RecordKind, Severity};
+use crate::domain::integration::Integration;
+use crate::domain::job::{Job, MessageError, QueueMessage};
+use crate::infra::metrics::{MetricsSink, emit_now};
+use crate::infra::queue::JobQueue;
+use crate::store::ports::{ChatDirectory, DeliveryLedger, RateCounters};
+use crate::store::{Store, StoreError};
+use batch::BatchReads;
+
+/// Tunables of the notifier.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    /// How long a delivery claim blocks other attempts.
+    pub lease: Duration,
+    /// Wait after a QPS refusal before trying again.
+    pub qps_backoff: Duration,
+    /// Time kept free before the invocation deadline.
+    pub deadline_margin: Duration,
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            qps_backoff: Duration::from_millis(1_100),
+            deadline_margin: Duration::from_secs(3),
+        }
+    }
+}
+
+impl NotifierSettings {
+    /// The claim lease in ms.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(60_000)
+    }
+}
+
+/// Why a record was not processed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The message can never be processed (malformed, unknown version or integration);
+    /// it goes to the DLQ after the redrive count.
+    #[error("unprocessable message: {0}")]
+    Malformed(String),
+    /// Something that may pass; SQS delivers the record again.
+    #[error("will retry: {0}")]
+    Retry(String),
+}
+
+impl From<StoreError> for JobError {
+    fn from(err: StoreError) -> Self {
+        Self::Retry(err.to_string())
+    }
+}
+
+impl From<MessageError> for JobError {
+    fn from(err: MessageError) -> Self {
+        Self::Malformed(err.to_string())
+    }
+}
+
+/// The storage the notifier works on: the table, and the ports its delivery,
+/// storm and usage logic use (the same table in production; fakes in tests).
+#[derive(Clone)]
+pub struct NotifierStores {
+    /// The DynamoDB store (incidents, members, bindings, integrations).
+    pub store: Store,
+    /// Delivery items and operation records.
+    pub ledger: Arc<dyn DeliveryLedger>,
+    /// Governor and storm counters.
+    pub counters: Arc<dyn RateCounters>,
+    /// The group chat list.
+    pub chats: Arc<dyn ChatDirectory>,
+}
+
+impl NotifierStores {
+    /// Every port on the one DynamoDB store.
+    pub fn on(store: Store) -> Self {
+        let shared = Arc::new(store.clone());
+        Self {
+            store,
+            ledger: shared.clone(),
+            counters: shared.clone(),
+            chats: shared,
+        }
+    }
+}
+
+/// The notifier service.
+#[derive(Clone)]
+pub struct Notifier {
+    store: Store,
+    ledger: Arc<dyn DeliveryLedger>,
+    counters: Arc<dyn RateCounters>,
+    chat_directory: Arc<dyn ChatDirectory>,
+    dingtalk: DingTalkClient,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<dyn MetricsSink>,
+    public_base_url: Option<String>,
+    settings: NotifierSettings,
+    jobs: Option<JobQueue>,
+    http: reqwest::Client,
+    /// Reads shared by the records of one SQS batch (None outside a batch).
+    batch: Option<Arc<BatchReads>>,
+}
+
+/// Where the notifier sends and what it reports to.
+pub struct NotifierParts {
+    /// The DingTalk client.
+    pub dingtalk: DingTalkClient,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The metrics sink.
+    pub metrics: Arc<dyn MetricsSink>,
+    /// Base of H5 links (else each integration's).
+    pub public_base_url: Option<String>,
+    /// Where jobs are queued (webhook retries, digest refreshes).
+    pub jobs: Option<JobQueue>,
+}
+
+impl Notifier {
+    /// A notifier on `stores`, sending through `parts`.
+    pub fn new(stores: NotifierStores, parts: NotifierParts, settings: NotifierSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_else(|err| {
+                warn!(error = %err, "HTTP client with timeout unavailable; using the default");
+                reqwest::Client::new()
+            });
+        Self {
+            store: stores.store,
+            ledger: stores.ledger,
+            counters: stores.counters,
+            chat_directory: stores.chats,
+            dingtalk: parts.dingtalk,
+            clock: parts.clock,
+            metrics: parts.metrics,
+            public_base_url: parts.public_base_url,
+            settings,
+            jobs: parts.jobs,
+            http,
+            batch: None,
+        }
+    }
+
+    /// Handles an SQS batch record by record; failed records are reported for retry.
+    pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+        let scoped = Self {
+            batch: Some(Arc::default()),
+            ..self.clone()
+        };
+        let mut response = SqsBatchResponse::default();
+        for record in event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            let receive_count = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .cloned()
+                .unwrap_or_default();
+            let span = info_span!("sqs_record", message_id = %id, receive_count = %receive_count);
+            let result = scoped
+                .handle_message(record.body.as_deref().unwrap_or_default(), deadline)
+                .instrument(span)
+                .await;
+            if let Err(err) = result {
+                match &err {
+                    JobError::Malformed(reason) => {
+                        error!(message_id = %id, %reason, "message cannot be processed; it moves to the DLQ after the redrive count")
+                    }
+                    JobError::Retry(reason) => {
+                        warn!(message_id = %id, %reason, "record failed; SQS will deliver it again")
+                    }
+                }
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    /// Handles one message body: an alert event or a job (ARCHITECTURE.md §6.4).
+    pub async fn handle_message(&self, body: &str, deadline: Instant) -> Result<(), JobError> {
+        match QueueMessage::parse(body)? {
+            QueueMessage::Alert(event) => self.alert(*event, deadline).await,
+            QueueMessage::Job(job) => self.job(job, deadline).await,
+        }
+    }
+
+    async fn job(&self, job: Job, deadline: Instant) -> Result<(), JobError> {
+        let integration = self.job_integration(&job).await?;
+        match job {
+            Job::IncidentChanged {
+                incident_id,
+                version,
+                ..
+            } => {
+                self.incident_changed(&integration, &incident_id, version, deadline)
+                    .await
+            }
+            Job::Webhook {
+                incident_id,
+                attempt,
+                event,
+                ..
+            } => {
+                self.webhook(&integration, &incident_id, attempt, event)
+                    .await
+            }
+            Job::LinkPrompt { user_id, .. } => self.link_prompt(&integration, &user_id).await,
+            Job::DigestRefresh {
+                chat,
+                window,
+                create,
+                ..
+            } => {
+                self.digest_refresh(&integration, &chat, window, create)
+                    .await
+            }
+        }
+    }
+
+    /// The integration a job names; an unknown one makes the job unprocessable.
+    async fn job_integration(&self, job: &Job) -> Result<Integration, JobError> {
+        let id = job.integration_id();
+        self.integration(id).await?.ok_or_else(|| {
+            JobError::Malformed(format!("{} job for unknown integration {id}", job.kind()))
+        })
+    }
+
+    /// The integration `id`, read once per batch.
+    async fn integration(&self, id: &str) -> Result<Option<Integration>, StoreError> {
+        let read = self.store.get_integration(id);
+        match &self.batch {
+            Some(batch) => batch.integrations.get_or_read(id, read).await,
+            None => read.await,
+        }
+    }
+
+    /// The integration's group chat list, read once per batch.
+    async fn chats(&self, integration_id: &str) -> Result<Vec<GroupChat>, StoreError> {
+        let read = self.chat_directory.list_chats(integration_id);
+        match &self.batch {
+            Some(batch) => batch.chats.get_or_read(integration_id, read).await,
+            None => read.await,
+        }
+    }
+
+    /// Forgets the batch's chat list of an integration (a chat's state changed).
+    fn forget_chats(&self, integration_id: &str) {
+        if let Some(batch) = &self.batch {
+            batch.chats.forget(integration_id);
+        }
+    }
+
+    fn base_url<'a>(&'a self, integration: &'a Integration) -> &'a str {
+        self.public_base_url
+            .as_deref()
+            .or(integration.public_base_url.as_deref())
+            .unwrap_or("")
+    }
+
+    /// Appends an operation record; a failure to write it is logged, not fatal.
+    async fn record(
+        &self,
+        incident_id: &str,
+        kind: RecordKind,
+        target: Option<String>,
+        detail: String,
+    ) {
+        let now_ms = self.clock.now_ms();
+        let record = OperationRecord {
+            at: rfc3339(now_ms),
+            kind,
+            target,
+            detail,
+            actor: None,
+        };
+        if let Err(err) = self.ledger.add_record(incident_id, now_ms, &record).await {
+            warn!(error = %err, "could not write an operation record");
+        }
+    }
+
+    fn metric(&self, integration_id: &str, name: &'static str, value: f64, unit: &'static str) {
+        emit_now(
+            self.metrics.as_ref(),
+            self.clock.as_ref(),
+            integration_id,
+            (name, value, unit),
+        );
+    }
+}
+
+/// Critical incidents may use the quota reserve.
+fn priority_of(incident: &Incident) -> Priority {
+    if incident.severity == Severity::Critical {
+        Priority::Critical
+    } else {
+        Priority::Normal
+    }
+}

@@ -1,0 +1,145 @@
+//! A resolved incident: its cards update in place, and every robot message sent
+//! for it gets one resolved follow-up (robot messages cannot be edited).
+
+use tokio::time::Instant;
+
+use super::settle::Claimed;
+use super::{JobError, Notifier, priority_of};
+use crate::dingtalk::AppCredentials;
+use crate::domain::delivery::{
+    Channel, Delivery, DeliveryKey, DeliveryStep, StepState, TargetKind,
+};
+use crate::domain::incident::Incident;
+use crate::domain::integration::Integration;
+use crate::render::{self, RenderContext};
+
+/// Whether a delivery still owes a resolved follow-up.
+fn owes_follow_up(delivery: &Delivery) -> bool {
+    delivery.alert_state == Some(StepState::Sent)
+        && delivery.channel == Some(Channel::Robot)
+        && delivery.resolved_state.is_none()
+}
+
+impl Notifier {
+    /// Updates the cards and sends the follow-ups of a resolved incident.
+    pub(super) async fn deliver_resolved(
+        &self,
+        integration: &Integration,
+        incident: &Incident,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
+        let ctx = RenderContext {
+            base_url: self.base_url(integration),
+            timezone: &integration.timezone,
+            mentions: &[],
+        };
+        let mut retry = None;
+        self.update_cards(integration, incident, &ctx, deadline, &mut retry)
+            .await?;
+        let message = render::resolved_message(incident, &ctx);
+        let app = AppCredentials::from(integration).with_priority(priority_of(incident));
+        let chats = self.chats(&integration.id).await?;
+        let now_ms = self.clock.now_ms();
+        let mut users = Vec::new();
+        for delivery in self.ledger.list_deliveries(&incident.id).await? {
+            let key = DeliveryKey {
+                incident_id: &incident.id,
+                kind: delivery.kind,
+                target: &delivery.target,
+            };
+            if !owes_follow_up(&delivery)
+                || !self
+                    .ledger
+                    .claim_step(
+                        key,
+                        DeliveryStep::Resolved,
+                        now_ms,
+                        self.settings.lease_ms(),
+                    )
+                    .await?
+            {
+                continue;
+            }
+            if delivery.kind == TargetKind::User {
+                users.push((delivery.target.clone(), delivery.target.clone()));
+                continue;
+            }
+            let chat = chats
+                .iter()
+                .find(|c| c.open_conversation_id == delivery.target);
+            let label = chat
+                .and_then(|c| c.title.clone())
+                .unwrap_or_else(|| delivery.target.clone());
+            let cool_app = chat.and_then(|c| c.cool_app_code.as_deref());
+            let outcome = self
+                .with_backoff(deadline, || {
+                    self.dingtalk
+                        .send_group_message(app, &delivery.target, cool_app, &message)
+                })
+                .await;
+            let claimed = Claimed {
+                incident_id: &incident.id,
+                kind: TargetKind::Chat,
+                target: &delivery.target,
+                label: &label,
+                step: DeliveryStep::Resolved,
+                channel: Channel::Robot,
+            };
+            self.settle(integration, claimed, outcome, &mut retry)
+                .await?;
+        }
+        let failed = self
+            .send_to_users(
+                integration,
+                incident,
+                &users,
+                &message,
+                DeliveryStep::Resolved,
+                deadline,
+            )
+            .await?;
+        retry
+            .or(failed)
+            .map_or(Ok(()), |reason| Err(JobError::Retry(reason)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sent_robot_messages_owe_a_follow_up() {
+        let base = Delivery {
+            kind: TargetKind::Chat,
+            target: "cid".into(),
+            alert_state: Some(StepState::Sent),
+            alert_ref: None,
+            resolved_state: None,
+            channel: Some(Channel::Robot),
+            card_hash: None,
+            last_error: None,
+        };
+        assert!(owes_follow_up(&base));
+        for other in [
+            Delivery {
+                channel: Some(Channel::Card),
+                ..base.clone()
+            },
+            Delivery {
+                channel: Some(Channel::Digest),
+                ..base.clone()
+            },
+            Delivery {
+                alert_state: Some(StepState::Failed),
+                ..base.clone()
+            },
+            Delivery {
+                resolved_state: Some(StepState::Sent),
+                ..base.clone()
+            },
+        ] {
+            assert!(!owes_follow_up(&other), "{other:?}");
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The storage ports' contract, as test functions run on every implementation:
+//! the in-memory fakes (unit tests) and DynamoDB on moto (`tests/tests/conformance.rs`).
+//! Each check uses fresh ids, so a shared table is fine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use super::ports::{ChatDirectory, DeliveryLedger, RateCounters};
+use crate::domain::chat::{ChatStatus, GroupChat};
+use crate::domain::delivery::{
+    Channel, DeliveryKey, DeliveryStep, StepOutcome, StepState, TargetKind,
+};
+use crate::domain::incident::{OperationRecord, RecordKind};
+
+fn fresh(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An installed chat for seeding a directory.
+pub fn sample_chat(integration_id: &str, cid: &str) -> GroupChat {
+    GroupChat {
+        integration_id: integration_id.to_string(),
+        open_conversation_id: cid.to_string(),
+        title: Some("Ops".into()),
+        status: ChatStatus::Installed,
+        cool_app_code: Some("COOLAPP".into()),
+        robot_code: None,
+        operator: None,
+        installed_at: None,
+        uninstalled_at: None,
+        updated_at: "2026-11-28T00:00:00Z".into(),
+        status_event_ms: 1,
+        title_event_ms: 1,
+        problem: None,
+    }
+}
+
+fn sent<'a>(step: DeliveryStep, reference: Option<&'a str>) -> StepOutcome<'a> {
+    StepOutcome {
+        step,
+        state: StepState::Sent,
+        channel: Channel::Card,
+        reference,
+        error: None,
+    }
+}
+
+/// Claims are exclusive while leased, released claims can be taken again, and a
+/// finished step is never claimed again.
+pub async fn ledger(ledger: &dyn DeliveryLedger) {
+    let incident = fresh("inc");
+    let key = DeliveryKey {
+        incident_id: &incident,
+        kind: TargetKind::Chat,
+        target: "cid==",
+    };
+    let alert = DeliveryStep::Alert;
+    assert!(ledger.claim_step(key, alert, 1_000, 60_000).await.unwrap());
+    assert!(
+        !ledger.claim_step(key, alert, 2_000, 60_000).await.unwrap(),
+        "leased"
+    );
+    assert!(
+        ledger.claim_step(key, alert, 70_000, 60_000).await.unwrap(),
+        "lease expired"
+    );
+    ledger.release_step(key, "throttled").await.unwrap();
+    assert!(
+        ledger.claim_step(key, alert, 71_000, 60_000).await.unwrap(),
+        "released"
+    );
+    ledger
+        .finish_step(key, sent(alert, Some("track-1")))
+        .await
+        .unwrap();
+    assert!(
+        !ledger
+            .claim_step(key, alert, 999_000, 60_000)
+            .await
+            .unwrap(),
+        "done"
+    );
+    let resolved = DeliveryStep::Resolved;
+    assert!(
+        ledger
+            .claim_step(key, resolved, 999_000, 60_000)
+            .await
+            .unwrap()
+    );
+    let failed = StepOutcome {
+        state: StepState::Failed,
+        channel: Channel::Robot,
+        error: Some("refused"),
+        ..sent(resolved, Some("ignored"))
+    };
+    ledger.finish_step(key, failed).await.unwrap();
+    ledger.set_card_hash(key, "h1").await.unwrap();
+    let delivery = ledger.get_delivery(key).await.unwrap().expect("stored");
+    assert_eq!(delivery.kind, TargetKind::Chat);
+    assert_eq!(delivery.alert_state, Some(StepState::Sent));
+    assert_eq!(
+        delivery.alert_ref.as_deref(),
+        Some("track-1"),
+        "only the alert step keeps a ref"
+    );
+    assert_eq!(delivery.resolved_state, Some(StepState::Failed));
+    assert_eq!(delivery.channel, Some(Channel::Robot));
+    assert_eq!(delivery.card_hash.as_deref(), Some("h1"));
+    assert_eq!(delivery.last_error.as_deref(), Some("refused"));
+    let user = DeliveryKey {
+        kind: TargetKind::User,
+        target: "u1",
+        ..key
+    };
+    assert!(ledger.claim_step(user, alert, 1, 10).await.unwrap());
+    let mut listed = ledger.list_deliveries(&incident).await.unwrap();
+    listed.sort_by_key(|d| d.kind.as_str());
+    let kinds: Vec<_> = listed.iter().map(|d| (d.kind, d.target.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [(TargetKind::Chat, "cid=="), (TargetKind::User, "u1")]
+    );
+    assert!(
+        ledger
+            .get_delivery(DeliveryKey {
+                target: "none",
+                ..key
+            })
+            .await
+            .unwrap()
+            .is_none()
+    );
+    records(ledger, &incident).await;
+}
+
+async fn records(ledger: &dyn DeliveryLedger, incident: &str) {
+    let record = |detail: &str| OperationRecord {
+        at: "2026-11-28T00:00:00Z".into(),
+        kind: RecordKind::Sent,
+        target: None,
+        detail: detail.into(),
+        actor: None,
+    };
+    ledger
+        .add_record(incident, 2_000, &record("second"))
+        .await
+        .unwrap();
+    ledger
+        .add_record(incident, 1_000, &record("first"))
+        .await
+        .unwrap();
+    let details: Vec<_> = ledger
+        .list_records(incident)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.detail)
+        .collect();
+    assert_eq!(details, ["first", "second"], "oldest first");
+}
+
+/// Per-second slots stop at the limit; usage counts by field; marks are once;
+/// storm counts and digests accumulate.
+pub async fn counters(counters: &dyn RateCounters) {
+    let id = fresh("int");
+    for _ in 0..3 {
+        assert!(counters.take_second(&id, 42, 3).await.unwrap());
+    }
+    assert!(!counters.take_second(&id, 42, 3).await.unwrap(), "full");
+    assert!(
+        counters.take_second(&id, 43, 3).await.unwrap(),
+        "next second"
+    );
+    assert_eq!(
+        counters
+            .add_usage(&id, "2026-11", "message", true)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        counters
+            .add_usage(&id, "2026-11", "card", true)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        counters
+            .add_usage(&id, "2026-11", "folded", false)
+            .await
+            .unwrap(),
+        2
+    );
+    counters
+        .add_usage(&id, "2026-11", "throttle_wait", false)
+        .await
+        .unwrap();
+    counters
+        .add_usage(&id, "2026-11", "suppressed", false)
+        .await
+        .unwrap();
+    let usage = counters.month_usage(&id, "2026-11").await.unwrap();
+    assert_eq!(
+        (
+            usage.total,
+            usage.folded,
+            usage.throttle_waits,
+            usage.suppressed
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!(usage.by_kind.get("message"), Some(&1));
+    assert_eq!(usage.by_kind.get("card"), Some(&1));
+    assert_eq!(counters.month_usage(&id, "2026-12").await.unwrap().total, 0);
+    assert!(counters.mark_once(&id, "THRESHOLD#80", 10).await.unwrap());
+    assert!(!counters.mark_once(&id, "THRESHOLD#80", 10).await.unwrap());
+    assert_eq!(
+        counters
+            .count_chat_incident(&id, "cid", 7, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        counters
+            .count_chat_incident(&id, "cid", 7, 10)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        counters
+            .count_chat_incident(&id, "cid", 8, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(counters.get_digest(&id, "cid", 7).await.unwrap().is_none());
+    for n in 1..=7 {
+        let digest = counters
+            .push_digest(&id, "cid", 7, &format!("t{n}"), 10)
+            .await
+            .unwrap();
+        assert_eq!(digest.folded, n);
+    }
+    let digest = counters
+        .get_digest(&id, "cid", 7)
+        .await
+        .unwrap()
+        .expect("digest");
+    assert_eq!(digest.folded, 7);
+    assert_eq!(
+        digest.newest,
+        ["t7", "t6", "t5", "t4", "t3"],
+        "newest five, newest first"
+    );
+}
+
+/// Lists the seeded chat (`cid` of `integration_id`), marks a problem on it, and
+/// ignores a problem for an unknown chat.
+pub async fn chats(chats: &dyn ChatDirectory, integration_id: &str, cid: &str) {
+    let listed = chats.list_chats(integration_id).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|c| c.open_conversation_id == cid && c.status == ChatStatus::Installed)
+    );
+    chats
+        .mark_chat_problem(integration_id, cid, "robot removed", "2026-11-28T01:00:00Z")
+        .await
+        .unwrap();
+    chats
+        .mark_chat_problem(integration_id, "no-such-chat", "x", "2026-11-28T01:00:00Z")
+        .await
+        .unwrap();
+    let listed = chats.list_chats(integration_id).await.unwrap();
+    let chat = listed
+        .iter()
+        .find(|c| c.open_conversation_id == cid)
+        .expect("listed");
+    assert_eq!(chat.problem.as_deref(), Some("robot removed"));
+    assert!(
+        !listed
+            .iter()
+            .any(|c| c.open_conversation_id == "no-such-chat")
+    );
+}

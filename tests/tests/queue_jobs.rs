@@ -1,0 +1,91 @@
+//! Typed queue jobs as producers may write them: a webhook job with `"attempt": 0`
+//! (once a panic) is handled as attempt 1 and re-queued as attempt 2, and a job
+//! with an unknown type or missing fields fails with a reason (to the DLQ).
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use integration_tests::TestStack;
+use serde_json::json;
+
+/// A webhook receiver on loopback that always answers 500.
+async fn failing_webhook() -> String {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "down") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn a_webhook_job_with_attempt_zero_is_retried_not_a_panic() {
+    let stack = TestStack::start().await;
+    let mut payload = stack.create_payload();
+    payload["webhook_url"] = json!(failing_webhook().await);
+    let (status, created) = stack
+        .admin("POST", "/api/integrations", Some(payload))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id");
+    let job = json!({"type": "webhook", "integration_id": id, "incident_id": "inc-zero",
+                     "attempt": 0, "event": {"type": "incident.acknowledged"}});
+    let failed = stack.deliver(&[("m1", job.to_string())]).await;
+    assert!(
+        failed.is_empty(),
+        "the failed attempt is re-queued, not retried by SQS"
+    );
+    let records = stack
+        .services
+        .store
+        .list_records("inc-zero")
+        .await
+        .expect("records");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].detail, "webhook attempt 1 got HTTP 500");
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let delayed = sqs
+        .get_queue_attributes()
+        .queue_url(&stack.queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    assert_eq!(
+        delayed
+            .get(&QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .map(String::as_str),
+        Some("1"),
+        "attempt 2 waits its delay"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_jobs_fail_with_a_reason() {
+    let stack = TestStack::start().await;
+    let id = stack.create_integration().await;
+    let bodies = [
+        ("unknown", json!({"type": "explode", "integration_id": id})),
+        (
+            "no-incident",
+            json!({"type": "webhook", "integration_id": id, "event": {}}),
+        ),
+        ("not-a-string-type", json!({"type": 7})),
+        (
+            "unknown-integration",
+            json!({"type": "link_prompt", "integration_id": "nope", "user_id": "u"}),
+        ),
+    ];
+    for (name, body) in bodies {
+        let failed = stack.deliver(&[(name, body.to_string())]).await;
+        assert_eq!(
+            failed,
+            [name],
+            "{name} fails (and reaches the DLQ after the redrive count)"
+        );
+    }
+}
