@@ -7,7 +7,7 @@ VENV := .venv
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: bench test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
+.PHONY: bench bench-callback test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
 
 ## test: formatting, clippy, template lint, then unit + integration + browser tests on a moto server
 test: tools browser-tools fmt lint lint-template unit
@@ -50,6 +50,10 @@ unit:
 bench: tools
 	@# The notifier's CloudWatch metric lines (JSON on stdout) are left out of the report.
 	bash -o pipefail -c 'scripts/with-moto.sh cargo run --locked -p local-stack --bin bench | grep --line-buffered -v "^{\"[A-Za-z_]*\":"'
+
+## bench-callback: criterion bench of a card click's CPU work on the largest incident accepted
+bench-callback:
+	cargo bench --locked -p shared --bench card_callback
 
 ## build: the Lambda bundle for arm64 (needs the aarch64-unknown-linux-gnu rust target)
 build: tools

@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("    event subscription  {base}/dingtalk/{}/events", demo.id);
         println!("    H5 home             {base}/dingtalk/{}/app", demo.id);
         println!(
-            "    chat list           curl -H 'Authorization: Bearer {key}' {local}/api/integrations/{}/chats",
+            "    chat list           curl -H \"Authorization: Bearer $ADMIN_KEY\" {local}/api/integrations/{}/chats   (ADMIN_KEY: the admin key above)",
             demo.id
         );
         if let Some(token) = &demo.ingest_token {

@@ -46,6 +46,11 @@ pub struct DevSettings {
     pub outbound_ips: Option<String>,
     /// `SESSION_SECRET` (generated when unset).
     pub session_secret: Option<String>,
+    /// `SECRETS_KEY`: seals stored integration secrets (generated for each run when
+    /// unset; set it when `AWS_ENDPOINT_URL` points at a store that outlives the run).
+    pub secrets_key: Option<String>,
+    /// `OUTBOUND_ALLOW_PRIVATE`: let webhooks reach loopback/private addresses (off by default).
+    pub outbound_allow_private: Option<String>,
     /// `DINGTALK_JSAPI_URL` (the sandbox's stand-in when the sandbox is used).
     pub jsapi_url: Option<String>,
     /// `SANDBOX_QPS` / `SANDBOX_MONTHLY_QUOTA`: limits the sandbox enforces
@@ -82,6 +87,8 @@ impl DevSettings {
             aws_endpoint_url: get("AWS_ENDPOINT_URL"),
             outbound_ips: get("OUTBOUND_IPS"),
             session_secret: get("SESSION_SECRET"),
+            secrets_key: get("SECRETS_KEY"),
+            outbound_allow_private: get("OUTBOUND_ALLOW_PRIVATE"),
             jsapi_url: get("DINGTALK_JSAPI_URL"),
             sandbox_limits: Limits {
                 qps: Some(
@@ -362,8 +369,15 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         .session_secret
         .clone()
         .unwrap_or_else(|| format!("dev-session-{}", uuid::Uuid::new_v4().simple()));
+    let secrets_key = match &settings.secrets_key {
+        Some(key) => key.clone(),
+        None => shared::infra::secrets::SecretBox::generate_key()
+            .map_err(|_| DevError::Setting("SECRETS_KEY", "no randomness to generate one"))?,
+    };
     let config = Config::from_lookup(|name| match name {
         "TABLE_NAME" => Some(settings.table_name.clone()),
+        "SECRETS_KEY" => Some(secrets_key.clone()),
+        "OUTBOUND_ALLOW_PRIVATE" => settings.outbound_allow_private.clone(),
         "QUEUE_URL" => Some(queue_url.clone()),
         "PUBLIC_BASE_URL" => Some(public_base_url.clone()),
         "ADMIN_API_KEY" => Some(admin_key.clone()),

@@ -39,6 +39,13 @@ pub struct Config {
     pub session_secret: Option<String>,
     /// `DINGTALK_JSAPI_URL`: the DingTalk JSAPI script the H5 page loads.
     pub jsapi_url: String,
+    /// `OUTBOUND_ALLOW_PRIVATE=1`: outbound calls may reach loopback and private
+    /// addresses over plain http (local development and tests only).
+    pub outbound_allow_private: bool,
+    /// `SECRETS_KEY`: base64 data key sealing stored secrets (local; a secret).
+    pub secrets_key: Option<String>,
+    /// `SECRETS_KMS_KEY_ID`: the KMS key whose data key seals stored secrets (AWS).
+    pub secrets_kms_key_id: Option<String>,
 }
 
 /// DingTalk's JSAPI script (ARCHITECTURE.md §2.3).
@@ -63,6 +70,12 @@ impl fmt::Debug for Config {
                 &self.session_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("jsapi_url", &self.jsapi_url)
+            .field("outbound_allow_private", &self.outbound_allow_private)
+            .field(
+                "secrets_key",
+                &self.secrets_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("secrets_kms_key_id", &self.secrets_kms_key_id)
             .finish()
     }
 }
@@ -106,6 +119,14 @@ impl Config {
             }
             None => None,
         };
+        if let Some(key) = get("SECRETS_KEY")
+            && crate::infra::secrets::SecretBox::from_base64(&key).is_err()
+        {
+            return Err(ConfigError {
+                name: "SECRETS_KEY",
+                problem: "must be 32 bytes, base64-encoded",
+            });
+        }
         Ok(Self {
             table_name,
             queue_url: get("QUEUE_URL").unwrap_or_default(),
@@ -124,6 +145,12 @@ impl Config {
                 .unwrap_or_default(),
             session_secret: get("SESSION_SECRET"),
             jsapi_url: get("DINGTALK_JSAPI_URL").unwrap_or_else(|| DEFAULT_JSAPI_URL.to_string()),
+            outbound_allow_private: crate::infra::outbound::OutboundPolicy::from_setting(
+                get("OUTBOUND_ALLOW_PRIVATE").as_deref(),
+            )
+            .allow_private,
+            secrets_key: get("SECRETS_KEY"),
+            secrets_kms_key_id: get("SECRETS_KMS_KEY_ID"),
         })
     }
 }

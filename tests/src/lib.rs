@@ -69,6 +69,9 @@ pub struct TestApp {
     pub token: &'static str,
 }
 
+/// The test stack's key sealing stored secrets (base64 of 32 bytes).
+pub const SECRETS_KEY: &str = "c2VhbGVkLXNlY3JldHMta2V5LWZvci10ZXN0cy0wMDE=";
+
 /// coolAppCode of the test app's cool app.
 pub const COOL_APP: &str = "COOLAPP-1-TEST0000000000000001";
 
@@ -157,6 +160,9 @@ impl TestStack {
             "DINGTALK_API_BASE" | "DINGTALK_OAPI_BASE" => Some(sandbox_url.clone()),
             "OUTBOUND_IPS" => Some("203.0.113.7, 203.0.113.8".into()),
             "SESSION_SECRET" => Some(SESSION_SECRET.into()),
+            // Tests run webhook receivers on loopback.
+            "OUTBOUND_ALLOW_PRIVATE" => Some("1".into()),
+            "SECRETS_KEY" => Some(SECRETS_KEY.into()),
             _ => None,
         })
         .expect("config");

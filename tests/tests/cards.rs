@@ -318,3 +318,23 @@ async fn bad_clicks_change_nothing() {
         "no webhook"
     );
 }
+
+#[tokio::test]
+async fn a_card_signature_is_used_once() {
+    let cards = Cards::start().await;
+    let clicked = cards.alert("signature-reuse").await;
+    let secret = cards.api_secret();
+    let at = now_ms();
+    let (status, body) = cards.click(&clicked, "alice0001", "ack", &secret, at).await;
+    assert_eq!(status, 200, "{body}");
+    let before = cards.incident_version().await;
+    // The same (timestamp, signature) with another body: DingTalk signs only the timestamp.
+    let (status, body) = cards
+        .click(&clicked, "alice0001", "resolve", &secret, at)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("signature_reused"))
+    );
+    assert_eq!(cards.incident_version().await, before, "nothing changed");
+}

@@ -510,3 +510,21 @@ async fn cross_origin_posts_are_refused_and_the_page_holds_no_secrets() {
         .await;
     assert_eq!(unknown.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn unassociated_people_read_no_incidents() {
+    let h5 = H5::start().await;
+    let incident_id = h5.incident_for("robert@corp.example", "h5-private").await;
+    let (token, _) = h5.login("bob0002").await;
+    let group = format!("/incidents?view=group&cid={}", CID.replace('=', "%3D"));
+    let detail = format!("/incidents/{incident_id}");
+    for path in [group.as_str(), detail.as_str(), "/incidents?view=mine"] {
+        let (status, body) = h5.call("GET", path, Some(&token), None).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        assert!(
+            !body.to_string().contains("h5-private"),
+            "nothing of the incident leaks"
+        );
+    }
+}

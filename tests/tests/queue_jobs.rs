@@ -44,7 +44,10 @@ async fn a_webhook_job_with_attempt_zero_is_retried_not_a_panic() {
         .await
         .expect("records");
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].detail, "webhook attempt 1 got HTTP 500");
+    assert_eq!(
+        records[0].detail,
+        "webhook attempt 1 failed: refused by the receiver"
+    );
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     let delayed = sqs
         .get_queue_attributes()

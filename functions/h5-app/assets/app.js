@@ -118,7 +118,7 @@
 
   function route() {
     header();
-    if (!me.member && params.get("view") !== "group") return associate();
+    if (!me.member) return associate();
     if (params.get("incident")) return detail(params.get("incident"), params.get("action"));
     return list();
   }

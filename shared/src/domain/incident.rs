@@ -103,14 +103,14 @@ pub struct AlertEvent {
     /// Where it goes (else the integration's default targets).
     #[serde(default)]
     pub targets: Targets,
+    /// What was cut to the bounds before the event was queued (set by ingest; a
+    /// producer writing to the queue leaves it out, and the notifier bounds again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
 }
 
-/// Limits on alert fields (DingTalk bodies stay far below 15,000 bytes after rendering).
+/// Longest alert key (a longer one is refused: keys are identities, not text).
 pub const MAX_KEY_CHARS: usize = 255;
-/// Longest title kept.
-pub const MAX_TITLE_CHARS: usize = 512;
-/// Longest description kept (longer ones are cut and linked).
-pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
 
 impl AlertEvent {
     /// Checks an event before it is queued or applied.
@@ -136,12 +136,6 @@ impl AlertEvent {
         }
         if alert.title.trim().is_empty() {
             return Err(ValidationError::new("alert.title", "must not be empty"));
-        }
-        if alert.description.len() > MAX_DESCRIPTION_BYTES {
-            return Err(ValidationError::new(
-                "alert.description",
-                "is larger than 64 KiB",
-            ));
         }
         if let Some(at) = &alert.occurred_at
             && chrono::DateTime::parse_from_rfc3339(at).is_err()
@@ -272,6 +266,10 @@ pub enum RecordKind {
     Suppressed,
     /// Folded into the group's storm digest instead of a message of its own.
     Folded,
+    /// Oversized alert fields were cut to the bounds (ARCHITECTURE.md §5.8).
+    Truncated,
+    /// The event's time was in the future and was replaced by the time of receipt.
+    ClockSkew,
 }
 
 /// One line of an incident's timeline.

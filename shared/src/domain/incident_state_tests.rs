@@ -20,6 +20,7 @@ fn event(status: AlertStatus, title: &str) -> AlertEvent {
             occurred_at: None,
         },
         targets: Targets::default(),
+        truncated: Vec::new(),
     }
 }
 

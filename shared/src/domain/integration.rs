@@ -190,6 +190,11 @@ impl IntegrationChanges {
         Self::parse(map)
     }
 
+    /// The webhook URL this change sets, if it sets one.
+    pub fn webhook_url(&self) -> Option<&str> {
+        self.webhook_url.as_ref().and_then(|u| u.as_deref())
+    }
+
     /// Whether the change touches the app credentials (so cached tokens are void).
     pub fn changes_credentials(&self) -> bool {
         self.client_id.is_some() || self.client_secret.is_some()

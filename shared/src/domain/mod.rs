@@ -1,6 +1,7 @@
 //! The domain: plain types and pure decisions, with no AWS or HTTP in them
 //! (ARCHITECTURE.md §3). Everything else depends on this module, never the reverse.
 
+pub mod bounds;
 pub mod budget;
 pub mod chat;
 pub mod delivery;

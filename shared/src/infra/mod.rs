@@ -6,5 +6,7 @@ pub mod admin_key;
 pub mod crypto;
 pub mod governor;
 pub mod metrics;
+pub mod outbound;
 pub mod queue;
+pub mod secrets;
 pub mod session;

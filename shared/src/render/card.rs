@@ -4,7 +4,10 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{RenderContext, cut, in_dingtalk, incident_url, local_time, started, status_line};
+use super::{
+    RenderContext, cut, in_dingtalk, incident_url, local_time, markdown_link, sanitize, started,
+    status_line,
+};
 use crate::domain::incident::{Incident, IncidentStatus};
 
 /// The interactive card's variables (`cardParamMap`: every value a string of at
@@ -18,12 +21,12 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
     let labels: Vec<String> = incident
         .labels
         .iter()
-        .map(|(k, v)| format!("{k}: {v}"))
+        .map(|(k, v)| format!("{}: {}", sanitize::inline(k), sanitize::inline(v)))
         .collect();
     let links: Vec<String> = incident
         .links
         .iter()
-        .map(|l| format!("[{}]({})", l.title, l.url))
+        .map(|l| markdown_link(&l.title, &l.url))
         .collect();
     let open = incident.status != IncidentStatus::Resolved;
     let mut map = Map::new();
@@ -31,11 +34,11 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
         map.insert(k.to_string(), Value::from(cut(&v, 1000).to_string()));
     };
     put("incident", incident.id.clone());
-    put("title", incident.title.clone());
+    put("title", sanitize::inline(&incident.title));
     put("severity", incident.severity.label().to_string());
     put("status", status.to_string());
     put("status_text", status_line(incident));
-    put("description", incident.description.clone());
+    put("description", sanitize::description(&incident.description));
     put("labels", labels.join(" · "));
     put("links", links.join("  "));
     put("acked_by", incident.acked_by.clone().unwrap_or_default());

@@ -5,6 +5,7 @@
 
 pub mod card;
 pub mod robot_markdown;
+pub mod sanitize;
 pub mod webhook_payload;
 
 use crate::domain::incident::{Incident, IncidentStatus, Severity};
@@ -55,6 +56,23 @@ pub fn local_time(rfc3339: &str, timezone: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_string())
 }
 
+/// A link as markdown: the title made inert, the URL (http(s), checked at the door)
+/// with the characters that could end it percent-encoded.
+pub(crate) fn markdown_link(title: &str, url: &str) -> String {
+    let url: String = url
+        .chars()
+        .map(|c| match c {
+            '(' => "%28".to_string(),
+            ')' => "%29".to_string(),
+            ' ' => "%20".to_string(),
+            '<' => "%3C".to_string(),
+            '>' => "%3E".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    format!("[{}]({url})", sanitize::inline(title))
+}
+
 /// The coloured status word and severity.
 pub(crate) fn status_line(incident: &Incident) -> String {
     let severity = incident.severity.label();
@@ -83,16 +101,7 @@ pub(crate) fn started(incident: &Incident) -> &str {
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
-pub(crate) fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
+pub(crate) use crate::domain::bounds::cut_bytes as cut;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    GREEN, RenderContext, cut, in_dingtalk, incident_url, local_time, started, status_line,
+    GREEN, RenderContext, cut, in_dingtalk, incident_url, local_time, markdown_link, sanitize,
+    started, status_line,
 };
 use crate::dingtalk::RobotMessage;
 use crate::domain::incident::Incident;
@@ -12,17 +13,62 @@ use crate::domain::incident::Incident;
 /// DingTalk's limit on `msgParam` (bytes), with room to spare.
 pub const MSG_PARAM_BUDGET: usize = 14_000;
 
+/// Bytes of labels, and of links, a robot message shows at most (the rest is in the app).
+const LIST_BUDGET: usize = 3_000;
+
+/// Items joined by `separator` while they fit in [`LIST_BUDGET`]; then how many more.
+fn within_budget(items: impl Iterator<Item = String>, separator: &str) -> String {
+    let mut shown = String::new();
+    let mut more = 0;
+    for item in items {
+        if more == 0 && shown.len() + item.len() + separator.len() <= LIST_BUDGET {
+            if !shown.is_empty() {
+                shown.push_str(separator);
+            }
+            shown.push_str(&item);
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        shown.push_str(&format!("{separator}… {more} more in the app"));
+    }
+    shown
+}
+
+/// The labels line and the links list, each within its budget.
+fn labels_and_links(incident: &Incident) -> String {
+    let mut text = String::new();
+    if !incident.labels.is_empty() {
+        let labels = incident
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{}: {}", sanitize::inline(k), sanitize::inline(cut(v, 200))));
+        text.push_str(&format!("> {}\n\n", within_budget(labels, " · ")));
+    }
+    if !incident.links.is_empty() {
+        let links = incident
+            .links
+            .iter()
+            .map(|link| format!("- {}", markdown_link(&link.title, &link.url)));
+        text.push_str(&within_budget(links, "\n"));
+        text.push('\n');
+    }
+    text
+}
+
 /// The markdown body; `description_max` bytes of the description at most.
 fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) -> String {
     let mut text = format!(
         "### {}\n\n**{}**\n\n",
         status_line(incident),
-        incident.title
+        sanitize::inline(&incident.title)
     );
     if !incident.description.is_empty() {
-        let shown = cut(&incident.description, description_max);
+        let clean = sanitize::description(&incident.description);
+        let shown = cut(&clean, description_max);
         text.push_str(shown);
-        if shown.len() < incident.description.len() {
+        if shown.len() < clean.len() {
             text.push_str(&format!(
                 "…\n\n[Full description]({})",
                 in_dingtalk(&incident_url(ctx.base_url, incident, None))
@@ -30,17 +76,7 @@ fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) ->
         }
         text.push_str("\n\n");
     }
-    if !incident.labels.is_empty() {
-        let labels: Vec<String> = incident
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        text.push_str(&format!("> {}\n\n", labels.join(" · ")));
-    }
-    for link in &incident.links {
-        text.push_str(&format!("- [{}]({})\n", link.title, link.url));
-    }
+    text.push_str(&labels_and_links(incident));
     let started = local_time(started(incident), ctx.timezone);
     text.push_str(&format!("\nStarted {started}"));
     if let Some(resolved) = &incident.resolved_at {
@@ -52,7 +88,7 @@ fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) ->
     if let Some(by) = &incident.acked_by {
         text.push_str(&format!(" · acknowledged by {by}"));
     }
-    text.push_str(&format!(" · key `{}`", incident.key));
+    text.push_str(&format!(" · key {}", sanitize::inline(&incident.key)));
     if !ctx.mentions.is_empty() {
         let names: Vec<String> = ctx
             .mentions
@@ -251,6 +287,35 @@ mod tests {
         let resolved = resolved_message(&done, &ctx(&[]));
         let text = resolved.msg_param["text"].as_str().expect("text");
         assert!(text.contains("RESOLVED") && text.contains(GREEN));
+    }
+
+    #[test]
+    fn the_largest_bounded_alert_fits_dingtalks_limit() {
+        let mut big = incident(&"d".repeat(16 * 1024));
+        big.title = "t".repeat(512);
+        big.labels = (0..64)
+            .map(|n| (format!("label{n:03}"), "v".repeat(1000)))
+            .collect();
+        big.links = (0..20)
+            .map(|n| crate::domain::incident::Link {
+                title: "l".repeat(256),
+                url: format!("https://x.example/{}/{n}", "p".repeat(1900)),
+            })
+            .collect();
+        let message = alert_message(&big, &ctx(&[]));
+        assert!(
+            message.param_string().len() <= MSG_PARAM_BUDGET,
+            "{}",
+            message.param_string().len()
+        );
+        assert!(
+            message.msg_param["text"]
+                .as_str()
+                .expect("text")
+                .contains("more in the app")
+        );
+        let resolved = resolved_message(&big, &ctx(&[]));
+        assert!(resolved.param_string().len() <= MSG_PARAM_BUDGET);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::infra::crypto::verify_card_callback_signature;
 use crate::render::{self, RenderContext};
 use crate::services::incident_actions::{Action, ActionError, IncidentActions};
 use crate::store::{Store, StoreError};
+use sha2::{Digest, Sha256};
 
 /// How far the signature timestamp may be from our clock.
 pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -40,6 +41,10 @@ pub enum CardCallbackError {
     /// The timestamp is outside the replay window.
     #[error("card callback timestamp is stale")]
     Stale,
+    /// This (timestamp, signature) pair was used already: DingTalk signs only the
+    /// timestamp, so a second use could carry another body.
+    #[error("card callback signature already used")]
+    Replayed,
     /// The body is not a card callback.
     #[error("{0}")]
     Malformed(String),
@@ -59,6 +64,7 @@ impl From<CardCallbackError> for ApiError {
             CardCallbackError::NotRegistered => ApiError::new(403, "not_registered", message),
             CardCallbackError::BadSignature => ApiError::new(403, "bad_signature", message),
             CardCallbackError::Stale => ApiError::new(403, "stale_timestamp", message),
+            CardCallbackError::Replayed => ApiError::new(403, "signature_reused", message),
             CardCallbackError::Malformed(_) => ApiError::new(400, "malformed_callback", message),
             CardCallbackError::UnknownCard => ApiError::new(404, "unknown_card", message),
             CardCallbackError::Store(e) => ApiError::internal(&e),
@@ -107,6 +113,51 @@ impl CardCallback {
         }
     }
 
+    /// Checks the signature and its freshness, and uses the (timestamp, signature)
+    /// pair up: a second callback with the same pair is refused.
+    async fn authenticate(
+        &self,
+        integration_id: &str,
+        secret: &str,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+    ) -> Result<(), CardCallbackError> {
+        let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+            return Err(CardCallbackError::BadSignature);
+        };
+        if !verify_card_callback_signature(secret, timestamp, signature) {
+            return Err(CardCallbackError::BadSignature);
+        }
+        let sent = timestamp
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| CardCallbackError::Stale)?;
+        let sent_ms = if sent.abs() < 100_000_000_000 {
+            sent.saturating_mul(1000)
+        } else {
+            sent
+        };
+        let now_ms = self.clock.now_ms();
+        if (now_ms - sent_ms).abs() > MAX_SKEW_MS {
+            return Err(CardCallbackError::Stale);
+        }
+        let digest = hex::encode(Sha256::digest(
+            format!("{timestamp}.{signature}").as_bytes(),
+        ));
+        let key = format!("CARDSIG#{}", &digest[..32]);
+        // Kept for both sides of the freshness window, so it outlives the pair.
+        let ttl_secs = 2 * MAX_SKEW_MS / 1000;
+        if self
+            .store
+            .claim(integration_id, &key, now_ms / 1000, ttl_secs)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(CardCallbackError::Replayed)
+        }
+    }
+
     /// Handles one callback; `timestamp` and `signature` are the `x-ddpaas-*` headers.
     pub async fn handle(
         &self,
@@ -124,24 +175,8 @@ impl CardCallback {
             .card_api_secret
             .clone()
             .ok_or(CardCallbackError::NotRegistered)?;
-        let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
-            return Err(CardCallbackError::BadSignature);
-        };
-        if !verify_card_callback_signature(secret.expose(), timestamp, signature) {
-            return Err(CardCallbackError::BadSignature);
-        }
-        let sent = timestamp
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| CardCallbackError::Stale)?;
-        let sent_ms = if sent.abs() < 100_000_000_000 {
-            sent.saturating_mul(1000)
-        } else {
-            sent
-        };
-        if (self.clock.now_ms() - sent_ms).abs() > MAX_SKEW_MS {
-            return Err(CardCallbackError::Stale);
-        }
+        self.authenticate(&integration.id, secret.expose(), timestamp, signature)
+            .await?;
         let callback: Value = serde_json::from_slice(body)
             .map_err(|_| CardCallbackError::Malformed("body is not JSON".into()))?;
         let text = |name: &str| {

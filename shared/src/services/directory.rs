@@ -156,7 +156,7 @@ impl MemberDirectory {
             .await?
             .is_none()
         {
-            return Err(CenterError::NotFound);
+            return Err(CenterError::Missing("member"));
         }
         const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
         let mut bytes = [0u8; 8];

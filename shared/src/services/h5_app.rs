@@ -390,6 +390,8 @@ impl H5App {
         view: &str,
         chat: Option<&str>,
     ) -> Result<Vec<Incident>, H5Error> {
+        // Readers are members: an unassociated person sees nothing (403).
+        let member = self.member_of(session).await?;
         let all = self.store.list_incidents(&session.iid).await?;
         match view {
             "group" => {
@@ -418,17 +420,14 @@ impl H5App {
                     .chain(resolved.into_iter().take(20))
                     .collect())
             }
-            _ => {
-                let member = self.member_of(session).await?;
-                Ok(all
-                    .into_iter()
-                    .filter(|i| i.status != IncidentStatus::Resolved)
-                    .filter(|i| {
-                        i.targets.members.contains(&member.email)
-                            || i.targets.dingtalk_user_ids.contains(&session.uid)
-                    })
-                    .collect())
-            }
+            _ => Ok(all
+                .into_iter()
+                .filter(|i| i.status != IncidentStatus::Resolved)
+                .filter(|i| {
+                    i.targets.members.contains(&member.email)
+                        || i.targets.dingtalk_user_ids.contains(&session.uid)
+                })
+                .collect()),
         }
     }
 
@@ -438,6 +437,7 @@ impl H5App {
         session: &Session,
         incident_id: &str,
     ) -> Result<IncidentDetail, H5Error> {
+        self.member_of(session).await?;
         let detail = IncidentReader::new(self.store.clone())
             .detail(incident_id)
             .await

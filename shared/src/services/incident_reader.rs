@@ -70,7 +70,7 @@ impl IncidentReader {
             .store
             .get_incident(id)
             .await?
-            .ok_or(CenterError::NotFound)?;
+            .ok_or(CenterError::Missing("incident"))?;
         Ok(IncidentDetail {
             records: self.store.list_records(id).await?,
             deliveries: self.store.list_deliveries(id).await?,

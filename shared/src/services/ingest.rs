@@ -225,6 +225,7 @@ fn from_alertmanager(
                 .map(|t| t.to_rfc3339()),
         },
         targets,
+        truncated: Vec::new(),
     })
 }
 
@@ -308,9 +309,12 @@ impl Ingest {
         let value: Value = serde_json::from_slice(body).map_err(|e| {
             ApiError::new(400, "invalid_json", format!("body is not valid JSON: {e}"))
         })?;
-        let events = parse_payload(&value, integration_id)
+        let mut events = parse_payload(&value, integration_id)
             .map_err(|v| ApiError::invalid_field(v.field.clone(), v.to_string()))?;
         let mut keys = Vec::new();
+        for event in &mut events {
+            crate::domain::bounds::bound(event);
+        }
         for event in &events {
             self.queue.send_alert(event).await.map_err(|e| {
                 tracing::error!(error = %e, "queue send failed");

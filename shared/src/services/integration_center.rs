@@ -15,6 +15,7 @@ use crate::domain::integration::{
 };
 use crate::domain::{GroupChatView, ValidationError};
 use crate::http::ApiError;
+use crate::infra::outbound::OutboundPolicy;
 use crate::services::event_subscription::refresh_missing_titles;
 use crate::store::{Store, StoreError};
 
@@ -27,6 +28,9 @@ pub enum CenterError {
     /// No such integration (404).
     #[error("integration not found")]
     NotFound,
+    /// No such resource of an existing integration (404 naming it).
+    #[error("{0} not found")]
+    Missing(&'static str),
     /// Someone else changed it meanwhile (409).
     #[error("the integration changed meanwhile; read it again and retry")]
     Conflict,
@@ -49,6 +53,7 @@ impl From<CenterError> for ApiError {
         match err {
             CenterError::Invalid(v) => ApiError::invalid_field(v.field.clone(), v.to_string()),
             CenterError::NotFound => ApiError::not_found("integration"),
+            CenterError::Missing(what) => ApiError::not_found(what),
             CenterError::Conflict => ApiError::new(409, "conflict", err.to_string()),
             CenterError::Store(e) => ApiError::internal(&e),
         }
@@ -62,6 +67,7 @@ pub struct IntegrationCenter {
     dingtalk: DingTalkClient,
     clock: Arc<dyn Clock>,
     outbound_ips: Vec<String>,
+    outbound: OutboundPolicy,
 }
 
 /// How many missing group titles one chat-list read may look up, and for how long.
@@ -75,12 +81,25 @@ impl IntegrationCenter {
         dingtalk: DingTalkClient,
         clock: Arc<dyn Clock>,
         outbound_ips: Vec<String>,
+        outbound: OutboundPolicy,
     ) -> Self {
         Self {
             store,
             dingtalk,
             clock,
             outbound_ips,
+            outbound,
+        }
+    }
+
+    /// Refuses a webhook URL the outbound policy does not allow (nothing is saved).
+    fn check_outbound(&self, changes: &IntegrationChanges) -> Result<(), CenterError> {
+        match changes
+            .webhook_url()
+            .map(|url| self.outbound.check_url(url))
+        {
+            Some(Err(err)) => Err(ValidationError::new("webhook_url", err.to_string()).into()),
+            _ => Ok(()),
         }
     }
 
@@ -99,6 +118,7 @@ impl IntegrationCenter {
     /// ingest token, shown this once.
     pub async fn create(&self, body: &Value, base: &str) -> Result<IntegrationView, CenterError> {
         let changes = IntegrationChanges::for_create(body)?;
+        self.check_outbound(&changes)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let ingest_token = new_ingest_token();
         let now = rfc3339(self.clock.now_ms());
@@ -138,6 +158,7 @@ impl IntegrationCenter {
         base: &str,
     ) -> Result<IntegrationView, CenterError> {
         let changes = IntegrationChanges::for_update(body)?;
+        self.check_outbound(&changes)?;
         let mut integration = self.load(id).await?;
         let expected = integration.version;
         let credentials_changed = changes.changes_credentials();

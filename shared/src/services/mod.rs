@@ -16,13 +16,26 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, aws_sdk_config};
 use crate::dingtalk::DingTalkClient;
+use crate::infra::outbound::OutboundPolicy;
 use crate::infra::queue::JobQueue;
+use crate::infra::secrets::{SecretBox, SecretsError};
 use crate::services::directory::MemberDirectory;
 use crate::services::event_subscription::{CallbackSettings, EventSubscription};
 use crate::services::incident_reader::IncidentReader;
 use crate::services::integration_center::IntegrationCenter;
 use crate::services::notifier::{Notifier, NotifierParts, NotifierSettings, NotifierStores};
 use crate::store::Store;
+
+/// Why the services could not start (the function fails its cold start).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The secrets data key could not be had.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
 
 /// The dependencies every handler is built from.
 #[derive(Clone)]
@@ -43,18 +56,50 @@ pub struct Services {
 
 impl Services {
     /// Reads the environment and builds AWS and HTTP clients.
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    pub async fn from_env() -> Result<Self, StartError> {
         let config = Config::from_env()?;
         let sdk = aws_sdk_config().await;
-        Ok(Self::new(config, &sdk, Arc::new(SystemClock)))
+        let secrets = match &config.secrets_kms_key_id {
+            Some(key_id) => {
+                let store = Store::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    config.table_name.clone(),
+                );
+                let kms = aws_sdk_kms::Client::new(&sdk);
+                Some(crate::infra::secrets::kms_data_key(&kms, &store, key_id).await?)
+            }
+            None => None,
+        };
+        Ok(Self::build(config, &sdk, Arc::new(SystemClock), secrets))
     }
 
-    /// Builds the services from explicit parts (tests, local stack).
+    /// Builds the services from explicit parts (tests, local stack); stored secrets
+    /// are sealed with `SECRETS_KEY` when it is set.
     pub fn new(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
-        let store = Store::new(
+        let secrets = config
+            .secrets_key
+            .as_deref()
+            .and_then(|key| SecretBox::from_base64(key).ok());
+        Self::build(config, sdk, clock, secrets)
+    }
+
+    fn build(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+        secrets: Option<SecretBox>,
+    ) -> Self {
+        let mut store = Store::new(
             aws_sdk_dynamodb::Client::new(sdk),
             config.table_name.clone(),
         );
+        if let Some(secrets) = secrets {
+            store = store.with_secrets(secrets);
+        } else {
+            tracing::warn!(
+                "no SECRETS_KEY or SECRETS_KMS_KEY_ID: integration secrets are stored unsealed"
+            );
+        }
         let dingtalk = DingTalkClient::new(
             DingTalkClient::http_client(),
             &config.dingtalk_api_base,
@@ -78,6 +123,13 @@ impl Services {
             dingtalk,
             clock,
             admin_key,
+        }
+    }
+
+    /// The outbound URL policy (`OUTBOUND_ALLOW_PRIVATE`).
+    pub fn outbound_policy(&self) -> OutboundPolicy {
+        OutboundPolicy {
+            allow_private: self.config.outbound_allow_private,
         }
     }
 
@@ -152,6 +204,7 @@ impl Services {
             metrics: Arc::new(crate::infra::metrics::EmfStdout),
             public_base_url: self.config.public_base_url.clone(),
             jobs: Some(self.job_queue()),
+            outbound: self.outbound_policy(),
         };
         Notifier::new(NotifierStores::on(self.store.clone()), parts, settings)
     }
@@ -163,6 +216,7 @@ impl Services {
             self.dingtalk.clone(),
             self.clock.clone(),
             self.config.outbound_ips.clone(),
+            self.outbound_policy(),
         )
     }
 }

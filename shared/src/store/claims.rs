@@ -129,4 +129,37 @@ impl Store {
             .map_err(StoreError::from_sdk)?;
         Ok(())
     }
+
+    /// The KMS-encrypted data key that seals stored secrets, if one was made.
+    pub async fn get_data_key(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .get_item(DATA_KEY.0, DATA_KEY.1)
+            .await?
+            .and_then(|item| {
+                item.get("blob")
+                    .and_then(|b| b.as_b().ok())
+                    .map(|b| b.as_ref().to_vec())
+            }))
+    }
+
+    /// Keeps the KMS-encrypted data key; false when another instance kept one first.
+    pub async fn put_data_key(&self, blob: &[u8]) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(DATA_KEY.0))
+            .item("sk", s(DATA_KEY.1))
+            .item(
+                "blob",
+                aws_sdk_dynamodb::types::AttributeValue::B(blob.to_vec().into()),
+            )
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        applied(result)
+    }
 }
+
+/// The item holding the sealed-secrets data key (encrypted under the KMS key).
+const DATA_KEY: (&str, &str) = ("SECRETS", "DATAKEY");

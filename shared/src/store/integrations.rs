@@ -1,16 +1,52 @@
-//! Integration items.
+//! Integration items. Their secrets are sealed on the way in and opened on the way
+//! out when the store has a [`SecretBox`] (ARCHITECTURE.md §5.7).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
 use super::{Item, Store, StoreError, n, partition, s};
+use crate::domain::Secret;
 use crate::domain::integration::Integration;
+use crate::infra::secrets::{SecretBox, SecretsError};
+
+/// The integration with `change` applied to each of its secrets.
+fn map_secrets(
+    integration: &Integration,
+    change: impl Fn(&str) -> Result<String, SecretsError>,
+) -> Result<Integration, SecretsError> {
+    let one = |secret: &Secret| change(secret.expose()).map(Secret::new);
+    let mut mapped = integration.clone();
+    mapped.client_secret = one(&integration.client_secret)?;
+    mapped.aes_key = one(&integration.aes_key)?;
+    mapped.token = one(&integration.token)?;
+    mapped.card_api_secret = integration.card_api_secret.as_ref().map(one).transpose()?;
+    mapped.webhook_secret = integration.webhook_secret.as_ref().map(one).transpose()?;
+    Ok(mapped)
+}
+
+/// Whether every stored secret of `integration` is sealed.
+fn all_sealed(integration: &Integration) -> bool {
+    [
+        Some(&integration.client_secret),
+        Some(&integration.aes_key),
+        Some(&integration.token),
+        integration.card_api_secret.as_ref(),
+        integration.webhook_secret.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .all(|secret| SecretBox::is_sealed(secret.expose()))
+}
+
+fn sealing_failed(err: SecretsError) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
 
 const CONFIG: &str = "CONFIG";
 const LIST_KEY: &str = "INTEGRATIONS";
 
-fn to_item(integration: &Integration) -> Result<HashMap<String, AttributeValue>, StoreError> {
+fn to_item(integration: &Integration) -> Result<Item, StoreError> {
     let mut item: HashMap<String, AttributeValue> =
         serde_dynamo::to_item(integration).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     item.insert("pk".into(), s(partition(&integration.id)));
@@ -28,12 +64,42 @@ fn from_item(item: HashMap<String, AttributeValue>) -> Result<Integration, Store
 }
 
 impl Store {
+    /// The item of an integration, its secrets sealed.
+    fn integration_item(&self, integration: &Integration) -> Result<Item, StoreError> {
+        match &self.secrets {
+            Some(secrets) => {
+                to_item(&map_secrets(integration, |v| secrets.seal(v)).map_err(sealing_failed)?)
+            }
+            None => to_item(integration),
+        }
+    }
+
+    /// An integration read back, its secrets opened; plain ones (stored before
+    /// sealing) are sealed in place, once.
+    async fn read_integration(&self, item: Item) -> Result<Integration, StoreError> {
+        let stored = from_item(item)?;
+        let Some(secrets) = &self.secrets else {
+            return Ok(stored);
+        };
+        let opened = map_secrets(&stored, |v| secrets.open(v)).map_err(sealing_failed)?;
+        if !all_sealed(&stored) {
+            // Migration: a conflict means someone wrote it meanwhile (sealed, then).
+            match self.replace_integration(&opened, opened.version).await {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not seal an integration's stored secrets")
+                }
+            }
+        }
+        Ok(opened)
+    }
+
     /// Writes a new integration; `Conflict` if the id is taken.
     pub async fn insert_integration(&self, integration: &Integration) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(integration)?))
+            .set_item(Some(self.integration_item(integration)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -53,16 +119,19 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        out.item.map(from_item).transpose()
+        match out.item {
+            Some(item) => self.read_integration(item).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Lists every integration, oldest first (a Query on `gsi1`, never a Scan).
     pub async fn list_integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        self.query_gsi1(LIST_KEY, false)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        let mut integrations = Vec::new();
+        for item in self.query_gsi1(LIST_KEY, false).await? {
+            integrations.push(self.read_integration(item).await?);
+        }
+        Ok(integrations)
     }
 
     /// Replaces an integration if it is still at `expected_version`; `Conflict` otherwise.
@@ -74,7 +143,7 @@ impl Store {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(integration)?))
+            .set_item(Some(self.integration_item(integration)?))
             .condition_expression("attribute_exists(pk) AND version = :v")
             .expression_attribute_values(":v", n(expected_version))
             .send()

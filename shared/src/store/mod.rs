@@ -85,6 +85,8 @@ where
 pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Seals the integrations' secrets at rest (None: stored as given).
+    secrets: Option<std::sync::Arc<crate::infra::secrets::SecretBox>>,
 }
 
 /// Name of the secondary index used for listings.
@@ -124,7 +126,14 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            secrets: None,
         }
+    }
+
+    /// The same store, sealing the integrations' secrets with `secrets`.
+    pub fn with_secrets(mut self, secrets: crate::infra::secrets::SecretBox) -> Self {
+        self.secrets = Some(std::sync::Arc::new(secrets));
+        self
     }
 
     /// The table name.

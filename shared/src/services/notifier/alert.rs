@@ -9,6 +9,7 @@ use super::targets::ResolvedTargets;
 use super::{JobError, Notifier, priority_of};
 use crate::clock::rfc3339;
 use crate::dingtalk::AppCredentials;
+use crate::domain::bounds;
 use crate::domain::chat::GroupChat;
 use crate::domain::delivery::{
     Channel, DeliveryKey, DeliveryStep, StepOutcome, StepState, TargetKind,
@@ -17,6 +18,32 @@ use crate::domain::incident::{AlertEvent, Incident, RecordKind};
 use crate::domain::integration::Integration;
 use crate::render::{self, RenderContext};
 use crate::store::AlertApplied;
+
+/// Bounds an event at the notifier's door (producers may write to the queue
+/// directly) and re-dates a future one; returns the records to write for it.
+fn door_notes(event: &mut AlertEvent, now_ms: i64) -> Vec<(RecordKind, String)> {
+    bounds::bound(event);
+    let mut notes = Vec::new();
+    if !event.truncated.is_empty() {
+        notes.push((
+            RecordKind::Truncated,
+            format!(
+                "oversized alert fields were cut: {}",
+                event.truncated.join("; ")
+            ),
+        ));
+    }
+    let occurred = event.occurred_ms(now_ms);
+    if bounds::event_time(occurred, now_ms).1 {
+        let said = event.alert.occurred_at.clone().unwrap_or_default();
+        event.alert.occurred_at = Some(rfc3339(now_ms));
+        notes.push((
+            RecordKind::ClockSkew,
+            format!("the event was dated {said}, more than 5 minutes ahead; the time of receipt is used (check the sender's clock)"),
+        ));
+    }
+    notes
+}
 
 impl Notifier {
     /// Applies an alert event and delivers what it changed.
@@ -41,14 +68,17 @@ impl Notifier {
                 event.targets = integration.default_targets.clone();
             }
             let now_ms = self.clock.now_ms();
-            let event_ms = event.occurred_ms(now_ms);
+            let notes = door_notes(&mut event, now_ms);
+            let (event_ms, _) = bounds::event_time(event.occurred_ms(now_ms), now_ms);
             let applied = self
                 .store
                 .apply_alert(&event, event_ms, &rfc3339(now_ms), || {
                     uuid::Uuid::new_v4().simple().to_string()
                 })
                 .await?;
-            let result = self.deliver_applied(&integration, applied, deadline).await;
+            let result = self
+                .deliver_applied(&integration, applied, &notes, deadline)
+                .await;
             self.check_usage_thresholds(&integration).await;
             result
         }
@@ -60,6 +90,7 @@ impl Notifier {
         &self,
         integration: &Integration,
         applied: AlertApplied,
+        notes: &[(RecordKind, String)],
         deadline: Instant,
     ) -> Result<(), JobError> {
         let (incident, record) = match applied {
@@ -100,6 +131,9 @@ impl Notifier {
         if let Some((kind, detail)) = record {
             info!(record = ?kind, "incident changed");
             self.record(&incident.id, kind, None, detail).await;
+        }
+        for (kind, detail) in notes {
+            self.record(&incident.id, *kind, None, detail.clone()).await;
         }
         if incident.status == crate::domain::incident::IncidentStatus::Resolved {
             return self

@@ -40,6 +40,7 @@ use crate::domain::incident::{Incident, OperationRecord, RecordKind, Severity};
 use crate::domain::integration::Integration;
 use crate::domain::job::{Job, MessageError, QueueMessage};
 use crate::infra::metrics::{MetricsSink, emit_now};
+use crate::infra::outbound::OutboundPolicy;
 use crate::infra::queue::JobQueue;
 use crate::store::ports::{ChatDirectory, DeliveryLedger, RateCounters};
 use crate::store::{Store, StoreError};
@@ -137,7 +138,7 @@ pub struct Notifier {
     public_base_url: Option<String>,
     settings: NotifierSettings,
     jobs: Option<JobQueue>,
-    http: reqwest::Client,
+    outbound: OutboundPolicy,
     /// Reads shared by the records of one SQS batch (None outside a batch).
     batch: Option<Arc<BatchReads>>,
 }
@@ -154,18 +155,13 @@ pub struct NotifierParts {
     pub public_base_url: Option<String>,
     /// Where jobs are queued (webhook retries, digest refreshes).
     pub jobs: Option<JobQueue>,
+    /// Where calls on a user's behalf (the webhook) may go.
+    pub outbound: OutboundPolicy,
 }
 
 impl Notifier {
     /// A notifier on `stores`, sending through `parts`.
     pub fn new(stores: NotifierStores, parts: NotifierParts, settings: NotifierSettings) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_else(|err| {
-                warn!(error = %err, "HTTP client with timeout unavailable; using the default");
-                reqwest::Client::new()
-            });
         Self {
             store: stores.store,
             ledger: stores.ledger,
@@ -177,7 +173,7 @@ impl Notifier {
             public_base_url: parts.public_base_url,
             settings,
             jobs: parts.jobs,
-            http,
+            outbound: parts.outbound,
             batch: None,
         }
     }

@@ -71,6 +71,17 @@ fn unbound_member(email: &str, known: bool) -> TargetProblem {
     }
 }
 
+fn unbound_user(user_id: &str) -> TargetProblem {
+    TargetProblem {
+        kind: TargetKind::User,
+        target: user_id.to_string(),
+        record: RecordKind::UnknownTarget,
+        detail: format!(
+            "DingTalk user {user_id} is not bound to a member of this integration: alerts reach only associated people (add the member and have them open the app once)"
+        ),
+    }
+}
+
 impl Notifier {
     /// Resolves the incident's wanted targets.
     pub(super) async fn resolve_targets(
@@ -102,7 +113,11 @@ impl Notifier {
                 .await?;
         }
         for user_id in &wanted.dingtalk_user_ids {
-            resolved.users.push((user_id.clone(), user_id.clone()));
+            // Only people bound to the integration: an alert cannot page the company.
+            match self.store.binding_of_user(&integration.id, user_id).await? {
+                Some(_) => resolved.users.push((user_id.clone(), user_id.clone())),
+                None => resolved.problems.push(unbound_user(user_id)),
+            }
         }
         let mut seen = HashSet::new();
         resolved.users.retain(|(id, _)| seen.insert(id.clone()));

@@ -11,9 +11,67 @@ use super::{JobError, Notifier};
 use crate::domain::incident::RecordKind;
 use crate::domain::integration::Integration;
 use crate::domain::job::{Job, WEBHOOK_ATTEMPTS, webhook_retry_delay_secs};
+use crate::infra::outbound::OutboundError;
 use crate::render::webhook_payload;
 
+/// Why a webhook attempt failed, as a class: never the remote's answer, so the
+/// timeline cannot be used to probe other hosts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum WebhookFailure {
+    /// The URL is not allowed (checked again at send time on the resolved address).
+    #[error("blocked by the outbound policy ({0})")]
+    Blocked(OutboundError),
+    /// No connection, a timeout or a broken answer.
+    #[error("unreachable")]
+    Unreachable,
+    /// The receiver answered with a redirect, which is not followed.
+    #[error("redirect not followed")]
+    Redirect,
+    /// The receiver answered with an error status.
+    #[error("refused by the receiver")]
+    Refused,
+}
+
 impl Notifier {
+    /// One signed POST of `event` to `url`, through the outbound policy.
+    async fn post_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        event: &Value,
+    ) -> Result<(), WebhookFailure> {
+        let url = self
+            .outbound
+            .check_url(url)
+            .map_err(WebhookFailure::Blocked)?;
+        let addr = self
+            .outbound
+            .resolve(&url)
+            .await
+            .map_err(WebhookFailure::Blocked)?;
+        let client = self
+            .outbound
+            .client(&url, addr, Duration::from_secs(5))
+            .map_err(WebhookFailure::Blocked)?;
+        let body = event.to_string();
+        let timestamp = self.clock.now_secs().to_string();
+        let signature = webhook_payload::signature(secret, &timestamp, &body);
+        let answer = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-incident-timestamp", &timestamp)
+            .header("x-incident-signature", &signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|_| WebhookFailure::Unreachable)?;
+        match answer.status() {
+            status if status.is_success() => Ok(()),
+            status if status.is_redirection() => Err(WebhookFailure::Redirect),
+            _ => Err(WebhookFailure::Refused),
+        }
+    }
+
     /// Runs attempt `attempt` (0 counts as 1) of a webhook for incident `incident_id`.
     #[instrument(skip_all, fields(integration_id = %integration.id, incident_id = %incident_id, attempt))]
     pub(super) async fn webhook(
@@ -29,34 +87,9 @@ impl Notifier {
             return Ok(());
         };
         let attempt = attempt.max(1);
-        let body = event.to_string();
-        let timestamp = self.clock.now_secs().to_string();
-        let signature = webhook_payload::signature(secret.expose(), &timestamp, &body);
-        let outcome = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("x-incident-timestamp", &timestamp)
-            .header("x-incident-signature", &signature)
-            .body(body)
-            .send()
-            .await;
-        let (ok, detail) = match outcome {
-            Ok(r) if r.status().is_success() => (
-                true,
-                format!(
-                    "webhook delivered (attempt {attempt}, HTTP {})",
-                    r.status().as_u16()
-                ),
-            ),
-            Ok(r) => (
-                false,
-                format!("webhook attempt {attempt} got HTTP {}", r.status().as_u16()),
-            ),
-            Err(e) => (
-                false,
-                format!("webhook attempt {attempt} failed: {}", e.without_url()),
-            ),
+        let (ok, detail) = match self.post_webhook(url, secret.expose(), &event).await {
+            Ok(()) => (true, format!("webhook delivered (attempt {attempt})")),
+            Err(class) => (false, format!("webhook attempt {attempt} failed: {class}")),
         };
         self.record(incident_id, RecordKind::Webhook, None, detail.clone())
             .await;
