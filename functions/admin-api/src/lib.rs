@@ -103,107 +103,147 @@ impl AdminApi {
         let base = public_base_url(&self.config, request);
         let route: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = request.method().as_str();
-        match (method, route.as_slice()) {
-            ("GET", ["api", "integrations"]) => {
-                Ok(json_response(200, &self.center.list(&base).await?))
-            }
+        if let Some(found) = self
+            .integration_routes(method, &route, request, &base)
+            .await?
+        {
+            return Ok(found);
+        }
+        if let Some(found) = self.directory_routes(method, &route, request).await? {
+            return Ok(found);
+        }
+        if let Some(found) = self.incident_routes(method, &route, request).await? {
+            return Ok(found);
+        }
+        Err(unrouted(method, &route))
+    }
+
+    /// `/api/integrations…`: the integration itself, its chats, tokens, usage, verify.
+    async fn integration_routes(
+        &self,
+        method: &str,
+        route: &[&str],
+        request: &Request,
+        base: &str,
+    ) -> Result<Option<Response<Body>>, ApiError> {
+        let (status, answer) = match (method, route) {
+            ("GET", ["api", "integrations"]) => (200, json(self.center.list(base).await?)),
             ("POST", ["api", "integrations"]) => {
                 let body = read_json(request)?;
-                Ok(json_response(201, &self.center.create(&body, &base).await?))
+                (201, json(self.center.create(&body, base).await?))
             }
-            ("GET", ["api", "integrations", id]) => {
-                Ok(json_response(200, &self.center.get(id, &base).await?))
-            }
+            ("GET", ["api", "integrations", id]) => (200, json(self.center.get(id, base).await?)),
             ("PATCH", ["api", "integrations", id]) => {
                 let body = read_json(request)?;
-                Ok(json_response(
-                    200,
-                    &self.center.update(id, &body, &base).await?,
-                ))
+                (200, json(self.center.update(id, &body, base).await?))
             }
             ("DELETE", ["api", "integrations", id]) => {
                 self.center.delete(id).await?;
-                Ok(json_response(200, &serde_json::json!({"deleted": id})))
+                (200, serde_json::json!({"deleted": id}))
             }
             ("GET", ["api", "integrations", id, "chats"]) => {
-                Ok(json_response(200, &self.center.list_chats(id).await?))
+                (200, json(self.center.list_chats(id).await?))
             }
-            ("POST", ["api", "integrations", id, "members"]) => {
-                let body = read_json(request)?;
-                Ok(json_response(
-                    200,
-                    &self.directory.put_member(id, &body).await?,
-                ))
+            ("POST", ["api", "integrations", id, "ingest-token"]) => {
+                (200, json(self.center.rotate_ingest_token(id).await?))
             }
-            ("GET", ["api", "integrations", id, "members"]) => {
-                Ok(json_response(200, &self.directory.members(id).await?))
+            ("POST", ["api", "integrations", id, "webhook-secret"]) => {
+                (200, json(self.center.rotate_webhook_secret(id).await?))
             }
-            ("POST", ["api", "integrations", id, "members", email, "link-code"]) => Ok(
-                json_response(201, &self.directory.link_code(id, email).await?),
-            ),
-            ("POST", ["api", "integrations", id, "ingest-token"]) => Ok(json_response(
-                200,
-                &self.center.rotate_ingest_token(id).await?,
-            )),
-            ("POST", ["api", "integrations", id, "webhook-secret"]) => Ok(json_response(
-                200,
-                &self.center.rotate_webhook_secret(id).await?,
-            )),
             ("GET", ["api", "integrations", id, "usage"]) => {
-                Ok(json_response(200, &self.center.usage(id).await?))
+                (200, json(self.center.usage(id).await?))
             }
             ("POST", ["api", "integrations", id, "verify"]) => {
-                Ok(json_response(200, &self.center.verify(id, &base).await?))
+                (200, json(self.center.verify(id, base).await?))
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(json_response(status, &answer)))
+    }
+
+    /// Members, link codes, bindings and the audit log of an integration.
+    async fn directory_routes(
+        &self,
+        method: &str,
+        route: &[&str],
+        request: &Request,
+    ) -> Result<Option<Response<Body>>, ApiError> {
+        let (status, answer) = match (method, route) {
+            ("POST", ["api", "integrations", id, "members"]) => {
+                let body = read_json(request)?;
+                (200, json(self.directory.put_member(id, &body).await?))
+            }
+            ("GET", ["api", "integrations", id, "members"]) => {
+                (200, json(self.directory.members(id).await?))
+            }
+            ("POST", ["api", "integrations", id, "members", email, "link-code"]) => {
+                (201, json(self.directory.link_code(id, email).await?))
             }
             ("GET", ["api", "integrations", id, "audit"]) => {
-                Ok(json_response(200, &self.directory.audit(id).await?))
+                (200, json(self.directory.audit(id).await?))
             }
             ("GET", ["api", "integrations", id, "bindings"]) => {
-                Ok(json_response(200, &self.directory.bindings(id).await?))
+                (200, json(self.directory.bindings(id).await?))
             }
             ("PUT", ["api", "integrations", id, "bindings", user_id]) => {
                 let body = read_json(request)?;
-                Ok(json_response(
-                    200,
-                    &self.directory.bind(id, user_id, &body).await?,
-                ))
+                (200, json(self.directory.bind(id, user_id, &body).await?))
             }
-            ("DELETE", ["api", "integrations", id, "bindings", user_id]) => Ok(json_response(
-                200,
-                &self.directory.unbind(id, user_id).await?,
-            )),
+            ("DELETE", ["api", "integrations", id, "bindings", user_id]) => {
+                (200, json(self.directory.unbind(id, user_id).await?))
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(json_response(status, &answer)))
+    }
+
+    /// Incident lists and details.
+    async fn incident_routes(
+        &self,
+        method: &str,
+        route: &[&str],
+        request: &Request,
+    ) -> Result<Option<Response<Body>>, ApiError> {
+        let answer = match (method, route) {
             ("GET", ["api", "integrations", id, "incidents"]) => {
                 let key = query_param(request, "key");
                 let status = query_param(request, "status");
-                let found = self
-                    .incidents
-                    .list(id, key.as_deref(), status.as_deref())
-                    .await?;
-                Ok(json_response(200, &found))
+                json(
+                    self.incidents
+                        .list(id, key.as_deref(), status.as_deref())
+                        .await?,
+                )
             }
-            ("GET", ["api", "incidents", id]) => {
-                Ok(json_response(200, &self.incidents.detail(id).await?))
-            }
-            (
-                _,
-                ["api", "integrations"]
-                | ["api", "integrations", _]
-                | [
-                    "api",
-                    "integrations",
-                    _,
-                    "chats" | "members" | "bindings" | "incidents" | "ingest-token"
-                    | "webhook-secret",
-                ]
-                | ["api", "integrations", _, "bindings", _]
-                | ["api", "incidents", _],
-            ) => Err(ApiError::new(
-                405,
-                "method_not_allowed",
-                format!("{method} is not allowed here"),
-            )),
-            _ => Err(ApiError::not_found("route")),
-        }
+            ("GET", ["api", "incidents", id]) => json(self.incidents.detail(id).await?),
+            _ => return Ok(None),
+        };
+        Ok(Some(json_response(200, &answer)))
+    }
+}
+
+/// A service answer as JSON.
+fn json(answer: impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(answer).unwrap_or(serde_json::Value::Null)
+}
+
+/// 405 on a known path with another method, else 404.
+fn unrouted(method: &str, route: &[&str]) -> ApiError {
+    match route {
+        ["api", "integrations"]
+        | ["api", "integrations", _]
+        | [
+            "api",
+            "integrations",
+            _,
+            "chats" | "members" | "bindings" | "incidents" | "ingest-token" | "webhook-secret",
+        ]
+        | ["api", "integrations", _, "bindings", _]
+        | ["api", "incidents", _] => ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{method} is not allowed here"),
+        ),
+        _ => ApiError::not_found("route"),
     }
 }
 

@@ -28,6 +28,12 @@ pub const LINK_URL_BYTES: usize = 2048;
 pub const SOURCE_CHARS: usize = 64;
 /// Most targets of each kind.
 pub const TARGETS: usize = 50;
+/// Longest target entry (openConversationId, email, userId), in bytes.
+pub const TARGET_BYTES: usize = 256;
+/// Most targets of each kind an incident keeps over all its events.
+pub const INCIDENT_TARGETS: usize = 100;
+/// Largest serialised event: under SQS's 256 KiB with room for the envelope.
+pub const EVENT_BYTES: usize = 192 * 1024;
 /// How far ahead of now an event time may be, in ms.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
@@ -83,9 +89,61 @@ fn bound_labels(labels: &mut BTreeMap<String, String>, cut: &mut Vec<String>) {
     *labels = bounded;
 }
 
+/// Removes control characters (line breaks and tabs too, unless `keep_breaks`);
+/// true when any was removed.
+fn strip_controls(text: &mut String, keep_breaks: bool) -> bool {
+    let before = text.len();
+    text.retain(|c| !c.is_control() || (keep_breaks && matches!(c, '\n' | '\t')));
+    text.len() < before
+}
+
+/// Removes control characters from the alert's text fields; names what changed.
+fn printable_fields(event: &mut AlertEvent, cut: &mut Vec<String>) {
+    let alert = &mut event.alert;
+    let mut changed = strip_controls(&mut alert.title, false);
+    changed |= strip_controls(&mut alert.description, true);
+    let labels = std::mem::take(&mut alert.labels);
+    for (mut name, mut value) in labels {
+        changed |= strip_controls(&mut name, false) | strip_controls(&mut value, false);
+        alert.labels.insert(name, value);
+    }
+    for link in &mut alert.links {
+        changed |= strip_controls(&mut link.title, false) | strip_controls(&mut link.url, false);
+    }
+    if let Some(source) = &mut alert.source {
+        changed |= strip_controls(source, false);
+    }
+    if changed {
+        cut.push("control characters removed".into());
+    }
+}
+
+/// Cuts the serialised event under [`EVENT_BYTES`]: the description first, then labels, then links.
+fn fit_serialised(event: &mut AlertEvent, cut: &mut Vec<String>) {
+    let size = |e: &AlertEvent| serde_json::to_string(e).map(|t| t.len()).unwrap_or(0);
+    let before = size(event);
+    if before <= EVENT_BYTES {
+        return;
+    }
+    while size(event) > EVENT_BYTES {
+        let alert = &mut event.alert;
+        if !alert.description.is_empty() {
+            let half = alert.description.len() / 2;
+            cut_bytes_in_place(&mut alert.description, half);
+        } else if alert.labels.pop_last().is_some() || alert.links.pop().is_some() {
+        } else {
+            break;
+        }
+    }
+    cut.push(format!(
+        "event: {before} bytes serialised, cut to fit the queue"
+    ));
+}
+
 /// Cuts the event to the bounds; returns what was cut (also kept in `truncated`).
 pub fn bound(event: &mut AlertEvent) -> Vec<String> {
     let mut cut = Vec::new();
+    printable_fields(event, &mut cut);
     let alert = &mut event.alert;
     if cut_chars(&mut alert.title, TITLE_CHARS) {
         cut.push(format!("title: cut to {TITLE_CHARS} characters"));
@@ -125,9 +183,11 @@ pub fn bound(event: &mut AlertEvent) -> Vec<String> {
         ("members", &mut targets.members),
         ("dingtalk_user_ids", &mut targets.dingtalk_user_ids),
     ] {
-        if list.len() > TARGETS {
-            cut.push(format!("targets.{name}: {TARGETS} of {} kept", list.len()));
-            list.truncate(TARGETS);
+        let given = list.len();
+        list.retain(|t| t.len() <= TARGET_BYTES);
+        list.truncate(TARGETS);
+        if list.len() < given {
+            cut.push(format!("targets.{name}: {} of {given} kept", list.len()));
         }
     }
     // Producers may fill `truncated` themselves: it is bounded like the rest.
@@ -136,7 +196,29 @@ pub fn bound(event: &mut AlertEvent) -> Vec<String> {
         cut_chars(note, LINK_TITLE_CHARS);
     }
     event.truncated.extend(cut.iter().cloned());
+    fit_serialised(event, &mut cut);
+    if let Some(last) = cut.last().filter(|c| c.starts_with("event:")) {
+        event.truncated.push(last.clone());
+    }
     cut
+}
+
+/// The note that says an event was re-dated (kept in `truncated`).
+pub const REDATED_NOTE: &str = "occurred_at: more than 5 minutes ahead, re-dated to its receipt";
+
+/// Re-dates an event dated more than [`MAX_CLOCK_SKEW_MS`] after `received_ms` to
+/// `received_ms` (ingest: the request's time; the notifier: the message's send time).
+pub fn redate(event: &mut AlertEvent, received_ms: i64) -> bool {
+    let occurred = event.occurred_ms(received_ms);
+    if !event_time(occurred, received_ms).1 {
+        return false;
+    }
+    event.alert.occurred_at =
+        chrono::DateTime::from_timestamp_millis(received_ms).map(|t| t.to_rfc3339());
+    if !event.truncated.iter().any(|n| n == REDATED_NOTE) {
+        event.truncated.push(REDATED_NOTE.to_string());
+    }
+    true
 }
 
 /// The event time to apply: `occurred_ms`, unless it is more than

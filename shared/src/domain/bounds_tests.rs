@@ -103,3 +103,51 @@ fn future_times_are_replaced_by_the_time_of_receipt() {
     );
     assert_eq!(event_time(now - 3_600_000, now), (now - 3_600_000, false));
 }
+
+#[test]
+fn control_characters_and_oversized_targets_cannot_grow_the_item() {
+    let mut e = event();
+    e.alert.title = "a\u{1}b\nc".into();
+    for n in 0..64 {
+        e.alert
+            .labels
+            .insert(format!("l{n:02}"), "\u{1}".repeat(1000));
+    }
+    e.targets.chats = vec!["c".repeat(300), "cid==".into()];
+    bound(&mut e);
+    assert_eq!(e.alert.title, "abc");
+    assert!(e.alert.labels.values().all(String::is_empty));
+    assert_eq!(e.targets.chats, ["cid=="]);
+    assert!(serde_json::to_string(&e).expect("json").len() <= EVENT_BYTES);
+}
+
+#[test]
+fn the_serialised_event_fits_the_queue() {
+    let mut e = event();
+    e.alert.description = "\"".repeat(16 * 1024);
+    for n in 0..64 {
+        e.alert.labels.insert(format!("{n:0128}"), "\\".repeat(890));
+    }
+    for n in 0..20 {
+        e.alert.links.push(Link {
+            title: "\"".repeat(256),
+            url: format!("https://x.example/{}{n}", "p".repeat(2000)),
+        });
+    }
+    e.targets.members = (0..50)
+        .map(|n| format!("{n}{}", "\"".repeat(250)))
+        .collect();
+    bound(&mut e);
+    assert!(serde_json::to_string(&e).expect("json").len() <= EVENT_BYTES);
+}
+
+#[test]
+fn redating_marks_the_event_once() {
+    let now = 1_796_000_000_000;
+    let mut e = event();
+    e.alert.occurred_at = Some("9999-12-31T00:00:00Z".into());
+    assert!(redate(&mut e, now));
+    assert!(!redate(&mut e, now), "now within the window");
+    assert_eq!(e.occurred_ms(0), now);
+    assert_eq!(e.truncated, [REDATED_NOTE]);
+}

@@ -183,7 +183,7 @@ pub fn merged(old: &Incident, event: &AlertEvent, event_ms: i64, now: &str) -> I
         ),
     ] {
         for target in add {
-            if !have.contains(target) {
+            if !have.contains(target) && have.len() < super::bounds::INCIDENT_TARGETS {
                 have.push(target.clone());
             }
         }

@@ -373,6 +373,13 @@ fn text(field: &str, value: &Value, min: usize, max: usize) -> Result<String, Va
         };
         return Err(ValidationError::new(field, message));
     }
+    if s.starts_with(super::secret::SEALED_PREFIX) {
+        // A value that looks sealed would be stored as it is and never open.
+        return Err(ValidationError::new(
+            field,
+            format!("must not start with {:?}", super::secret::SEALED_PREFIX),
+        ));
+    }
     Ok(s.to_string())
 }
 
@@ -619,6 +626,7 @@ mod tests {
             ("webhook_url", json!("ftp://x")),
             ("corp_id", json!("")),
             ("surprise", json!(1)),
+            ("client_secret", json!("enc:v1:AAAAAAAAAAAAAAAA")),
         ];
         for (field, value) in cases {
             let mut body = valid();

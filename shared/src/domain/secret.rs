@@ -4,6 +4,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The prefix of a secret sealed at rest (`infra::secrets`).
+pub const SEALED_PREFIX: &str = "enc:v1:";
+
 /// A secret value: stored, used, never shown. `Debug` prints `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(transparent)]

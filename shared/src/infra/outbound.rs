@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use url::{Host, Url};
 
+/// Longest wait for a name to resolve (one tenant's slow DNS must not stall a batch).
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Why an outbound URL or address is refused: a reason class, safe to show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OutboundError {
@@ -32,6 +35,13 @@ pub enum OutboundError {
     Unresolvable,
 }
 
+impl OutboundError {
+    /// Whether trying again later could succeed (a name that did not resolve may).
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, Self::Unresolvable)
+    }
+}
+
 /// The outbound URL policy.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OutboundPolicy {
@@ -43,7 +53,7 @@ pub struct OutboundPolicy {
 pub fn non_public(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => v4_class(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => v4_class(v4),
             None => v6_class(v6),
         },
@@ -73,6 +83,24 @@ fn v4_class(ip: Ipv4Addr) -> Option<&'static str> {
     }
 }
 
+/// The IPv4 address an IPv6 address carries: mapped (`::ffff:a.b.c.d`), compatible
+/// (`::a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let seg = ip.segments();
+    let tail = Ipv4Addr::new(
+        (seg[6] >> 8) as u8,
+        seg[6] as u8,
+        (seg[7] >> 8) as u8,
+        seg[7] as u8,
+    );
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let nat64 = seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6].iter().all(|s| *s == 0);
+    let compatible = seg[..6].iter().all(|s| *s == 0) && !ip.is_loopback() && !ip.is_unspecified();
+    (nat64 || compatible).then_some(tail)
+}
+
 fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
     let first = ip.segments()[0];
     if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
@@ -81,9 +109,13 @@ fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
         Some("link-local")
     } else if ip.is_loopback() {
         Some("loopback")
-    } else if (first & 0xfe00) == 0xfc00 {
+    } else if (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfec0 {
         Some("private")
-    } else if ip.is_unspecified() || ip.is_multicast() {
+    } else if ip.is_unspecified()
+        || ip.is_multicast()
+        || first == 0x2002
+        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
+    {
         Some("reserved")
     } else {
         None
@@ -141,8 +173,10 @@ impl OutboundPolicy {
         let port = url.port_or_known_default().ok_or(OutboundError::Invalid)?;
         let host = url.host_str().ok_or(OutboundError::Invalid)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        let lookup = tokio::net::lookup_host((host, port));
+        let addrs: Vec<SocketAddr> = tokio::time::timeout(DNS_TIMEOUT, lookup)
             .await
+            .map_err(|_| OutboundError::Unresolvable)?
             .map_err(|_| OutboundError::Unresolvable)?
             .collect();
         let first = *addrs.first().ok_or(OutboundError::Unresolvable)?;
@@ -161,6 +195,8 @@ impl OutboundPolicy {
     ) -> Result<reqwest::Client, OutboundError> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would connect elsewhere than the address checked.
+            .no_proxy()
             .timeout(timeout);
         if let Some(Host::Domain(name)) = url.host() {
             builder = builder.resolve(name, addr);
@@ -192,6 +228,10 @@ mod tests {
             "https://[fe80::1]/",
             "https://0.0.0.0/",
             "https://localhost:8443/hook",
+            "https://[::127.0.0.1]/hook",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2002:7f00:1::]/",
+            "https://[fec0::1]/",
         ] {
             assert!(
                 matches!(strict.check_url(url), Err(OutboundError::Blocked(_))),

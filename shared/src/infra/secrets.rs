@@ -11,8 +11,7 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-/// The prefix of a sealed value.
-pub const SEALED_PREFIX: &str = "enc:v1:";
+pub use crate::domain::secret::SEALED_PREFIX;
 
 /// Why a secret could not be sealed or opened (ours: 5xx).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

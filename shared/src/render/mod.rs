@@ -56,21 +56,29 @@ pub fn local_time(rfc3339: &str, timezone: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_string())
 }
 
-/// A link as markdown: the title made inert, the URL (http(s), checked at the door)
-/// with the characters that could end it percent-encoded.
+/// A link as markdown: the title made inert, the URL re-serialised from its parse
+/// (http(s) only, else the title alone) with every character that could end it or
+/// start markdown percent-encoded.
 pub(crate) fn markdown_link(title: &str, url: &str) -> String {
-    let url: String = url
+    let title = sanitize::inline(title);
+    let Some(parsed) = url::Url::parse(url.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+    else {
+        return title;
+    };
+    let url: String = parsed
+        .as_str()
         .chars()
         .map(|c| match c {
-            '(' => "%28".to_string(),
-            ')' => "%29".to_string(),
-            ' ' => "%20".to_string(),
-            '<' => "%3C".to_string(),
-            '>' => "%3E".to_string(),
+            '(' | ')' | ' ' | '<' | '>' | '[' | ']' | '*' | '_' | '`' | '\\' | '"' | '\'' => {
+                format!("%{:02X}", u32::from(c))
+            }
+            c if c.is_control() => String::new(),
             other => other.to_string(),
         })
         .collect();
-    format!("[{}]({url})", sanitize::inline(title))
+    format!("[{title}]({url})")
 }
 
 /// The coloured status word and severity.

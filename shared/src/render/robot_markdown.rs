@@ -135,10 +135,11 @@ pub fn resolved_message(incident: &Incident, ctx: &RenderContext<'_>) -> RobotMe
         .map(|t| local_time(t, ctx.timezone))
         .unwrap_or_default();
     let text = format!(
-        "### <font color={GREEN}>✅ RESOLVED</font>\n\n**{}**\n\nResolved {when} by {by} · started {} · key `{}`\n\n[Details]({})",
-        incident.title,
+        "### <font color={GREEN}>✅ RESOLVED</font>\n\n**{}**\n\nResolved {when} by {} · started {} · key {}\n\n[Details]({})",
+        sanitize::inline(&incident.title),
+        sanitize::inline(by),
         local_time(started(incident), ctx.timezone),
-        incident.key,
+        sanitize::inline(&incident.key),
         in_dingtalk(&incident_url(ctx.base_url, incident, None)),
     );
     RobotMessage {
@@ -235,12 +236,20 @@ pub struct StormDigest<'a> {
 impl StormDigest<'_> {
     /// The digest's title.
     pub fn title(&self) -> String {
-        format!("🌪 Alert storm in {}: {} folded", self.group, self.folded)
+        format!(
+            "🌪 Alert storm in {}: {} folded",
+            sanitize::inline(self.group),
+            self.folded
+        )
     }
 
     /// The digest's markdown.
     pub fn text(&self) -> String {
-        let mut list: String = self.newest.iter().map(|t| format!("- {t}\n")).collect();
+        let mut list: String = self
+            .newest
+            .iter()
+            .map(|t| format!("- {}\n", sanitize::inline(t)))
+            .collect();
         let rest = self.folded.saturating_sub(self.newest.len() as u64);
         if rest > 0 {
             list.push_str(&format!("- … and {rest} more\n"));
@@ -287,6 +296,50 @@ mod tests {
         let resolved = resolved_message(&done, &ctx(&[]));
         let text = resolved.msg_param["text"].as_str().expect("text");
         assert!(text.contains("RESOLVED") && text.contains(GREEN));
+    }
+
+    #[test]
+    fn follow_ups_digests_and_link_urls_are_inert_too() {
+        let mut hostile = incident("x");
+        hostile.title = "[✅ Details](dingtalk://dingtalkclient/page/link?url=https://evil)".into();
+        hostile.key = "k`](x".into();
+        hostile.status = IncidentStatus::Resolved;
+        hostile.links = vec![crate::domain::incident::Link {
+            title: "r".into(),
+            url: "https://x/\n\n[Ack][1]\n\n[1]:\ndingtalk://evil".into(),
+        }];
+        let follow_up = resolved_message(&hostile, &ctx(&[]));
+        let text = follow_up.msg_param["text"].as_str().expect("text");
+        assert!(
+            !text.contains("[✅ Details](")
+                && !text.contains("dingtalk://dingtalkclient/page/link?url=https://evil"),
+            "{text}"
+        );
+        let alert = alert_message(&hostile, &ctx(&[]));
+        let text = alert.msg_param["text"].as_str().expect("text");
+        assert!(
+            !text.contains("\n[1]:"),
+            "no definition escapes the URL: {text}"
+        );
+        assert!(
+            text.contains("- [r](https://x/%5BAck%5D%5B1%5D"),
+            "one https link: {text}"
+        );
+        let titles = vec![hostile.title.clone()];
+        let digest = StormDigest {
+            group: "[g](dingtalk://x)",
+            folded: 1,
+            newest: &titles,
+            threshold: 1,
+            window_secs: 60,
+            link: "https://l",
+        };
+        assert!(
+            !digest
+                .text()
+                .contains("dingtalk://dingtalkclient/page/link?url=https://evil")
+        );
+        assert!(!digest.title().contains("[g]("));
     }
 
     #[test]

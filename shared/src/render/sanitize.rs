@@ -18,7 +18,14 @@ fn defang(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < text.len() {
-        if let Some(scheme) = BLOCKED_SCHEMES.iter().find(|s| lower[i..].starts_with(**s)) {
+        let at_word_start = text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if let Some(scheme) = BLOCKED_SCHEMES
+            .iter()
+            .find(|s| at_word_start && lower[i..].starts_with(**s))
+        {
             let name = &text[i..i + scheme.len() - 1];
             out.push_str(name);
             out.push(INERT_COLON);
@@ -41,6 +48,7 @@ pub fn inline(text: &str) -> String {
     for c in defang(text).chars() {
         match c {
             '\r' | '\n' | '\t' => out.push(' '),
+            c if c.is_control() => {}
             '[' => out.push('［'),
             ']' => out.push('］'),
             '<' => out.push('＜'),
@@ -108,9 +116,53 @@ fn web_links_only(text: &str) -> String {
     out
 }
 
-/// An alert description: markdown stays; links only http(s); no HTML; no other schemes.
+/// Removes tags until none is left (a tag split by another, `<<b>font>`, would
+/// come back from one pass), then makes any `<` left inert.
+fn no_html(text: &str) -> String {
+    let mut current = text.to_string();
+    for _ in 0..8 {
+        let next = strip_tags(&current);
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current.replace('<', "＜")
+}
+
+/// Drops reference-style link definitions (`[1]: url`) whose URL is not http(s),
+/// so `[text][1]` cannot point anywhere else.
+fn web_references_only(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let definition = trimmed.starts_with('[')
+                && trimmed
+                    .find("]:")
+                    .is_some_and(|end| !trimmed[1..end].contains(']'));
+            match trimmed.find("]:") {
+                Some(end) if definition && !is_web_url(trimmed[end + 2..].trim()) => {
+                    trimmed[..end + 1].to_string()
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Control characters (but line breaks and tabs) removed.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect()
+}
+
+/// An alert description: markdown stays; links only http(s); no HTML; no other
+/// schemes; no character references (`&#58;` would decode into a scheme).
 pub fn description(text: &str) -> String {
-    defang(&web_links_only(&strip_tags(text)))
+    let text = printable(text).replace("&#", "＆#");
+    defang(&web_references_only(&web_links_only(&no_html(&text))))
 }
 
 #[cfg(test)]
@@ -149,7 +201,22 @@ mod tests {
         let clean = description(
             "<font color=#D83931>red</font> <img src=x onerror=y> a < b, c > d <!-- hidden -->",
         );
-        assert_eq!(clean, "red  a < b, c > d ");
+        assert_eq!(clean, "red  a ＜ b, c > d ");
+        let split = description("<<b>font color=#D83931>RESOLVED<<b>/font> <<b>a href=x>y");
+        assert!(!split.contains("<font") && !split.contains("<a"), "{split}");
+    }
+
+    #[test]
+    fn reference_links_and_entities_cannot_smuggle_schemes() {
+        let md = "[Ack][1] [Docs][2]\n[1]: alipays://platformapi\n  [2]: https://docs.example/x\n[x](dingtalk&#58;//evil)";
+        let clean = description(md);
+        assert!(!clean.contains("alipays://"), "{clean}");
+        assert!(clean.contains("[2]: https://docs.example/x"), "{clean}");
+        assert!(!clean.contains("&#58;"), "{clean}");
+        assert_eq!(
+            description("Profile: metadata: ok"),
+            "Profile: metadata: ok"
+        );
     }
 
     #[test]

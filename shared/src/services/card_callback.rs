@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::domain::delivery::{Channel, DeliveryKey};
 use crate::domain::incident::Incident;
 use crate::domain::integration::Integration;
+use crate::domain::member::Member;
 use crate::http::ApiError;
 use crate::infra::crypto::verify_card_callback_signature;
 use crate::render::{self, RenderContext};
@@ -69,6 +70,52 @@ impl From<CardCallbackError> for ApiError {
             CardCallbackError::UnknownCard => ApiError::new(404, "unknown_card", message),
             CardCallbackError::Store(e) => ApiError::internal(&e),
         }
+    }
+}
+
+/// What a card click says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Click {
+    out_track_id: String,
+    user_id: String,
+    action: String,
+    duration: Option<String>,
+    /// The incident the button names, if it names one.
+    incident: Option<String>,
+}
+
+impl Click {
+    /// Reads a callback body (`content`, or `value`, is a JSON string).
+    fn parse(body: &[u8]) -> Result<Self, CardCallbackError> {
+        let callback: Value = serde_json::from_slice(body)
+            .map_err(|_| CardCallbackError::Malformed("body is not JSON".into()))?;
+        let text = |name: &str| {
+            callback
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let out_track_id = text("outTrackId")
+            .ok_or_else(|| CardCallbackError::Malformed("outTrackId missing".into()))?;
+        let user_id =
+            text("userId").ok_or_else(|| CardCallbackError::Malformed("userId missing".into()))?;
+        let content: Value = text("content")
+            .or_else(|| text("value"))
+            .and_then(|c| serde_json::from_str(c).ok())
+            .ok_or_else(|| CardCallbackError::Malformed("content is not a JSON string".into()))?;
+        let param = |name: &str| {
+            content
+                .pointer(&format!("/cardPrivateData/params/{name}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Ok(Self {
+            out_track_id: out_track_id.to_string(),
+            user_id: user_id.to_string(),
+            action: param("action").unwrap_or_default(),
+            duration: param("duration"),
+            incident: param("incident"),
+        })
     }
 }
 
@@ -141,8 +188,9 @@ impl CardCallback {
         if (now_ms - sent_ms).abs() > MAX_SKEW_MS {
             return Err(CardCallbackError::Stale);
         }
+        // The pair as verified (trimmed), so whitespace cannot make a second claim.
         let digest = hex::encode(Sha256::digest(
-            format!("{timestamp}.{signature}").as_bytes(),
+            format!("{}.{}", timestamp.trim(), signature.trim()).as_bytes(),
         ));
         let key = format!("CARDSIG#{}", &digest[..32]);
         // Kept for both sides of the freshness window, so it outlives the pair.
@@ -177,37 +225,15 @@ impl CardCallback {
             .ok_or(CardCallbackError::NotRegistered)?;
         self.authenticate(&integration.id, secret.expose(), timestamp, signature)
             .await?;
-        let callback: Value = serde_json::from_slice(body)
-            .map_err(|_| CardCallbackError::Malformed("body is not JSON".into()))?;
-        let text = |name: &str| {
-            callback
-                .get(name)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        let out_track_id = text("outTrackId")
-            .ok_or_else(|| CardCallbackError::Malformed("outTrackId missing".into()))?;
-        let user_id =
-            text("userId").ok_or_else(|| CardCallbackError::Malformed("userId missing".into()))?;
-        let content: Value = text("content")
-            .or_else(|| text("value"))
-            .and_then(|c| serde_json::from_str(c).ok())
-            .ok_or_else(|| CardCallbackError::Malformed("content is not a JSON string".into()))?;
-        let params = content
-            .pointer("/cardPrivateData/params")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let incident = self.issued_card(&integration, out_track_id).await?;
-        if let Some(named) = params.get("incident").and_then(Value::as_str)
-            && named != incident.id
+        let click = Click::parse(body)?;
+        let incident = self.issued_card(&integration, &click.out_track_id).await?;
+        if click
+            .incident
+            .as_deref()
+            .is_some_and(|named| named != incident.id)
         {
             return Err(CardCallbackError::UnknownCard);
         }
-        let action_name = params
-            .get("action")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let duration = params.get("duration").and_then(Value::as_str);
         let ctx_base = self
             .public_base_url
             .clone()
@@ -220,36 +246,18 @@ impl CardCallback {
         };
         let card_now = |i: &Incident| render::card_params(i, &ctx);
 
-        let Some(action) = Action::parse(action_name, duration) else {
+        let Some(action) = Action::parse(&click.action, click.duration.as_deref()) else {
             return Ok(answer(
                 card_now(&incident),
                 notice("Unknown button; update the card template (see README)"),
             ));
         };
-        let Some(binding) = self.store.binding_of_user(&integration.id, user_id).await? else {
-            info!(integration_id = %integration.id, "card click by an unassociated user");
-            self.actions
-                .queue_link_prompt(&integration.id, user_id)
-                .await;
-            let link = render::incident_url(&ctx_base, &incident, None);
-            return Ok(answer(
-                card_now(&incident),
-                notice(&format!(
-                    "Your DingTalk account is not associated yet: open the app once ({link}) to associate it, then press the button again."
-                )),
-            ));
-        };
-        let Some(member) = self
-            .store
-            .get_member(&integration.id, &binding.member)
+        let member = match self
+            .clicker(&integration, &click.user_id, &incident, &ctx_base)
             .await?
-        else {
-            return Ok(answer(
-                card_now(&incident),
-                notice(
-                    "Your associated account no longer exists; open the app to associate again.",
-                ),
-            ));
+        {
+            Ok(member) => member,
+            Err(private) => return Ok(answer(card_now(&incident), private)),
         };
         let result = self
             .actions
@@ -268,25 +276,71 @@ impl CardCallback {
             Err(ActionError::Store(e)) => return Err(e.into()),
         };
         let card = card_now(&updated);
-        // This copy is updated by our answer; the fan-out job skips it as unchanged.
-        if let Some(delivery) = self
+        self.remember_answered_card(&updated, &click.out_track_id, &card)
+            .await?;
+        Ok(answer(card, private))
+    }
+
+    /// The member behind a clicking DingTalk user, or the private notice to show
+    /// (and, for an unassociated user, a queued 1:1 link prompt).
+    async fn clicker(
+        &self,
+        integration: &Integration,
+        user_id: &str,
+        incident: &Incident,
+        base_url: &str,
+    ) -> Result<Result<Member, Map<String, Value>>, CardCallbackError> {
+        let Some(binding) = self.store.binding_of_user(&integration.id, user_id).await? else {
+            info!(integration_id = %integration.id, "card click by an unassociated user");
+            self.actions
+                .queue_link_prompt(&integration.id, user_id)
+                .await;
+            let link = render::incident_url(base_url, incident, None);
+            return Ok(Err(notice(&format!(
+                "Your DingTalk account is not associated yet: open the app once ({link}) to associate it, then press the button again."
+            ))));
+        };
+        match self
             .store
-            .list_deliveries(&updated.id)
+            .get_member(&integration.id, &binding.member)
+            .await?
+        {
+            Some(member) => Ok(Ok(member)),
+            None => Ok(Err(notice(
+                "Your associated account no longer exists; open the app to associate again.",
+            ))),
+        }
+    }
+
+    /// The clicked copy is updated by our answer: remember its content, so the
+    /// fan-out job skips it as unchanged.
+    async fn remember_answered_card(
+        &self,
+        incident: &Incident,
+        out_track_id: &str,
+        card: &Map<String, Value>,
+    ) -> Result<(), CardCallbackError> {
+        let clicked = self
+            .store
+            .list_deliveries(&incident.id)
             .await?
             .into_iter()
-            .find(|d| d.alert_ref.as_deref() == Some(out_track_id))
-        {
-            let hash = render::content_hash(&card);
+            .find(|d| d.alert_ref.as_deref() == Some(out_track_id));
+        if let Some(delivery) = clicked {
             let key = DeliveryKey {
-                incident_id: &updated.id,
+                incident_id: &incident.id,
                 kind: delivery.kind,
                 target: &delivery.target,
             };
-            if let Err(err) = self.store.set_card_hash(key, &hash).await {
+            if let Err(err) = self
+                .store
+                .set_card_hash(key, &render::content_hash(card))
+                .await
+            {
                 warn!(error = %err, "could not remember the clicked card's state");
             }
         }
-        Ok(answer(card, private))
+        Ok(())
     }
 
     /// The incident of a card we issued for this integration (outTrackId = `<incident>-<digest>`).
@@ -314,6 +368,40 @@ impl CardCallback {
             Ok(incident)
         } else {
             Err(CardCallbackError::UnknownCard)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clicks_are_read_from_content_or_value() {
+        let content = json!({"cardPrivateData": {"params": {"action": "snooze", "duration": "2h", "incident": "inc1"}}}).to_string();
+        for field in ["content", "value"] {
+            let body =
+                json!({"outTrackId": "inc1-abc", "userId": "u1", field: content}).to_string();
+            let click = Click::parse(body.as_bytes()).expect("parses");
+            assert_eq!(click.action, "snooze");
+            assert_eq!(click.duration.as_deref(), Some("2h"));
+            assert_eq!(click.incident.as_deref(), Some("inc1"));
+        }
+    }
+
+    #[test]
+    fn broken_clicks_say_what_is_missing() {
+        for (body, missing) in [
+            ("not json", "body is not JSON"),
+            (r#"{"userId":"u"}"#, "outTrackId missing"),
+            (r#"{"outTrackId":"t"}"#, "userId missing"),
+            (
+                r#"{"outTrackId":"t","userId":"u","content":"{"}"#,
+                "content is not a JSON string",
+            ),
+        ] {
+            let err = Click::parse(body.as_bytes()).expect_err(body);
+            assert_eq!(err.to_string(), missing);
         }
     }
 }

@@ -76,6 +76,14 @@ pub enum ActionError {
     Store(#[from] StoreError),
 }
 
+/// What an action did.
+enum Changed {
+    /// Already in effect: nothing written.
+    Already(Incident),
+    /// The incident's new state.
+    Now(Incident),
+}
+
 /// The incident actions service.
 #[derive(Clone)]
 pub struct IncidentActions {
@@ -120,54 +128,14 @@ impl IncidentActions {
             return Err(ActionError::Conflict(Box::new(current)));
         }
         let now_ms = self.clock.now_ms();
-        let now = rfc3339(now_ms);
-        let who = format!("{} <{}>", actor.name, actor.email);
-        let next = match (action, current.status) {
-            (Action::Resolve, IncidentStatus::Resolved)
-            | (Action::Acknowledge, IncidentStatus::Acknowledged) => {
-                return Ok(current);
-            }
-            (_, IncidentStatus::Resolved) => {
-                return Err(ActionError::NotApplicable(
-                    "the incident is already resolved".into(),
-                ));
-            }
-            (Action::Resolve, _) => match self
-                .store
-                .resolve_incident(&current, current.last_event_ms, &now, &actor.name)
-                .await
-            {
-                Ok(AlertApplied::Resolved(done)) => done,
-                Ok(_) => {
-                    return Err(ActionError::NotApplicable(
-                        "the incident could not be resolved".into(),
-                    ));
-                }
-                Err(StoreError::Conflict) => return Err(self.conflict(incident_id).await),
-                Err(err) => return Err(err.into()),
-            },
-            (Action::Acknowledge, _) | (Action::Snooze(_), _) => {
-                let mut next = current.clone();
-                if action == Action::Acknowledge {
-                    next.status = IncidentStatus::Acknowledged;
-                    next.acked_by = Some(actor.name.clone());
-                }
-                if let Action::Snooze(duration) = action {
-                    let until = now_ms + i64::try_from(duration.as_millis()).unwrap_or(0);
-                    next.snoozed_until = Some(rfc3339(until));
-                }
-                next.updated_at = now.clone();
-                next.version = current.version + 1;
-                match self.store.replace_incident(&next, current.version).await {
-                    Ok(()) => next,
-                    Err(StoreError::Conflict) => return Err(self.conflict(incident_id).await),
-                    Err(err) => return Err(err.into()),
-                }
-            }
+        let next = match self.change(current, actor, action, now_ms).await? {
+            Changed::Already(current) => return Ok(current),
+            Changed::Now(next) => next,
         };
         info!(integration_id, incident_id, action = %action.describe(), "incident action applied");
+        let who = format!("{} <{}>", actor.name, actor.email);
         let record = OperationRecord {
-            at: now.clone(),
+            at: rfc3339(now_ms),
             kind: match action {
                 Action::Acknowledge => RecordKind::Acknowledged,
                 Action::Resolve => RecordKind::Resolved,
@@ -193,6 +161,66 @@ impl IncidentActions {
             self.queue_webhook(&next, kind, &record.detail).await;
         }
         Ok(next)
+    }
+
+    /// Writes the incident's next state for `action` (conditional on its version).
+    async fn change(
+        &self,
+        current: Incident,
+        actor: &Member,
+        action: Action,
+        now_ms: i64,
+    ) -> Result<Changed, ActionError> {
+        let now = rfc3339(now_ms);
+        let incident_id = current.id.clone();
+        let written = match (action, current.status) {
+            (Action::Resolve, IncidentStatus::Resolved)
+            | (Action::Acknowledge, IncidentStatus::Acknowledged) => {
+                return Ok(Changed::Already(current));
+            }
+            (_, IncidentStatus::Resolved) => {
+                return Err(ActionError::NotApplicable(
+                    "the incident is already resolved".into(),
+                ));
+            }
+            (Action::Resolve, _) => {
+                match self
+                    .store
+                    .resolve_incident(&current, current.last_event_ms, &now, &actor.name)
+                    .await
+                {
+                    Ok(AlertApplied::Resolved(done)) => Ok(done),
+                    Ok(_) => {
+                        return Err(ActionError::NotApplicable(
+                            "the incident could not be resolved".into(),
+                        ));
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            (Action::Acknowledge | Action::Snooze(_), _) => {
+                let mut next = current.clone();
+                if action == Action::Acknowledge {
+                    next.status = IncidentStatus::Acknowledged;
+                    next.acked_by = Some(actor.name.clone());
+                }
+                if let Action::Snooze(duration) = action {
+                    let until = now_ms + i64::try_from(duration.as_millis()).unwrap_or(0);
+                    next.snoozed_until = Some(rfc3339(until));
+                }
+                next.updated_at = now;
+                next.version = current.version + 1;
+                self.store
+                    .replace_incident(&next, current.version)
+                    .await
+                    .map(|()| next)
+            }
+        };
+        match written {
+            Ok(next) => Ok(Changed::Now(next)),
+            Err(StoreError::Conflict) => Err(self.conflict(&incident_id).await),
+            Err(err) => Err(err.into()),
+        }
     }
 
     async fn conflict(&self, incident_id: &str) -> ActionError {

@@ -80,6 +80,96 @@ fn ms_of(rfc3339: Option<&str>) -> Option<i64> {
     (t > 0).then_some(t)
 }
 
+/// The group's status: the body's, else resolved when every alert is.
+fn group_status(body: &Value, alerts: &[Value]) -> AlertStatus {
+    match text(body, "/status") {
+        Some("resolved") => AlertStatus::Resolved,
+        Some("firing") => AlertStatus::Firing,
+        _ if alerts
+            .iter()
+            .all(|a| text(a, "/status") == Some("resolved")) =>
+        {
+            AlertStatus::Resolved
+        }
+        _ => AlertStatus::Firing,
+    }
+}
+
+/// The markdown list of the group's alerts (the first [`LISTED_ALERTS`]).
+fn describe_alerts(body: &Value, alerts: &[Value], alertname: &str) -> String {
+    let mut description = String::new();
+    for alert in alerts.iter().take(LISTED_ALERTS) {
+        let icon = if text(alert, "/status") == Some("resolved") {
+            "✅"
+        } else {
+            "🔴"
+        };
+        let name = text(alert, "/labels/alertname").unwrap_or(alertname);
+        let what = text(alert, "/annotations/summary")
+            .or_else(|| text(alert, "/annotations/description"))
+            .unwrap_or("");
+        let instance = text(alert, "/labels/instance")
+            .map(|i| format!(" `{i}`"))
+            .unwrap_or_default();
+        description.push_str(&format!("- {icon} **{name}**{instance} {what}\n"));
+    }
+    let truncated = body
+        .get("truncatedAlerts")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let unlisted = alerts.len().saturating_sub(LISTED_ALERTS) as u64 + truncated;
+    if unlisted > 0 {
+        description.push_str(&format!("- … and {unlisted} more\n"));
+    }
+    match text(body, "/commonAnnotations/description") {
+        Some(common) => format!("{common}\n\n{description}"),
+        None => description,
+    }
+}
+
+/// The group's common labels, without our routing labels (`dingtalk_*`).
+fn common_labels(body: &Value) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    if let Some(common) = body.get("commonLabels").and_then(Value::as_object) {
+        for (k, v) in common {
+            if let (false, Some(v)) = (k.starts_with("dingtalk_"), v.as_str()) {
+                labels.insert(k.clone(), v.to_string());
+            }
+        }
+    }
+    labels
+}
+
+/// Runbook, source, dashboard, silence and Alertmanager/Grafana links, http(s) only.
+fn links_of(body: &Value, first: Option<&Value>, source: &str) -> Vec<Link> {
+    let mut links = Vec::new();
+    let mut link = |title: &str, url: Option<&str>| {
+        if let Some(url) = url.filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            && !links.iter().any(|l: &Link| l.url == url)
+        {
+            links.push(Link {
+                title: title.into(),
+                url: url.into(),
+            });
+        }
+    };
+    link(
+        "Runbook",
+        text(body, "/commonAnnotations/runbook_url")
+            .or_else(|| first.and_then(|a| text(a, "/annotations/runbook_url"))),
+    );
+    link("Source", first.and_then(|a| text(a, "/generatorURL")));
+    link("Dashboard", first.and_then(|a| text(a, "/dashboardURL")));
+    link("Silence", first.and_then(|a| text(a, "/silenceURL")));
+    let external = if source == "grafana" {
+        "Grafana"
+    } else {
+        "Alertmanager"
+    };
+    link(external, text(body, "/externalURL"));
+    links
+}
+
 /// Maps an Alertmanager v4 or Grafana alerting webhook to one alert event.
 fn from_alertmanager(
     body: &Value,
@@ -99,17 +189,6 @@ fn from_alertmanager(
                 .unwrap_or_default()
         });
     let digest = hex::encode(Sha256::digest(group_key.as_bytes()));
-    let status = match text(body, "/status") {
-        Some("resolved") => AlertStatus::Resolved,
-        Some("firing") => AlertStatus::Firing,
-        _ if alerts
-            .iter()
-            .all(|a| text(a, "/status") == Some("resolved")) =>
-        {
-            AlertStatus::Resolved
-        }
-        _ => AlertStatus::Firing,
-    };
     let firing: Vec<&Value> = alerts
         .iter()
         .filter(|a| text(a, "/status") != Some("resolved"))
@@ -135,69 +214,6 @@ fn from_alertmanager(
     } else {
         summary.to_string()
     };
-    let mut description = String::new();
-    for alert in alerts.iter().take(LISTED_ALERTS) {
-        let icon = if text(alert, "/status") == Some("resolved") {
-            "✅"
-        } else {
-            "🔴"
-        };
-        let name = text(alert, "/labels/alertname").unwrap_or(alertname);
-        let what = text(alert, "/annotations/summary")
-            .or_else(|| text(alert, "/annotations/description"))
-            .unwrap_or("");
-        let instance = text(alert, "/labels/instance")
-            .map(|i| format!(" `{i}`"))
-            .unwrap_or_default();
-        description.push_str(&format!("- {icon} **{name}**{instance} {what}\n"));
-    }
-    let truncated = body
-        .get("truncatedAlerts")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let unlisted = alerts.len().saturating_sub(LISTED_ALERTS) as u64 + truncated;
-    if unlisted > 0 {
-        description.push_str(&format!("- … and {unlisted} more\n"));
-    }
-    if let Some(common) = text(body, "/commonAnnotations/description") {
-        description = format!("{common}\n\n{description}");
-    }
-    let mut labels = BTreeMap::new();
-    if let Some(common) = body.get("commonLabels").and_then(Value::as_object) {
-        for (k, v) in common {
-            if let (false, Some(v)) = (k.starts_with("dingtalk_"), v.as_str()) {
-                labels.insert(k.clone(), v.to_string());
-            }
-        }
-    }
-    let mut links = Vec::new();
-    let mut link = |title: &str, url: Option<&str>| {
-        if let Some(url) = url.filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-            && !links.iter().any(|l: &Link| l.url == url)
-        {
-            links.push(Link {
-                title: title.into(),
-                url: url.into(),
-            });
-        }
-    };
-    let first = considered.first().copied();
-    link(
-        "Runbook",
-        text(body, "/commonAnnotations/runbook_url")
-            .or_else(|| first.and_then(|a| text(a, "/annotations/runbook_url"))),
-    );
-    link("Source", first.and_then(|a| text(a, "/generatorURL")));
-    link("Dashboard", first.and_then(|a| text(a, "/dashboardURL")));
-    link("Silence", first.and_then(|a| text(a, "/silenceURL")));
-    link(
-        if source == "grafana" {
-            "Grafana"
-        } else {
-            "Alertmanager"
-        },
-        text(body, "/externalURL"),
-    );
     let event_ms = alerts
         .iter()
         .flat_map(|a| [ms_of(text(a, "/startsAt")), ms_of(text(a, "/endsAt"))])
@@ -213,12 +229,12 @@ fn from_alertmanager(
         integration_id: integration_id.to_string(),
         alert: Alert {
             key: format!("{source}-{}", &digest[..32]),
-            status,
+            status: group_status(body, alerts),
             severity,
             title,
-            description,
-            labels,
-            links,
+            description: describe_alerts(body, alerts, alertname),
+            labels: common_labels(body),
+            links: links_of(body, considered.first().copied(), source),
             source: Some(source.to_string()),
             occurred_at: event_ms
                 .and_then(chrono::DateTime::from_timestamp_millis)
@@ -312,7 +328,9 @@ impl Ingest {
         let mut events = parse_payload(&value, integration_id)
             .map_err(|v| ApiError::invalid_field(v.field.clone(), v.to_string()))?;
         let mut keys = Vec::new();
+        let received_ms = chrono::Utc::now().timestamp_millis();
         for event in &mut events {
+            crate::domain::bounds::redate(event, received_ms);
             crate::domain::bounds::bound(event);
         }
         for event in &events {

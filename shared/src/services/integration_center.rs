@@ -285,36 +285,46 @@ impl IntegrationCenter {
                 ),
             ),
         }
-        check(
-            "card_template",
-            integration.card_template_id.is_some(),
-            match &integration.card_template_id {
-                Some(t) => format!("cards use template {t}"),
-                None => "no card_template_id: alerts go out as robot messages with link buttons (set one for in-place cards)".into(),
-            },
-        );
+        for (name, passed, detail) in self.readiness(&integration).await? {
+            check(name, passed, detail);
+        }
+        Ok(serde_json::json!({"ok": ok, "checks": checks}))
+    }
+
+    /// The setup checks that need no DingTalk call: card template, groups, members.
+    async fn readiness(
+        &self,
+        integration: &Integration,
+    ) -> Result<Vec<(&'static str, bool, String)>, CenterError> {
+        let id = &integration.id;
+        let template = match &integration.card_template_id {
+            Some(t) => (true, format!("cards use template {t}")),
+            None => (false, "no card_template_id: alerts go out as robot messages with link buttons (set one for in-place cards)".into()),
+        };
         let chats = self.store.list_chats(id).await?;
         let installed = chats
             .iter()
             .filter(|c| c.status == crate::domain::ChatStatus::Installed)
             .count();
-        check(
-            "group_chats",
-            installed > 0,
-            format!(
-                "{installed} group chat(s) have the cool app installed; install it in a group to add it"
-            ),
-        );
         let bindings = self.store.list_bindings(id).await?.len();
         let members = self.store.list_members(id).await?.len();
-        check(
-            "members",
-            members > 0,
-            format!(
-                "{bindings} of {members} member(s) associated with DingTalk; the others should open the app once"
+        Ok(vec![
+            ("card_template", template.0, template.1),
+            (
+                "group_chats",
+                installed > 0,
+                format!(
+                    "{installed} group chat(s) have the cool app installed; install it in a group to add it"
+                ),
             ),
-        );
-        Ok(serde_json::json!({"ok": ok, "checks": checks}))
+            (
+                "members",
+                members > 0,
+                format!(
+                    "{bindings} of {members} member(s) associated with DingTalk; the others should open the app once"
+                ),
+            ),
+        ])
     }
 
     /// Month-to-date DingTalk calls by kind, limits, burn rate and projected exhaustion.

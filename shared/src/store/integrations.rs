@@ -129,7 +129,14 @@ impl Store {
     pub async fn list_integrations(&self) -> Result<Vec<Integration>, StoreError> {
         let mut integrations = Vec::new();
         for item in self.query_gsi1(LIST_KEY, false).await? {
-            integrations.push(self.read_integration(item).await?);
+            match self.read_integration(item).await {
+                Ok(integration) => integrations.push(integration),
+                // One unreadable item must not hide the others.
+                Err(StoreError::Corrupt(reason)) => {
+                    tracing::error!(%reason, "an integration could not be read; left out of the list")
+                }
+                Err(err) => return Err(err),
+            }
         }
         Ok(integrations)
     }

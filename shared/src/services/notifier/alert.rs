@@ -20,23 +20,25 @@ use crate::render::{self, RenderContext};
 use crate::store::AlertApplied;
 
 /// Bounds an event at the notifier's door (producers may write to the queue
-/// directly) and re-dates a future one; returns the records to write for it.
-fn door_notes(event: &mut AlertEvent, now_ms: i64) -> Vec<(RecordKind, String)> {
+/// directly) and re-dates a future one to `received_ms` (the message's send time, so
+/// a redelivery gets the same date); returns the records to write for it.
+fn door_notes(event: &mut AlertEvent, received_ms: i64) -> Vec<(RecordKind, String)> {
+    let said = event.alert.occurred_at.clone().unwrap_or_default();
+    bounds::redate(event, received_ms);
     bounds::bound(event);
     let mut notes = Vec::new();
-    if !event.truncated.is_empty() {
+    let (redated, cut): (Vec<&String>, Vec<&String>) = event
+        .truncated
+        .iter()
+        .partition(|note| *note == bounds::REDATED_NOTE);
+    if !cut.is_empty() {
+        let cut: Vec<&str> = cut.iter().map(|n| n.as_str()).collect();
         notes.push((
             RecordKind::Truncated,
-            format!(
-                "oversized alert fields were cut: {}",
-                event.truncated.join("; ")
-            ),
+            format!("oversized alert fields were cut: {}", cut.join("; ")),
         ));
     }
-    let occurred = event.occurred_ms(now_ms);
-    if bounds::event_time(occurred, now_ms).1 {
-        let said = event.alert.occurred_at.clone().unwrap_or_default();
-        event.alert.occurred_at = Some(rfc3339(now_ms));
+    if !redated.is_empty() {
         notes.push((
             RecordKind::ClockSkew,
             format!("the event was dated {said}, more than 5 minutes ahead; the time of receipt is used (check the sender's clock)"),
@@ -45,11 +47,16 @@ fn door_notes(event: &mut AlertEvent, now_ms: i64) -> Vec<(RecordKind, String)> 
     notes
 }
 
+fn kind_of(record: &Option<(RecordKind, String)>) -> Option<RecordKind> {
+    record.as_ref().map(|(kind, _)| *kind)
+}
+
 impl Notifier {
     /// Applies an alert event and delivers what it changed.
     pub(super) async fn alert(
         &self,
         mut event: AlertEvent,
+        sent_ms: Option<i64>,
         deadline: Instant,
     ) -> Result<(), JobError> {
         let integration = self
@@ -68,8 +75,8 @@ impl Notifier {
                 event.targets = integration.default_targets.clone();
             }
             let now_ms = self.clock.now_ms();
-            let notes = door_notes(&mut event, now_ms);
-            let (event_ms, _) = bounds::event_time(event.occurred_ms(now_ms), now_ms);
+            let notes = door_notes(&mut event, sent_ms.unwrap_or(now_ms));
+            let event_ms = event.occurred_ms(now_ms);
             let applied = self
                 .store
                 .apply_alert(&event, event_ms, &rfc3339(now_ms), || {
@@ -128,12 +135,18 @@ impl Notifier {
         let changed = record
             .as_ref()
             .is_some_and(|(kind, _)| *kind == RecordKind::Updated);
-        if let Some((kind, detail)) = record {
+        if let Some((kind, detail)) = record.clone() {
             info!(record = ?kind, "incident changed");
             self.record(&incident.id, kind, None, detail).await;
         }
-        for (kind, detail) in notes {
-            self.record(&incident.id, *kind, None, detail.clone()).await;
+        if matches!(
+            kind_of(&record),
+            Some(RecordKind::Opened | RecordKind::Updated)
+        ) {
+            // Once per change, not for every repeat of the same alert.
+            for (kind, detail) in notes {
+                self.record(&incident.id, *kind, None, detail.clone()).await;
+            }
         }
         if incident.status == crate::domain::incident::IncidentStatus::Resolved {
             return self

@@ -193,8 +193,16 @@ impl Notifier {
                 .cloned()
                 .unwrap_or_default();
             let span = info_span!("sqs_record", message_id = %id, receive_count = %receive_count);
+            let sent_ms = record
+                .attributes
+                .get("SentTimestamp")
+                .and_then(|t| t.parse::<i64>().ok());
             let result = scoped
-                .handle_message(record.body.as_deref().unwrap_or_default(), deadline)
+                .handle_record(
+                    record.body.as_deref().unwrap_or_default(),
+                    sent_ms,
+                    deadline,
+                )
                 .instrument(span)
                 .await;
             if let Err(err) = result {
@@ -216,8 +224,18 @@ impl Notifier {
 
     /// Handles one message body: an alert event or a job (ARCHITECTURE.md §6.4).
     pub async fn handle_message(&self, body: &str, deadline: Instant) -> Result<(), JobError> {
+        self.handle_record(body, None, deadline).await
+    }
+
+    /// Handles one message body sent at `sent_ms` (SQS `SentTimestamp`, when known).
+    pub async fn handle_record(
+        &self,
+        body: &str,
+        sent_ms: Option<i64>,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
         match QueueMessage::parse(body)? {
-            QueueMessage::Alert(event) => self.alert(*event, deadline).await,
+            QueueMessage::Alert(event) => self.alert(*event, sent_ms, deadline).await,
             QueueMessage::Job(job) => self.job(job, deadline).await,
         }
     }

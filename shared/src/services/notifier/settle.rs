@@ -95,6 +95,19 @@ fn sent_what(step: DeliveryStep, channel: Channel) -> &'static str {
     }
 }
 
+/// Appends a record; a failure to write it is logged, not fatal (the step it
+/// describes is already settled).
+pub(crate) async fn best_effort_record(
+    ledger: &dyn DeliveryLedger,
+    incident_id: &str,
+    at_ms: i64,
+    record: &OperationRecord,
+) {
+    if let Err(err) = ledger.add_record(incident_id, at_ms, record).await {
+        warn!(error = %err, "could not write an operation record");
+    }
+}
+
 /// Completes a claimed step from its outcome, with its record.
 pub(crate) async fn settle_step(
     ledger: &dyn DeliveryLedger,
@@ -131,13 +144,8 @@ pub(crate) async fn settle_step(
                 sent_what(claimed.step, claimed.channel),
                 claimed.kind.as_str()
             );
-            ledger
-                .add_record(
-                    claimed.incident_id,
-                    now_ms,
-                    &record(RecordKind::Sent, detail),
-                )
-                .await?;
+            let sent = record(RecordKind::Sent, detail);
+            best_effort_record(ledger, claimed.incident_id, now_ms, &sent).await;
             Ok(Settled::Sent)
         }
         Err(err) if err.is_retryable() => {
@@ -158,13 +166,8 @@ pub(crate) async fn settle_step(
                     .await?;
             }
             let (kind, fix) = failure_record(&err);
-            ledger
-                .add_record(
-                    claimed.incident_id,
-                    now_ms,
-                    &record(kind, format!("{err}: {fix}")),
-                )
-                .await?;
+            let failed = record(kind, format!("{err}: {fix}"));
+            best_effort_record(ledger, claimed.incident_id, now_ms, &failed).await;
             Ok(Settled::Failed { chat_problem })
         }
     }

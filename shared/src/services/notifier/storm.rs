@@ -142,9 +142,7 @@ impl StormControl<'_> {
             detail,
             actor: None,
         };
-        self.ledger
-            .add_record(&incident.id, self.now_ms, &record)
-            .await?;
+        super::settle::best_effort_record(self.ledger, &incident.id, self.now_ms, &record).await;
         let action = self
             .digest_action(integration, cid, window, expires)
             .await?;

@@ -87,17 +87,33 @@ impl Notifier {
             return Ok(());
         };
         let attempt = attempt.max(1);
-        let (ok, detail) = match self.post_webhook(url, secret.expose(), &event).await {
-            Ok(()) => (true, format!("webhook delivered (attempt {attempt})")),
-            Err(class) => (false, format!("webhook attempt {attempt} failed: {class}")),
+        let (ok, retryable, detail) = match self.post_webhook(url, secret.expose(), &event).await {
+            Ok(()) => (
+                true,
+                false,
+                format!("webhook delivered (attempt {attempt})"),
+            ),
+            Err(WebhookFailure::Blocked(err)) if err.is_permanent() => (
+                false,
+                false,
+                format!(
+                    "webhook not sent: {}; fix webhook_url",
+                    WebhookFailure::Blocked(err)
+                ),
+            ),
+            Err(class) => (
+                false,
+                true,
+                format!("webhook attempt {attempt} failed: {class}"),
+            ),
         };
         self.record(incident_id, RecordKind::Webhook, None, detail.clone())
             .await;
         if ok {
             return Ok(());
         }
-        if attempt >= WEBHOOK_ATTEMPTS {
-            error!("webhook given up after {WEBHOOK_ATTEMPTS} attempts");
+        if attempt >= WEBHOOK_ATTEMPTS || !retryable {
+            error!(attempt, "webhook given up");
             return Ok(());
         }
         let Some(jobs) = &self.jobs else {
