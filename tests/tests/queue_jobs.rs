@@ -92,3 +92,89 @@ async fn unknown_and_malformed_jobs_fail_with_a_reason() {
         );
     }
 }
+
+/// A record that failed with something that may pass (DingTalk unreachable) comes
+/// back within seconds, although the queue's visibility timeout is 180 s.
+#[tokio::test]
+async fn a_transient_failure_is_retried_in_seconds_not_after_the_visibility_timeout() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    use shared::dingtalk::DingTalkClient;
+    use std::time::Duration;
+
+    let stack = TestStack::start().await;
+    let id = stack.create_integration().await;
+    stack.install_chat(&id, "cidRetry==", "Ops").await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    sqs.set_queue_attributes()
+        .queue_url(&stack.queue_url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "180")
+        .send()
+        .await
+        .expect("visibility");
+    // The same services, but DingTalk cannot be reached.
+    let mut down = stack.services.clone();
+    down.dingtalk = DingTalkClient::new(
+        DingTalkClient::http_client(),
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        down.store.clone(),
+        down.clock.clone(),
+    );
+    let mut settings = shared::services::notifier::NotifierSettings::default();
+    settings.retry.base = Duration::from_secs(1);
+    let notifier = down.notifier(settings);
+    let body = integration_tests::alert_body(
+        &id,
+        "retry-soon",
+        "firing",
+        "2026-11-24T01:00:00Z",
+        json!({"chats": ["cidRetry=="]}),
+    );
+    sqs.send_message()
+        .queue_url(&stack.queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .expect("send");
+    let receive = || async {
+        sqs.receive_message()
+            .queue_url(&stack.queue_url)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    };
+    let first = receive().await.pop().expect("the alert");
+    let mut record = SqsMessage::default();
+    record.message_id = first.message_id.clone();
+    record.receipt_handle = first.receipt_handle.clone();
+    record.body = first.body.clone();
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "1".into());
+    let mut event = SqsEvent::default();
+    event.records.push(record);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let failures = notifier
+        .handle_batch(event, deadline)
+        .await
+        .batch_item_failures;
+    assert_eq!(
+        failures.len(),
+        1,
+        "DingTalk unreachable: the record fails for a retry"
+    );
+    let mut again = None;
+    for _ in 0..8 {
+        if let Some(message) = receive().await.pop() {
+            again = Some(message);
+            break;
+        }
+    }
+    let again = again.expect("back within seconds, not after 180 s");
+    assert_eq!(again.message_id, first.message_id);
+}

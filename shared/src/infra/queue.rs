@@ -9,6 +9,36 @@ use crate::domain::job::Job;
 /// Longest delay SQS allows on a message.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
+/// Exponential backoff for records that failed with something that may pass
+/// (throttling, DingTalk or network trouble): `base` doubling per receive, at most
+/// `max`, plus up to `base` of jitter so retries of a burst spread out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBackoff {
+    /// Wait after the first failure.
+    pub base: Duration,
+    /// Longest wait.
+    pub max: Duration,
+}
+
+impl Default for RetryBackoff {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryBackoff {
+    /// The wait after receive number `receive_count` failed; `jitter` in [0, 1).
+    pub fn delay(&self, receive_count: u32, jitter: f64) -> Duration {
+        let doublings = receive_count.saturating_sub(1).min(16);
+        let exponential = self.base.saturating_mul(1 << doublings).min(self.max);
+        let jitter = self.base.mul_f64(jitter.clamp(0.0, 0.999));
+        (exponential + jitter).min(self.max + self.base)
+    }
+}
+
 /// Why a message could not be queued (ours: callers answer 5xx or retry).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -52,6 +82,30 @@ impl JobQueue {
             .await
     }
 
+    /// Makes a received message visible again after `delay` (a short retry instead
+    /// of the queue's whole visibility timeout). The receive count still grows, so a
+    /// poison message still reaches the DLQ after the redrive count.
+    pub async fn retry_after(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let secs = i32::try_from(delay.as_secs())
+            .unwrap_or(i32::MAX)
+            .clamp(0, 43_200);
+        self.sqs
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs)
+            .send()
+            .await
+            .map_err(|e| {
+                QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+            })?;
+        Ok(())
+    }
+
     async fn send(&self, body: String, delay: Duration) -> Result<(), QueueError> {
         let delay = i32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(900);
         self.sqs
@@ -65,5 +119,28 @@ impl JobQueue {
                 QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
             })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_come_back_in_seconds_doubling_to_a_minute() {
+        let backoff = RetryBackoff::default();
+        let secs = |n, j| backoff.delay(n, j).as_secs_f64();
+        assert_eq!(secs(1, 0.0), 2.0);
+        assert_eq!(secs(2, 0.0), 4.0);
+        assert_eq!(secs(3, 0.0), 8.0);
+        assert_eq!(secs(6, 0.0), 60.0);
+        assert_eq!(secs(u32::MAX, 0.0), 60.0);
+        assert_eq!(
+            secs(0, 0.0),
+            2.0,
+            "a missing count reads as the first receive"
+        );
+        assert!((secs(1, 0.5) - 3.0).abs() < 1e-9);
+        assert!(secs(50, 5.0) <= 62.0, "jitter is bounded");
     }
 }

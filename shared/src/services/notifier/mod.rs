@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tokio::time::Instant;
-use tracing::{Instrument, error, info_span, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::clock::{Clock, rfc3339};
 use crate::dingtalk::DingTalkClient;
@@ -41,7 +41,7 @@ use crate::domain::integration::Integration;
 use crate::domain::job::{Job, MessageError, QueueMessage};
 use crate::infra::metrics::{MetricsSink, emit_now};
 use crate::infra::outbound::OutboundPolicy;
-use crate::infra::queue::JobQueue;
+use crate::infra::queue::{JobQueue, RetryBackoff};
 use crate::store::ports::{ChatDirectory, DeliveryLedger, RateCounters};
 use crate::store::{Store, StoreError};
 use batch::BatchReads;
@@ -55,6 +55,8 @@ pub struct NotifierSettings {
     pub qps_backoff: Duration,
     /// Time kept free before the invocation deadline.
     pub deadline_margin: Duration,
+    /// How soon a record that failed with something that may pass comes back.
+    pub retry: RetryBackoff,
 }
 
 impl Default for NotifierSettings {
@@ -63,6 +65,7 @@ impl Default for NotifierSettings {
             lease: Duration::from_secs(60),
             qps_backoff: Duration::from_millis(1_100),
             deadline_margin: Duration::from_secs(3),
+            retry: RetryBackoff::default(),
         }
     }
 }
@@ -211,7 +214,10 @@ impl Notifier {
                         error!(message_id = %id, %reason, "message cannot be processed; it moves to the DLQ after the redrive count")
                     }
                     JobError::Retry(reason) => {
-                        warn!(message_id = %id, %reason, "record failed; SQS will deliver it again")
+                        warn!(message_id = %id, %reason, "record failed; SQS will deliver it again");
+                        let count = receive_count.parse().unwrap_or(1);
+                        self.retry_soon(record.receipt_handle.as_deref(), count)
+                            .await;
                     }
                 }
                 let mut failure = BatchItemFailure::default();
@@ -237,6 +243,22 @@ impl Notifier {
         match QueueMessage::parse(body)? {
             QueueMessage::Alert(event) => self.alert(*event, sent_ms, deadline).await,
             QueueMessage::Job(job) => self.job(job, deadline).await,
+        }
+    }
+
+    /// Shortens a failed record's wait to the retry backoff (else it would wait the
+    /// queue's whole visibility timeout).
+    async fn retry_soon(&self, receipt_handle: Option<&str>, receive_count: u32) {
+        let (Some(jobs), Some(receipt)) = (&self.jobs, receipt_handle) else {
+            return;
+        };
+        let jitter = f64::from(settle::rand_u8()) / 256.0;
+        let delay = self.settings.retry.delay(receive_count, jitter);
+        match jobs.retry_after(receipt, delay).await {
+            Ok(()) => info!(delay_secs = delay.as_secs(), "record comes back soon"),
+            Err(err) => {
+                warn!(error = %err, "could not shorten the retry; the visibility timeout applies")
+            }
         }
     }
 

@@ -278,7 +278,8 @@ impl Notifier {
     }
 }
 
-fn rand_u8() -> u8 {
+/// A random byte (jitter).
+pub(super) fn rand_u8() -> u8 {
     let mut byte = [0u8; 1];
     let _ = getrandom::fill(&mut byte);
     byte[0]
