@@ -46,7 +46,7 @@ lint-template: tools
 unit:
 	scripts/with-moto.sh scripts/run-tests.sh --workspace --locked
 
-## bench: 2,300 alerts through the local stack against the sandbox enforcing 20 QPS
+## bench: 2,500 alerts through the local stack against the sandbox enforcing 20 QPS
 bench: tools
 	@# The notifier's CloudWatch metric lines (JSON on stdout) are left out of the report.
 	bash -o pipefail -c 'scripts/with-moto.sh cargo run --locked -p local-stack --bin bench | grep --line-buffered -v "^{\"[A-Za-z_]*\":"'

@@ -178,3 +178,40 @@ async fn a_transient_failure_is_retried_in_seconds_not_after_the_visibility_time
     let again = again.expect("back within seconds, not after 180 s");
     assert_eq!(again.message_id, first.message_id);
 }
+
+/// Records of one key keep their order while other keys run concurrently: a firing
+/// and then a resolved event with no source time (so only the order decides) end
+/// resolved, and every other key of the batch is delivered.
+#[tokio::test]
+async fn order_within_a_key_is_kept_under_concurrency() {
+    let stack = TestStack::start().await;
+    let id = stack.create_integration().await;
+    stack.install_chat(&id, "cidOrder==", "Ops").await;
+    let event = |key: &str, status: &str| {
+        json!({"version": 1, "integration_id": id,
+               "alert": {"key": key, "status": status, "severity": "warning", "title": format!("{key} down")},
+               "targets": {"chats": ["cidOrder=="]}})
+        .to_string()
+    };
+    let mut records = Vec::new();
+    for n in 0..8 {
+        records.push((format!("other-{n}"), event(&format!("other-{n}"), "firing")));
+        if n == 2 {
+            records.push(("ordered-1".to_string(), event("ordered", "firing")));
+        }
+        if n == 5 {
+            records.push(("ordered-2".to_string(), event("ordered", "resolved")));
+        }
+    }
+    let refs: Vec<(&str, String)> = records
+        .iter()
+        .map(|(i, b)| (i.as_str(), b.clone()))
+        .collect();
+    assert!(stack.deliver(&refs).await.is_empty());
+    let detail = stack.incident_by_key(&id, "ordered").await;
+    assert_eq!(detail["status"], "resolved", "{detail}");
+    for n in 0..8 {
+        let other = stack.incident_by_key(&id, &format!("other-{n}")).await;
+        assert_eq!(other["status"], "triggered");
+    }
+}
