@@ -30,15 +30,7 @@ async fn handle(
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let services = Services::from_env().await?;
-    let mut settings = NotifierSettings::default();
-    if let Some(concurrency) = std::env::var("NOTIFIER_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| (1..=100).contains(n))
-    {
-        settings.concurrency = concurrency;
-    }
-    let notifier = services.notifier(settings);
+    let notifier = services.notifier(NotifierSettings::default());
     let notifier = &notifier;
     run(service_fn(move |event| handle(notifier, event))).await
 }
