@@ -21,7 +21,7 @@ use tokio::process::{Child, Command};
 use crate::gateway::{Functions, router};
 use crate::sandbox::{Limits, Sandbox, SandboxApp, SandboxGroup, SandboxUser, Subscription, page};
 use crate::sqs_source::{BatchHandler, SqsEventSource};
-use shared::services::notifier::NotifierSettings;
+use shared::services::notifier::{Notifier, NotifierSettings};
 
 /// Settings of the local stack, from the environment of ARCHITECTURE.md §6.1.
 #[derive(Clone, Default)]
@@ -56,6 +56,9 @@ pub struct DevSettings {
     /// `SANDBOX_QPS` / `SANDBOX_MONTHLY_QUOTA`: limits the sandbox enforces
     /// (defaults: the Standard edition's 20 QPS and 10,000 calls a month).
     pub sandbox_limits: Limits,
+    /// `SWEEP_SECS`: how often the escalation sweep runs (default 60, as the
+    /// template's EventBridge schedule; 0 turns it off).
+    pub sweep_secs: u64,
 }
 
 impl DevSettings {
@@ -96,6 +99,7 @@ impl DevSettings {
                 ),
                 monthly_quota: Some(number("SANDBOX_MONTHLY_QUOTA")?.unwrap_or(10_000)),
             },
+            sweep_secs: number("SWEEP_SECS")?.unwrap_or(60),
         })
     }
 
@@ -168,13 +172,36 @@ pub struct RunningStack {
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The notifier's SQS poller.
     pub notifier: tokio::task::JoinHandle<()>,
+    /// The escalation sweep loop (the template's once-a-minute schedule).
+    pub sweep: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for RunningStack {
     fn drop(&mut self) {
         self.server.abort();
         self.notifier.abort();
+        if let Some(sweep) = &self.sweep {
+            sweep.abort();
+        }
     }
+}
+
+/// Runs the escalation sweep every `every`, as EventBridge does in production.
+fn spawn_sweep(notifier: Notifier, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            match notifier.sweep(deadline).await {
+                Ok(report) if report.due > 0 => {
+                    tracing::info!(due = report.due, failed = report.failed, "escalation sweep")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "escalation sweep failed"),
+            }
+        }
+    })
 }
 
 /// The demo app the sandbox registers (its secrets are the sandbox's own).
@@ -412,6 +439,8 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
     };
     // The notifier, fed from the queue like the SQS event source mapping does.
     let notifier = services.notifier(NotifierSettings::default());
+    let sweep = (settings.sweep_secs > 0)
+        .then(|| spawn_sweep(notifier.clone(), Duration::from_secs(settings.sweep_secs)));
     let handler: BatchHandler = Arc::new(move |event| {
         let notifier = notifier.clone();
         Box::pin(async move {
@@ -470,6 +499,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         table_name: settings.table_name.clone(),
         server,
         notifier: notifier_task,
+        sweep,
     })
 }
 

@@ -46,7 +46,7 @@ fn event(labels: usize, links: usize, description: usize) -> AlertEvent {
 fn largest() -> Incident {
     let mut probe = event(10_000, 800, 900_000);
     bounds::bound(&mut probe);
-    new_incident("inc".into(), &probe, 0, "2026-11-28T00:00:00Z")
+    new_incident("inc".into(), &probe, 0, "2026-11-28T00:00:00Z", None)
 }
 
 fn bench(c: &mut Criterion) {

@@ -360,6 +360,59 @@ impl TestStack {
         }
     }
 
+    /// Runs the jobs that are due now or within a few seconds (card updates wait
+    /// 2 s to coalesce), leaving escalation timers set for later: tests move a
+    /// `FixedClock` and run the sweep instead of waiting for them.
+    pub async fn run_ready_jobs(&self) {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut idle = 0;
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                let attributes = sqs
+                    .get_queue_attributes()
+                    .queue_url(&self.queue_url)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send()
+                    .await
+                    .expect("queue attributes")
+                    .attributes
+                    .unwrap_or_default();
+                idle += 1;
+                if attributes.values().all(|v| v == "0") && idle >= 6 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+            idle = 0;
+            for m in messages {
+                let id = m.message_id.clone().unwrap_or_default();
+                let body = m.body.clone().unwrap_or_default();
+                assert!(
+                    self.deliver(&[(id.as_str(), body)]).await.is_empty(),
+                    "a queued job failed"
+                );
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+
     /// Installs the cool app in a sandbox group (created here) through a signed event.
     pub async fn install_chat(&self, integration_id: &str, cid: &str, title: &str) {
         self.sandbox.add_group(local_stack::sandbox::SandboxGroup {

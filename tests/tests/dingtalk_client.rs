@@ -1,11 +1,12 @@
 //! The DingTalk client against the sandbox: shared token cache, refresh on an
-//! invalid token, and error classes from DingTalk's documented answers.
+//! invalid token, error classes from DingTalk's documented answers, and DING /
+//! recall / read status (protocol notes §10).
 
 use std::sync::Arc;
 
 use integration_tests::{APP, TestStack};
-use local_stack::sandbox::{Fault, SandboxGroup};
-use shared::dingtalk::{AppCredentials, DingTalkClient, DingTalkError};
+use local_stack::sandbox::{Fault, SandboxGroup, SandboxUser};
+use shared::dingtalk::{AppCredentials, DingTalkClient, DingTalkError, RemindType, RobotMessage};
 use shared::domain::integration::Integration;
 use shared::{Services, SystemClock};
 
@@ -158,4 +159,189 @@ async fn wrong_credentials_and_unreachable_dingtalk() {
         .expect_err("unreachable");
     assert!(err.is_retryable(), "{err}");
     let _ = APP;
+}
+
+fn add_people(stack: &TestStack, ids: &[&str]) -> Vec<String> {
+    for id in ids {
+        stack.sandbox.add_user(SandboxUser {
+            user_id: (*id).into(),
+            union_id: format!("union-{id}"),
+            name: format!("Person {id}"),
+            email: None,
+            mobile: None,
+        });
+    }
+    ids.iter().map(|id| id.to_string()).collect()
+}
+
+/// The integration's counted calls of one kind, as the usage API reports them.
+async fn used(stack: &TestStack, integration_id: &str, kind: &str) -> u64 {
+    let (status, usage) = stack
+        .admin(
+            "GET",
+            &format!("/api/integrations/{integration_id}/usage"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{usage}");
+    usage["by_kind"][kind].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn dings_round_trip_and_are_recorded() {
+    let (stack, integration) = setup().await;
+    let client = &stack.services.dingtalk;
+    let app = AppCredentials::from(&integration);
+    let people = add_people(&stack, &["u1", "u2"]);
+    let mut to = people.clone();
+    to.push("nobody".into());
+    let sent = client
+        .send_ding(app, &to, RemindType::App, "Disk full on db-1")
+        .await
+        .expect("app DING");
+    assert!(!sent.open_ding_id.is_empty());
+    assert_eq!(
+        sent.failed.values().flatten().collect::<Vec<_>>(),
+        ["nobody"]
+    );
+    let call = client
+        .send_ding(app, &people[..1], RemindType::Call, "Wake up: db-1")
+        .await
+        .expect("phone DING");
+    assert!(call.failed.is_empty());
+    let dings = stack.sandbox.dings();
+    assert_eq!(dings.len(), 2);
+    assert_eq!(dings[0].open_ding_id, sent.open_ding_id);
+    assert_eq!(dings[0].app_key, APP.client_id);
+    assert_eq!(
+        (dings[0].remind, dings[0].receivers.clone()),
+        (1, people.clone())
+    );
+    assert_eq!(dings[0].content, "Disk full on db-1");
+    assert_eq!(
+        (dings[1].open_ding_id.as_str(), dings[1].remind),
+        (call.open_ding_id.as_str(), 3)
+    );
+    assert!(dings.iter().all(|d| !d.recalled));
+    // Counted calls, through the governor.
+    assert_eq!(used(&stack, &integration.id, "ding").await, 2);
+}
+
+#[tokio::test]
+async fn a_call_ding_without_quota_says_so_and_an_app_ding_still_works() {
+    let (stack, integration) = setup().await;
+    let client = &stack.services.dingtalk;
+    let app = AppCredentials::from(&integration);
+    let people = add_people(&stack, &["u1"]);
+    stack.sandbox.set_ding_call_quota(false);
+    for remind in [RemindType::Call, RemindType::Sms] {
+        let err = client
+            .send_ding(app, &people, remind, "wake up")
+            .await
+            .expect_err("no quota");
+        assert!(
+            matches!(&err, DingTalkError::DingQuotaInsufficient { code } if code == "ding.serverquota.insufficient"),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+    }
+    client
+        .send_ding(app, &people, RemindType::App, "wake up")
+        .await
+        .expect("in-app fallback");
+    let dings = stack.sandbox.dings();
+    assert_eq!(dings.iter().map(|d| d.remind).collect::<Vec<_>>(), [1]);
+}
+
+#[tokio::test]
+async fn too_many_receivers_are_refused_with_the_limit_code() {
+    let (stack, integration) = setup().await;
+    let client = &stack.services.dingtalk;
+    let app = AppCredentials::from(&integration);
+    let ids: Vec<String> = (0..=RemindType::Sms.max_receivers())
+        .map(|i| format!("user{i}"))
+        .collect();
+    assert_eq!(ids.len(), 21);
+    let err = client
+        .send_ding(app, &ids, RemindType::Sms, "too many")
+        .await
+        .expect_err("21 SMS receivers");
+    assert!(
+        matches!(&err, DingTalkError::Rejected { status: 400, code, .. } if code == "ding.receivercount.limit"),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    client
+        .send_ding(app, &ids, RemindType::App, "in-app takes 200")
+        .await
+        .expect("21 in-app receivers");
+    assert_eq!(stack.sandbox.dings().len(), 1);
+}
+
+#[tokio::test]
+async fn a_recalled_ding_is_marked_and_an_unknown_one_refused() {
+    let (stack, integration) = setup().await;
+    let client = &stack.services.dingtalk;
+    let app = AppCredentials::from(&integration);
+    let people = add_people(&stack, &["u1"]);
+    let sent = client
+        .send_ding(app, &people, RemindType::Call, "wake up")
+        .await
+        .expect("DING");
+    client
+        .recall_ding(app, &sent.open_ding_id)
+        .await
+        .expect("recall");
+    assert!(stack.sandbox.dings()[0].recalled);
+    let err = client
+        .recall_ding(app, "no-such-ding")
+        .await
+        .expect_err("unknown DING");
+    assert!(
+        matches!(&err, DingTalkError::Rejected { code, .. } if code == "recall.ding.exception"),
+        "{err}"
+    );
+    assert_eq!(used(&stack, &integration.id, "ding_recall").await, 2);
+}
+
+#[tokio::test]
+async fn read_status_is_unread_until_the_person_reads_it() {
+    let (stack, integration) = setup().await;
+    let client = &stack.services.dingtalk;
+    let app = AppCredentials::from(&integration);
+    let people = add_people(&stack, &["u1", "u2"]);
+    let message = RobotMessage {
+        msg_key: "sampleText".into(),
+        msg_param: serde_json::json!({"content": "Disk full on db-1"}),
+    };
+    let sent = client
+        .send_one_to_one(app, &people, &message)
+        .await
+        .expect("1:1 message");
+    let key = sent.process_query_key;
+    // Like DingTalk's, the sandbox's keys need URL-encoding.
+    assert!(
+        key.contains('+') && key.contains('/') && key.contains('='),
+        "{key}"
+    );
+    let state = |infos: Vec<shared::dingtalk::ReadInfo>| -> Vec<(String, bool)> {
+        infos.into_iter().map(|i| (i.user_id, i.read)).collect()
+    };
+    let before = client.read_status(app, &key).await.expect("read status");
+    assert_eq!(
+        state(before),
+        [("u1".to_string(), false), ("u2".to_string(), false)]
+    );
+    stack.sandbox.mark_read(&key, "u2");
+    let after = client.read_status(app, &key).await.expect("read status");
+    assert_eq!(
+        state(after),
+        [("u1".to_string(), false), ("u2".to_string(), true)]
+    );
+    let err = client
+        .read_status(app, "unknown+key/==")
+        .await
+        .expect_err("unknown key");
+    assert_eq!(err.kind(), "rejected", "{err}");
+    assert_eq!(used(&stack, &integration.id, "read_status").await, 3);
 }

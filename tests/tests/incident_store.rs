@@ -20,9 +20,13 @@ async fn apply(stack: &TestStack, event: &(AlertEvent, i64)) -> AlertApplied {
     stack
         .services
         .store
-        .apply_alert(&event.0, event.1, NOW, || {
-            uuid::Uuid::new_v4().simple().to_string()
-        })
+        .apply_alert(
+            &event.0,
+            event.1,
+            NOW,
+            || uuid::Uuid::new_v4().simple().to_string(),
+            None,
+        )
         .await
         .expect("apply_alert")
 }
@@ -59,9 +63,13 @@ async fn concurrent_firing_events_open_one_incident() {
         let store = stack.services.store.clone();
         tasks.spawn(async move {
             store
-                .apply_alert(&event, ms, NOW, || {
-                    uuid::Uuid::new_v4().simple().to_string()
-                })
+                .apply_alert(
+                    &event,
+                    ms,
+                    NOW,
+                    || uuid::Uuid::new_v4().simple().to_string(),
+                    None,
+                )
                 .await
                 .expect("apply_alert")
         });

@@ -10,7 +10,8 @@ use shared::http::{
 };
 use shared::infra::admin_key::AdminKey;
 use shared::services::directory::MemberDirectory;
-use shared::services::incident_reader::IncidentReader;
+use shared::services::escalation_admin::EscalationAdmin;
+use shared::services::incident_reader::{IncidentReader, incidents_json};
 use shared::services::integration_center::IntegrationCenter;
 use shared::{Config, Services};
 use subtle::ConstantTimeEq;
@@ -27,6 +28,7 @@ pub struct AdminApi {
     center: IntegrationCenter,
     directory: MemberDirectory,
     incidents: IncidentReader,
+    escalation: EscalationAdmin,
 }
 
 impl AdminApi {
@@ -38,6 +40,7 @@ impl AdminApi {
             center: services.integration_center(),
             directory: services.member_directory(),
             incidents: services.incident_reader(),
+            escalation: services.escalation_admin(),
         }
     }
 
@@ -113,6 +116,9 @@ impl AdminApi {
             return Ok(found);
         }
         if let Some(found) = self.incident_routes(method, &route, request).await? {
+            return Ok(found);
+        }
+        if let Some(found) = self.escalation_routes(method, &route, request).await? {
             return Ok(found);
         }
         Err(unrouted(method, &route))
@@ -208,8 +214,9 @@ impl AdminApi {
             ("GET", ["api", "integrations", id, "incidents"]) => {
                 let key = query_param(request, "key");
                 let status = query_param(request, "status");
-                json(
-                    self.incidents
+                incidents_json(
+                    &self
+                        .incidents
                         .list(id, key.as_deref(), status.as_deref())
                         .await?,
                 )
@@ -218,6 +225,46 @@ impl AdminApi {
             _ => return Ok(None),
         };
         Ok(Some(json_response(200, &answer)))
+    }
+}
+
+impl AdminApi {
+    /// Escalation policies and routes (ARCHITECTURE.md §9).
+    async fn escalation_routes(
+        &self,
+        method: &str,
+        route: &[&str],
+        request: &Request,
+    ) -> Result<Option<Response<Body>>, ApiError> {
+        let policies = &self.escalation;
+        let (status, answer) = match (method, route) {
+            ("GET", ["api", "integrations", id, "escalation-policies"]) => {
+                (200, json(policies.list(id).await?))
+            }
+            ("POST", ["api", "integrations", id, "escalation-policies"]) => {
+                let body = read_json(request)?;
+                (201, json(policies.create(id, &body).await?))
+            }
+            ("GET", ["api", "integrations", id, "escalation-policies", pid]) => {
+                (200, json(policies.get(id, pid).await?))
+            }
+            ("PUT", ["api", "integrations", id, "escalation-policies", pid]) => {
+                let body = read_json(request)?;
+                (200, json(policies.replace(id, pid, &body).await?))
+            }
+            ("DELETE", ["api", "integrations", id, "escalation-policies", pid]) => {
+                (200, json(policies.delete(id, pid).await?))
+            }
+            ("GET", ["api", "integrations", id, "routes"]) => {
+                (200, json(policies.routes(id).await?))
+            }
+            ("PUT", ["api", "integrations", id, "routes"]) => {
+                let body = read_json(request)?;
+                (200, json(policies.put_routes(id, &body).await?))
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(json_response(status, &answer)))
     }
 }
 
@@ -235,9 +282,22 @@ fn unrouted(method: &str, route: &[&str]) -> ApiError {
             "api",
             "integrations",
             _,
-            "chats" | "members" | "bindings" | "incidents" | "ingest-token" | "webhook-secret",
+            "chats"
+            | "members"
+            | "bindings"
+            | "incidents"
+            | "ingest-token"
+            | "webhook-secret"
+            | "escalation-policies"
+            | "routes",
         ]
-        | ["api", "integrations", _, "bindings", _]
+        | [
+            "api",
+            "integrations",
+            _,
+            "bindings" | "escalation-policies",
+            _,
+        ]
         | ["api", "incidents", _] => ApiError::new(
             405,
             "method_not_allowed",

@@ -175,8 +175,8 @@
       var snooze = el("select", { id: "snooze-duration", "aria-label": "Snooze for" }, [
         el("option", { value: "30m", text: "30 min" }), el("option", { value: "2h", text: "2 h" }), el("option", { value: "24h", text: "24 h" })
       ]);
-      function act(action) {
-        api("/incidents/" + encodeURIComponent(i.id) + "/actions", "POST", { action: action, duration: snooze.value, version: i.version }).then(function (res) {
+      function act(action, member) {
+        api("/incidents/" + encodeURIComponent(i.id) + "/actions", "POST", { action: action, duration: snooze.value, member: member, version: i.version }).then(function (res) {
           if (res.status === 200) { params.delete("action"); detail(i.id); return; }
           feedback.textContent = "";
           feedback.appendChild(message(res.status === 409 ? "notice" : "error", (res.body.error && res.body.error.message) || "Action failed", "action-error"));
@@ -184,13 +184,18 @@
         });
       }
       var open = i.status !== "resolved";
+      var esc = i.escalation;
+      var reassignTo = el("input", { id: "reassign-member", type: "email", placeholder: "colleague@example.com", "aria-label": "Reassign to (email)" });
       var buttons = el("div", { "class": "actions" }, [
         i.status === "triggered" ? el("button", { "class": "btn primary", id: "act-ack", text: "✋ Acknowledge", onclick: function () { act("ack"); } }) : null,
         open ? el("button", { "class": "btn danger", id: "act-resolve", text: "✅ Resolve", onclick: function () { act("resolve"); } }) : null,
         open ? snooze : null,
-        open ? el("button", { "class": "btn", id: "act-snooze", text: "💤 Snooze", onclick: function () { act("snooze"); } }) : null
+        open ? el("button", { "class": "btn", id: "act-snooze", text: "💤 Snooze", onclick: function () { act("snooze"); } }) : null,
+        open && esc ? el("button", { "class": "btn", id: "act-escalate", text: "⏫ Escalate", onclick: function () { act("escalate"); } }) : null
       ]);
-      var names = { ack: "Acknowledge", resolve: "Resolve", snooze: "Snooze" };
+      var reassign = open ? el("div", { "class": "actions" }, [reassignTo,
+        el("button", { "class": "btn", id: "act-reassign", text: "👉 Reassign", onclick: function () { act("reassign", reassignTo.value); } })]) : null;
+      var names = { ack: "Acknowledge", resolve: "Resolve", snooze: "Snooze", escalate: "Escalate" };
       var confirm = pending && names[pending] && open ? el("div", { "class": "card notice", id: "confirm" }, [
         el("div", { text: names[pending] + " this incident?" }),
         el("div", { "class": "actions" }, [el("button", { "class": "btn primary", id: "confirm-action", text: "Confirm " + names[pending], onclick: function () { act(pending); } })])
@@ -203,6 +208,11 @@
         i.acked_by ? "Acknowledged by " + i.acked_by : null,
         i.resolved_by ? "Resolved by " + i.resolved_by + " at " + time(i.resolved_at) : null,
         i.snoozed_until ? "Snoozed until " + time(i.snoozed_until) : null,
+        esc ? "Escalation " + esc.policy_name + ": layer " + (esc.layer + 1) + " of " + esc.layers +
+          (esc.state === "waiting" && esc.next_step === "escalate" ? ", next escalation at " + time(esc.next_at) : "") +
+          (esc.state === "done" && open ? ", every layer notified" : "") +
+          (esc.state === "stopped" ? ", stopped (acknowledged)" : "") : null,
+        i.assignees && i.assignees.length && open ? "Assignees: " + i.assignees.join(", ") : null,
         "Started " + time(i.started_at || i.opened_at), "Key " + i.key
       ].filter(Boolean);
       var timeline = el("ul", { "class": "timeline", id: "timeline" }, (i.records || []).slice().reverse().map(function (rec) {
@@ -215,7 +225,8 @@
           el("div", { "class": "card", id: "incident" }, [badges(i), el("div", { "class": "title", id: "incident-title", text: i.title }),
             markdown(i.description || ""), labels, links,
             el("div", { "class": "muted" }, facts.map(function (f) { return el("div", { text: f }); })),
-            me.member ? buttons : message("notice", "Associate your account to act on incidents."), feedback]),
+            me.member ? buttons : message("notice", "Associate your account to act on incidents."),
+            me.member ? reassign : null, feedback]),
           el("div", { "class": "card" }, [el("div", { "class": "title", text: "Timeline" }), timeline])
         ])
       );

@@ -10,6 +10,7 @@ use shared::http::{
 };
 use shared::infra::session::Session;
 use shared::services::h5_app::{H5App, H5Error};
+use shared::services::incident_reader::{incident_json, incidents_json};
 use shared::{Config, Services};
 use tracing::{Instrument, info_span};
 
@@ -257,7 +258,7 @@ impl H5Page {
                 let cid = query_param(request, "cid");
                 Ok(json_response(
                     200,
-                    &self.app.incidents(&session, &view, cid.as_deref()).await?,
+                    &incidents_json(&self.app.incidents(&session, &view, cid.as_deref()).await?),
                 ))
             }
             ("GET", ["incidents", incident]) => {
@@ -271,14 +272,17 @@ impl H5Page {
                 let session = self.session(id, request)?;
                 let body = body()?;
                 let duration = body.get("duration").and_then(Value::as_str);
+                let member = body.get("member").and_then(Value::as_str);
                 let version = body.get("version").and_then(Value::as_u64);
                 let action = text(&body, "action");
                 Ok(json_response(
                     200,
-                    &self
-                        .app
-                        .act(&session, incident, &action, duration, version)
-                        .await?,
+                    &incident_json(
+                        &self
+                            .app
+                            .act(&session, incident, &action, (duration, member), version)
+                            .await?,
+                    ),
                 ))
             }
             _ => Err(ApiError::not_found("route").into()),
@@ -314,7 +318,7 @@ impl Failure {
             Self::Api(err) => err.into_response(),
             Self::Conflict(now) => json_response(
                 409,
-                &json!({"error": {"code": "conflict", "message": "someone acted first; this is the incident now"}, "incident": now}),
+                &json!({"error": {"code": "conflict", "message": "someone acted first; this is the incident now"}, "incident": incident_json(&now)}),
             ),
         }
     }

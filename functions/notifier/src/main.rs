@@ -1,10 +1,12 @@
 //! Lambda entry point of the notifier: SQS batches of alert events → DingTalk
-//! (ReportBatchItemFailures: only failed records are retried).
+//! (ReportBatchItemFailures: only failed records are retried), and the
+//! once-a-minute escalation sweep (`{"sweep": "escalation"}` from EventBridge).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::{Value, json};
 use shared::Services;
 use shared::services::notifier::{Notifier, NotifierSettings};
 
@@ -18,12 +20,16 @@ fn deadline_of(context: &lambda_runtime::Context) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_millis(left)
 }
 
-async fn handle(
-    notifier: &Notifier,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, Error> {
+async fn handle(notifier: &Notifier, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let deadline = deadline_of(&event.context);
-    Ok(notifier.handle_batch(event.payload, deadline).await)
+    if event.payload.get("sweep").is_some() {
+        // A failed sweep fails the invocation (the alarm sees it); the next one retries.
+        let report = notifier.sweep(deadline).await?;
+        return Ok(json!({"due": report.due, "failed": report.failed}));
+    }
+    let batch: SqsEvent = serde_json::from_value(event.payload)?;
+    let response: SqsBatchResponse = notifier.handle_batch(batch, deadline).await;
+    Ok(serde_json::to_value(response)?)
 }
 
 #[tokio::main]

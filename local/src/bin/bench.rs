@@ -363,6 +363,7 @@ async fn outcomes(
         let chat = services
             .store
             .get_delivery(DeliveryKey {
+                round: 0,
                 incident_id: id,
                 kind: TargetKind::Chat,
                 target: GROUPS[n % GROUPS.len()],

@@ -6,9 +6,11 @@
 //! tokens, inject faults, set limits, read what it received); it also sends signed,
 //! encrypted events to our callback like DingTalk does ([`events`]).
 
+pub mod ding;
 pub mod events;
 mod openapi;
 pub mod page;
+mod page_people;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,6 +19,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+
+pub use ding::DingRecord;
 
 /// Lifetime DingTalk gives an access token.
 pub const TOKEN_LIFETIME_SECS: i64 = 7200;
@@ -226,6 +230,11 @@ struct SandboxState {
     messages: Vec<RobotMessage>,
     cards: Vec<CardInstance>,
     callback_routes: HashMap<String, CardCallbackRoute>,
+    dings: Vec<DingRecord>,
+    /// SMS / phone DINGs fail for want of quota (default: quota available).
+    ding_call_quota_off: bool,
+    /// (processQueryKey, userId) → when the person read the 1:1 message
+    read_at: HashMap<(String, String), i64>,
     calls: Vec<RecordedCall>,
     deliveries: Vec<EventDelivery>,
     faults: VecDeque<Fault>,

@@ -32,10 +32,11 @@ pub(super) fn router(sandbox: Sandbox) -> Router {
         .route("/v1.0/card/callbacks/register", post(register_callback))
         .route("/topapi/v2/user/getuserinfo", post(user_by_auth_code))
         .route("/topapi/v2/user/get", post(user_detail))
+        .merge(super::ding::routes())
         .with_state(sandbox)
 }
 
-fn header_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn header_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("x-acs-dingtalk-access-token")
         .and_then(|v| v.to_str().ok())
@@ -267,7 +268,7 @@ async fn one_to_one_messages(
         );
     }
     let known: Vec<String> = sandbox.users().into_iter().map(|u| u.user_id).collect();
-    let key = sandbox.next_id("pqk");
+    let key = super::ding::one_to_one_key(&sandbox);
     let mut invalid = Vec::new();
     for user_id in user_ids {
         if known.contains(&user_id) {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::events::{cool_app_event, title_event};
-use super::{MessageTarget, Sandbox, SandboxGroup, now_ms};
+use super::{MessageTarget, Sandbox, SandboxGroup, now_ms, page_people};
 
 /// coolAppCode of our cool app in the sandbox.
 pub const SANDBOX_COOL_APP_CODE: &str = "COOLAPP-1-SANDBOX0000000000000001";
@@ -29,6 +29,7 @@ pub fn router(sandbox: Sandbox) -> Router {
         .route("/actions/new-group", post(new_group))
         .route("/actions/auth-code", post(auth_code))
         .route("/actions/card-click", post(card_click))
+        .route("/actions/mark-read", post(page_people::mark_read))
         .route(
             "/actions/current-user-auth-code",
             post(current_user_auth_code),
@@ -106,7 +107,7 @@ fn app_path(sandbox: &Sandbox) -> Option<String> {
     Some(format!("/{}", path.strip_suffix("/events")?).replace("//", "/") + "/app")
 }
 
-fn url_encode(text: &str) -> String {
+pub(super) fn url_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
@@ -271,11 +272,16 @@ async fn state_json(State(sandbox): State<Sandbox>) -> Json<Value> {
         .messages()
         .iter()
         .map(|m| {
-            let (kind, id) = match &m.target {
-                MessageTarget::Group(cid) => ("group", cid),
-                MessageTarget::User(uid) => ("user", uid),
+            let (kind, id, read) = match &m.target {
+                MessageTarget::Group(cid) => ("group", cid, None),
+                MessageTarget::User(uid) => (
+                    "user",
+                    uid,
+                    Some(sandbox.read_at(&m.process_query_key, uid).is_some()),
+                ),
             };
-            json!({"target": kind, "id": id, "msg_key": m.msg_key, "msg_param": m.msg_param, "at_ms": m.at_ms})
+            json!({"target": kind, "id": id, "msg_key": m.msg_key, "msg_param": m.msg_param,
+                   "at_ms": m.at_ms, "process_query_key": m.process_query_key, "read": read})
         })
         .collect();
     let deliveries: Vec<Value> = sandbox
@@ -291,7 +297,10 @@ async fn state_json(State(sandbox): State<Sandbox>) -> Json<Value> {
         .iter()
         .map(|c| json!({"out_track_id": c.out_track_id, "spaces": c.spaces, "card_data": c.card_data, "updates": c.updates}))
         .collect();
-    Json(json!({"groups": groups, "messages": messages, "cards": cards, "deliveries": deliveries}))
+    Json(
+        json!({"groups": groups, "messages": messages, "cards": cards, "deliveries": deliveries,
+                "dings": page_people::dings_json(&sandbox)}),
+    )
 }
 
 /// A card as the sandbox shows it: its variables, per-person notices, and buttons.
@@ -371,7 +380,8 @@ fn render_card(out: &mut String, card: &super::CardInstance, users: &[super::San
     }
 }
 
-fn render_message(out: &mut String, msg_key: &str, param: &Value) {
+/// A robot message; `footer` is trusted HTML put at the bottom of its box.
+pub(super) fn render_message(out: &mut String, msg_key: &str, param: &Value, footer: &str) {
     let field = |name: &str| param.get(name).and_then(Value::as_str).unwrap_or_default();
     let title = field("title");
     let text = [field("text"), field("content")].concat();
@@ -415,12 +425,11 @@ fn render_message(out: &mut String, msg_key: &str, param: &Value) {
             );
         }
     }
+    out.push_str(footer);
     out.push_str("</div>");
 }
 
-async fn page(State(sandbox): State<Sandbox>) -> Response {
-    let mut out = String::new();
-    out.push_str(r#"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1"><title>DingTalk sandbox</title><style>
+const HEAD: &str = r#"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1"><title>DingTalk sandbox</title><style>
 body{font:14px/1.45 system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f2f3f5;color:#1f2329}
 header{background:#1677ff;color:#fff;padding:12px 20px}header small{opacity:.85}
 main{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:14px;padding:14px}
@@ -428,16 +437,19 @@ section{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px
 h2{font-size:15px;margin:0 0 8px}.cid{font:11px monospace;color:#8f959e;word-break:break-all}
 .badge{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px}.on{background:#e8ffea;color:#00a854}.off{background:#f2f3f5;color:#646a73}
 .msg{border:1px solid #e5e6eb;border-radius:6px;padding:8px;margin:6px 0}.meta{font-size:11px;color:#8f959e}.text{white-space:pre-wrap}
+.ding{border-left:3px solid #d83931}.recalled .text{text-decoration:line-through;color:#8f959e}
 .btn{display:inline-block;margin:4px 6px 0 0;padding:3px 10px;border:1px solid #1677ff;border-radius:4px;color:#1677ff;text-decoration:none}
 form{display:inline}button{cursor:pointer}table{border-collapse:collapse;width:100%;font-size:12px}td{border-top:1px solid #eee;padding:3px}
 .bad{color:#d83931}.good{color:#00a854}
-</style></head><body>"#);
-    let apps = sandbox.apps();
+</style></head><body>"#;
+
+/// The banner: apps, their subscriptions and usage, and the enforced limits.
+fn render_header(out: &mut String, sandbox: &Sandbox) {
     let _ = write!(
         out,
         "<header><b>DingTalk sandbox</b> <small>simulated DingTalk organisation · "
     );
-    for app in &apps {
+    for app in &sandbox.apps() {
         let sub = sandbox
             .subscription(&app.app_key)
             .map(|s| format!("events → {}", escape(&s.url)))
@@ -457,96 +469,83 @@ form{display:inline}button{cursor:pointer}table{border-collapse:collapse;width:1
     let limits = sandbox.limits();
     let _ = write!(
         out,
-        " · limits: {} QPS, {} calls/month</small></header><main>",
+        " · limits: {} QPS, {} calls/month · SMS/phone DING quota: {}</small></header>",
         limits.qps.map_or("no".into(), |q| q.to_string()),
-        limits.monthly_quota.map_or("no".into(), |q| q.to_string())
-    );
-    let messages = sandbox.messages();
-    let cards = sandbox.cards();
-    for group in sandbox.groups() {
-        let installed = group.cool_app_code.is_some();
-        let cid = escape(&group.open_conversation_id);
-        let _ = write!(
-            out,
-            "<section data-group=\"{cid}\"><h2>👥 {}</h2><div class=cid>{cid}</div><p><span class=\"badge {}\">{}</span> ",
-            escape(&group.title),
-            if installed { "on" } else { "off" },
-            if group.disbanded {
-                "disbanded"
-            } else if installed {
-                "cool app installed"
-            } else {
-                "cool app not installed"
-            },
-        );
-        let (action, label) = if installed {
-            ("uninstall", "Uninstall cool app")
+        limits.monthly_quota.map_or("no".into(), |q| q.to_string()),
+        if sandbox.ding_call_quota() {
+            "available"
         } else {
-            ("install", "Install cool app")
-        };
+            "none"
+        }
+    );
+}
+
+/// The cards delivered to an open space (`IM_GROUP.cid…` or `IM_ROBOT.userId`).
+pub(super) fn render_cards_in(
+    out: &mut String,
+    cards: &[super::CardInstance],
+    users: &[super::SandboxUser],
+    in_space: impl Fn(&super::CardInstance) -> bool,
+) {
+    for c in cards.iter().filter(|c| in_space(c)) {
         let _ = write!(
             out,
-            "<form method=post action=/sandbox/actions/{action}><input type=hidden name=cid value=\"{cid}\"><button name=go>{label}</button></form></p>\
-             <form method=post action=/sandbox/actions/rename><input type=hidden name=cid value=\"{cid}\"><input name=title placeholder=\"new group name\" required> <button>Rename</button></form>",
+            "<div class=msg><div class=meta>card {} · {} updates</div>",
+            escape(&c.out_track_id),
+            c.updates
         );
-        for m in messages
-            .iter()
-            .filter(|m| m.target == MessageTarget::Group(group.open_conversation_id.clone()))
-        {
-            render_message(&mut out, &m.msg_key, &m.msg_param);
-        }
-        for c in cards.iter().filter(|c| {
-            c.spaces
-                .iter()
-                .any(|s| s.ends_with(&group.open_conversation_id))
-        }) {
-            let _ = write!(
-                out,
-                "<div class=msg><div class=meta>card {} · {} updates</div>",
-                escape(&c.out_track_id),
-                c.updates
-            );
-            render_card(&mut out, c, &sandbox.users());
-            out.push_str("</div>");
-        }
-        out.push_str("</section>");
+        render_card(out, c, users);
+        out.push_str("</div>");
     }
-    out.push_str("<section><h2>➕ New group chat</h2><form method=post action=/sandbox/actions/new-group><input type=hidden name=cid value=new><input name=title placeholder=\"group name\" required> <button>Create</button></form></section>");
-    for user in sandbox.users() {
-        let _ = write!(
-            out,
-            "<section><h2>👤 {} <small class=cid>{}</small></h2>",
-            escape(&user.name),
-            escape(&user.user_id)
-        );
-        if let Some(app_path) = app_path(&sandbox) {
-            let _ = write!(
-                out,
-                "<p><a class=btn href=\"/sandbox/as/{uid}?next={next}\">Open the app as {name}</a></p>",
-                uid = escape(&user.user_id),
-                next = escape(&url_encode(&app_path)),
-                name = escape(&user.name)
-            );
-        }
-        for m in messages
-            .iter()
-            .filter(|m| m.target == MessageTarget::User(user.user_id.clone()))
-        {
-            render_message(&mut out, &m.msg_key, &m.msg_param);
-        }
-        let space = format!("dtv1.card//IM_ROBOT.{}", user.user_id);
-        for c in cards.iter().filter(|c| c.spaces.contains(&space)) {
-            let _ = write!(
-                out,
-                "<div class=msg><div class=meta>card {} · {} updates</div>",
-                escape(&c.out_track_id),
-                c.updates
-            );
-            render_card(&mut out, c, &sandbox.users());
-            out.push_str("</div>");
-        }
-        out.push_str("</section>");
+}
+
+/// A group chat: its state, controls, robot messages and cards.
+fn render_group(
+    out: &mut String,
+    group: &SandboxGroup,
+    messages: &[super::RobotMessage],
+    cards: &[super::CardInstance],
+    users: &[super::SandboxUser],
+) {
+    let installed = group.cool_app_code.is_some();
+    let cid = escape(&group.open_conversation_id);
+    let _ = write!(
+        out,
+        "<section data-group=\"{cid}\"><h2>👥 {}</h2><div class=cid>{cid}</div><p><span class=\"badge {}\">{}</span> ",
+        escape(&group.title),
+        if installed { "on" } else { "off" },
+        if group.disbanded {
+            "disbanded"
+        } else if installed {
+            "cool app installed"
+        } else {
+            "cool app not installed"
+        },
+    );
+    let (action, label) = if installed {
+        ("uninstall", "Uninstall cool app")
+    } else {
+        ("install", "Install cool app")
+    };
+    let _ = write!(
+        out,
+        "<form method=post action=/sandbox/actions/{action}><input type=hidden name=cid value=\"{cid}\"><button name=go>{label}</button></form></p>\
+         <form method=post action=/sandbox/actions/rename><input type=hidden name=cid value=\"{cid}\"><input name=title placeholder=\"new group name\" required> <button>Rename</button></form>",
+    );
+    let target = MessageTarget::Group(group.open_conversation_id.clone());
+    for m in messages.iter().filter(|m| m.target == target) {
+        render_message(out, &m.msg_key, &m.msg_param, "");
     }
+    render_cards_in(out, cards, users, |c| {
+        c.spaces
+            .iter()
+            .any(|s| s.ends_with(&group.open_conversation_id))
+    });
+    out.push_str("</section>");
+}
+
+/// The last events pushed and API calls received.
+fn render_tables(out: &mut String, sandbox: &Sandbox) {
     out.push_str("<section><h2>Events pushed to the callback</h2><table>");
     for d in sandbox.deliveries().iter().rev().take(30) {
         let _ = write!(
@@ -570,6 +569,32 @@ form{display:inline}button{cursor:pointer}table{border-collapse:collapse;width:1
             escape(c.code.as_deref().unwrap_or(""))
         );
     }
-    out.push_str("</table></section></main><script>setInterval(function(){var a=document.activeElement;if(!a||a.tagName!=='INPUT')location.reload()},4000)</script></body></html>");
+    out.push_str("</table></section>");
+}
+
+async fn page(State(sandbox): State<Sandbox>) -> Response {
+    let mut out = String::from(HEAD);
+    render_header(&mut out, &sandbox);
+    out.push_str("<main>");
+    let messages = sandbox.messages();
+    let cards = sandbox.cards();
+    let users = sandbox.users();
+    for group in sandbox.groups() {
+        render_group(&mut out, &group, &messages, &cards, &users);
+    }
+    out.push_str("<section><h2>➕ New group chat</h2><form method=post action=/sandbox/actions/new-group><input type=hidden name=cid value=new><input name=title placeholder=\"group name\" required> <button>Create</button></form></section>");
+    let people = page_people::People {
+        sandbox: &sandbox,
+        messages: &messages,
+        cards: &cards,
+        users: &users,
+        dings: &sandbox.dings(),
+        app_path: app_path(&sandbox),
+    };
+    for user in &users {
+        people.render(&mut out, user);
+    }
+    render_tables(&mut out, &sandbox);
+    out.push_str("</main><script>setInterval(function(){var a=document.activeElement;if(!a||a.tagName!=='INPUT')location.reload()},4000)</script></body></html>");
     Html(out).into_response()
 }

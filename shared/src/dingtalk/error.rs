@@ -41,6 +41,13 @@ pub enum DingTalkError {
         /// Scopes DingTalk says are needed.
         required_scopes: Vec<String>,
     },
+    /// No SMS / phone DING quota is left (`ding.serverquota.insufficient`): retrying
+    /// will not help; the caller falls back to an in-app DING.
+    #[error("no SMS/phone DING quota left ({code}); fall back to an in-app DING")]
+    DingQuotaInsufficient {
+        /// DingTalk's code.
+        code: String,
+    },
     /// Not sent: the month is in its reserve, kept for critical alerts.
     #[error(
         "suppressed: quota reserve (the rest of this month's DingTalk calls is kept for critical alerts)"
@@ -110,6 +117,7 @@ impl DingTalkError {
             Self::QpsLimited { .. } => "qps_limited",
             Self::QuotaExhausted { .. } => "quota_exhausted",
             Self::QuotaReserved => "quota_reserved",
+            Self::DingQuotaInsufficient { .. } => "ding_quota_insufficient",
             Self::PermissionDenied { .. } => "permission_denied",
             Self::InvalidTarget { .. } => "invalid_target",
             Self::Rejected { .. } => "rejected",
@@ -120,21 +128,32 @@ impl DingTalkError {
     }
 }
 
-const QPS_CODES: [&str; 4] = [
+const QPS_CODES: [&str; 5] = [
     "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
     "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi",
     "Forbidden.AccessDenied.QpsLimitForApi",
     "Forbidden",
+    // DING: over about 6,000 DINGs a minute per robot.
+    "toomuch.msg",
 ];
 
-const TARGET_CODES: [&str; 6] = [
+/// The robot (or what it sends to) is wrong: `invalid.chatbotId` is a robotCode that
+/// is not this app's robot.
+const TARGET_CODES: [&str; 7] = [
     "group.disbanded",
     "bot.stopped",
     "invalid.openConversationId",
     "invalidParameter.openConversationId",
     "resource.not.found",
     "chatbot.notExist",
+    "invalid.chatbotId",
 ];
+
+/// No SMS / phone DING quota left.
+const DING_QUOTA_CODE: &str = "ding.serverquota.insufficient";
+
+// Other DING refusals (`ding.receivercount.limit`: too many receivers;
+// `recall.ding.exception`: unknown DING or not this robot's) are `Rejected`.
 
 /// Classifies a new-API (api.dingtalk.com) answer that was not a success.
 pub fn classify_new_api(status: u16, body: &str) -> DingTalkError {
@@ -178,6 +197,9 @@ pub fn classify_new_api(status: u16, body: &str) -> DingTalkError {
     }
     if code == "Forbidden.AccessDenied.ApiCountLimitForOrg" {
         return DingTalkError::QuotaExhausted { code };
+    }
+    if code == DING_QUOTA_CODE {
+        return DingTalkError::DingQuotaInsufficient { code };
     }
     if code == "Forbidden.AccessDenied.AccessTokenPermissionDenied" {
         let required_scopes = json
@@ -318,6 +340,55 @@ mod tests {
             panic!("not a permission error");
         };
         assert_eq!(required_scopes, ["a", "b"]);
+    }
+
+    #[test]
+    fn ding_classes() {
+        let cases = [
+            (
+                400,
+                r#"{"code":"ding.serverquota.insufficient","message":"no quota"}"#,
+                "ding_quota_insufficient",
+                false,
+            ),
+            (403, r#"{"code":"toomuch.msg"}"#, "qps_limited", true),
+            (400, r#"{"code":"toomuch.msg"}"#, "qps_limited", true),
+            (
+                400,
+                r#"{"code":"ding.receivercount.limit"}"#,
+                "rejected",
+                false,
+            ),
+            (
+                400,
+                r#"{"code":"invalid.chatbotId"}"#,
+                "invalid_target",
+                false,
+            ),
+            (
+                400,
+                r#"{"code":"recall.ding.exception"}"#,
+                "rejected",
+                false,
+            ),
+        ];
+        for (status, body, kind, retryable) in cases {
+            let err = classify_new_api(status, body);
+            assert_eq!(err.kind(), kind, "{status} {body}");
+            assert_eq!(err.is_retryable(), retryable, "{status} {body}");
+        }
+        let DingTalkError::DingQuotaInsufficient { code } =
+            classify_new_api(400, r#"{"code":"ding.serverquota.insufficient"}"#)
+        else {
+            panic!("not a DING quota error");
+        };
+        assert_eq!(code, "ding.serverquota.insufficient");
+        let DingTalkError::Rejected { status, code, .. } =
+            classify_new_api(400, r#"{"code":"ding.receivercount.limit"}"#)
+        else {
+            panic!("not rejected");
+        };
+        assert_eq!((status, code.as_str()), (400, "ding.receivercount.limit"));
     }
 
     #[test]

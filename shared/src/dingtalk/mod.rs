@@ -5,6 +5,7 @@
 //! failures ([`DingTalkError`]) and refresh the token and retry once when DingTalk
 //! says it is invalid.
 
+mod ding;
 mod error;
 
 use std::collections::HashMap;
@@ -16,6 +17,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{debug, warn};
 
+pub use ding::{
+    DING_RECALL_PATH, DING_SEND_PATH, DingSent, READ_STATUS_PATH, ReadInfo, RemindType,
+};
 pub use error::{DingTalkError, classify_new_api, classify_old_api};
 
 use crate::clock::Clock;
@@ -76,8 +80,10 @@ pub fn callback_route_key(integration_id: &str) -> String {
     format!("dtinc-{integration_id}")
 }
 
-/// What a new-API path is counted as (None: exempt from the quota, like tokens).
+/// What a new-API path is counted as (None: exempt from the quota, like tokens);
+/// a query string is ignored.
 fn call_kind(path: &str) -> Option<&'static str> {
+    let path = path.split_once('?').map_or(path, |(path, _)| path);
     match path {
         "/v1.0/oauth2/accessToken" => None,
         "/v1.0/robot/groupMessages/send" | "/v1.0/robot/oToMessages/batchSend" => Some("message"),
@@ -85,6 +91,9 @@ fn call_kind(path: &str) -> Option<&'static str> {
         "/v1.0/card/instances" => Some("card_update"),
         "/v1.0/im/sceneGroups/query" => Some("group_query"),
         "/v1.0/card/callbacks/register" => Some("card_callback"),
+        DING_SEND_PATH => Some("ding"),
+        DING_RECALL_PATH => Some("ding_recall"),
+        READ_STATUS_PATH => Some("read_status"),
         _ => Some("other"),
     }
 }
@@ -618,5 +627,26 @@ impl DingTalkClient {
         )
         .await
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::call_kind;
+
+    #[test]
+    fn calls_are_counted_by_kind() {
+        assert_eq!(call_kind("/v1.0/oauth2/accessToken"), None);
+        assert_eq!(call_kind("/v1.0/robot/ding/send"), Some("ding"));
+        assert_eq!(call_kind("/v1.0/robot/ding/recall"), Some("ding_recall"));
+        assert_eq!(
+            call_kind("/v1.0/robot/oToMessages/readStatus?robotCode=x&processQueryKey=a%2Bb%3D"),
+            Some("read_status")
+        );
+        assert_eq!(
+            call_kind("/v1.0/robot/oToMessages/batchSend"),
+            Some("message")
+        );
+        assert_eq!(call_kind("/v1.0/something/new?x=1"), Some("other"));
     }
 }

@@ -14,6 +14,8 @@ pub enum TargetKind {
     User,
     /// A member that could not be reached (no binding, unknown): only a record.
     Member,
+    /// A DING (target: `<remind type>:<chunk>`).
+    Ding,
 }
 
 impl TargetKind {
@@ -23,6 +25,7 @@ impl TargetKind {
             Self::Chat => "chat",
             Self::User => "user",
             Self::Member => "member",
+            Self::Ding => "ding",
         }
     }
 }
@@ -39,6 +42,8 @@ pub enum Channel {
     Digest,
     /// Nothing was sent (the target has a problem; see the record).
     None,
+    /// A DING (in-app, SMS or phone).
+    Ding,
 }
 
 impl Channel {
@@ -49,6 +54,7 @@ impl Channel {
             Self::Card => "card",
             Self::Digest => "digest",
             Self::None => "none",
+            Self::Ding => "ding",
         }
     }
 }
@@ -60,6 +66,8 @@ pub enum DeliveryStep {
     Alert,
     /// The resolved follow-up (robot messages only; cards update in place).
     Resolved,
+    /// A DING's recall (on acknowledge or resolve).
+    Recall,
 }
 
 impl DeliveryStep {
@@ -68,6 +76,7 @@ impl DeliveryStep {
         match self {
             Self::Alert => "alert_state",
             Self::Resolved => "resolved_state",
+            Self::Recall => "recall_state",
         }
     }
 }
@@ -92,11 +101,13 @@ impl StepState {
     }
 }
 
-/// One target of one incident: the key of a delivery item.
+/// One target of one notification round of an incident: the key of a delivery item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeliveryKey<'a> {
     /// The incident.
     pub incident_id: &'a str,
+    /// The notification round (0: the alert itself; escalation rounds from 1).
+    pub round: u32,
     /// The kind of target.
     pub kind: TargetKind,
     /// openConversationId, userId or email.
@@ -143,13 +154,32 @@ pub struct Delivery {
     /// Last error.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The notification round.
+    #[serde(default)]
+    pub round: u32,
+    /// A DING's recall.
+    #[serde(default)]
+    pub recall_state: Option<StepState>,
 }
 
-/// The outTrackId of an incident's card for one target (stable across retries).
-pub fn out_track_id(incident_id: &str, kind: TargetKind, target: &str) -> String {
-    let digest = hex::encode(Sha256::digest(
-        format!("{}:{target}", kind.as_str()).as_bytes(),
-    ));
+impl DeliveryKey<'_> {
+    /// The item's sort key: `DELIVERY#<kind>#<target>`, with `#R<round>` after round 0.
+    pub fn sort_key(&self) -> String {
+        match self.round {
+            0 => format!("DELIVERY#{}#{}", self.kind.as_str(), self.target),
+            n => format!("DELIVERY#{}#{}#R{n}", self.kind.as_str(), self.target),
+        }
+    }
+}
+
+/// The outTrackId of an incident's card for one target in one round (stable across
+/// retries; every round gets a new card, so phones ring again).
+pub fn out_track_id(incident_id: &str, kind: TargetKind, target: &str, round: u32) -> String {
+    let text = match round {
+        0 => format!("{}:{target}", kind.as_str()),
+        n => format!("{}:{target}:{n}", kind.as_str()),
+    };
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
     format!("{incident_id}-{}", &digest[..16])
 }
 
@@ -182,9 +212,10 @@ mod tests {
 
     #[test]
     fn out_track_ids_are_stable_per_target() {
-        let a = out_track_id("inc1", TargetKind::Chat, "cid==");
-        assert_eq!(a, out_track_id("inc1", TargetKind::Chat, "cid=="));
-        assert_ne!(a, out_track_id("inc1", TargetKind::User, "cid=="));
+        let a = out_track_id("inc1", TargetKind::Chat, "cid==", 0);
+        assert_eq!(a, out_track_id("inc1", TargetKind::Chat, "cid==", 0));
+        assert_ne!(a, out_track_id("inc1", TargetKind::User, "cid==", 0));
+        assert_ne!(a, out_track_id("inc1", TargetKind::Chat, "cid==", 1));
         assert!(a.starts_with("inc1-") && a.len() == "inc1-".len() + 16);
     }
 }

@@ -226,6 +226,13 @@ pub struct Incident {
     pub event_count: u32,
     /// Optimistic-concurrency version.
     pub version: u64,
+    /// Who is expected to respond (member emails): the layer's members, or whom it
+    /// was reassigned to.
+    #[serde(default)]
+    pub assignees: Vec<String>,
+    /// Escalation and timers (ARCHITECTURE.md §9).
+    #[serde(default)]
+    pub escalation: Option<super::escalation_state::Escalation>,
 }
 
 /// What an operation record says happened.
@@ -270,6 +277,20 @@ pub enum RecordKind {
     Truncated,
     /// The event's time was in the future and was replaced by the time of receipt.
     ClockSkew,
+    /// The next layer of the escalation policy was notified.
+    Escalated,
+    /// A DING was sent.
+    DingSent,
+    /// A DING was recalled.
+    DingRecalled,
+    /// A DING could not be sent (or fell back to an in-app DING).
+    DingFailed,
+    /// Someone reassigned the incident.
+    Reassigned,
+    /// The acknowledgement timed out: the incident is triggered again.
+    AckTimeout,
+    /// A snooze ended: the incident is triggered again.
+    SnoozeEnded,
 }
 
 /// One line of an incident's timeline.

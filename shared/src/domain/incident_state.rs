@@ -3,6 +3,7 @@
 //! it names, asks [`decide`] what to do, and applies the answer with conditional
 //! writes; a lost write makes it read and decide again.
 
+use super::escalation_state::{Escalation, PolicySnapshot, reschedule, schedule};
 use super::incident::{AlertEvent, AlertStatus, Incident, IncidentStatus};
 
 /// Where an alert key's pointer stands.
@@ -174,20 +175,12 @@ pub fn merged(old: &Incident, event: &AlertEvent, event_ms: i64, now: &str) -> I
     next.labels = alert.labels.clone();
     next.links = alert.links.clone();
     next.source = alert.source.clone().or(next.source);
-    for (have, add) in [
-        (&mut next.targets.chats, &event.targets.chats),
-        (&mut next.targets.members, &event.targets.members),
-        (
-            &mut next.targets.dingtalk_user_ids,
-            &event.targets.dingtalk_user_ids,
-        ),
-    ] {
-        for target in add {
-            if !have.contains(target) && have.len() < super::bounds::INCIDENT_TARGETS {
-                have.push(target.clone());
-            }
-        }
-    }
+    add_new(&mut next.targets.chats, &event.targets.chats);
+    add_new(&mut next.targets.members, &event.targets.members);
+    add_new(
+        &mut next.targets.dingtalk_user_ids,
+        &event.targets.dingtalk_user_ids,
+    );
     next.last_event_ms = next.last_event_ms.max(event_ms);
     next.updated_at = now.to_string();
     next
@@ -214,10 +207,17 @@ pub fn shown_differs(a: &Incident, b: &Incident) -> bool {
     )
 }
 
-/// A new, triggered incident made from an alert event.
-pub fn new_incident(id: String, event: &AlertEvent, event_ms: i64, now: &str) -> Incident {
+/// A new, triggered incident made from an alert event, following `policy` when a
+/// route picked one (its layer 0 joins the targets the alert named).
+pub fn new_incident(
+    id: String,
+    event: &AlertEvent,
+    event_ms: i64,
+    now: &str,
+    policy: Option<&PolicySnapshot>,
+) -> Incident {
     let alert = &event.alert;
-    Incident {
+    let mut incident = Incident {
         id,
         integration_id: event.integration_id.clone(),
         key: alert.key.clone(),
@@ -239,7 +239,34 @@ pub fn new_incident(id: String, event: &AlertEvent, event_ms: i64, now: &str) ->
         last_event_ms: event_ms,
         event_count: 1,
         version: 1,
+        assignees: event.targets.members.clone(),
+        escalation: None,
+    };
+    if let Some(policy) = policy {
+        if let Some(first) = policy.layers.first() {
+            add_new(&mut incident.targets.chats, &first.targets.chats);
+            add_new(&mut incident.targets.members, &first.targets.members);
+            add_new(&mut incident.assignees, &first.targets.members);
+        }
+        incident.escalation = Some(Escalation::start(Some(policy.clone()), ms_of(now)));
+        let next = schedule(&incident);
+        if let Some(esc) = incident.escalation.as_mut() {
+            esc.next = next;
+        }
     }
+    incident
+}
+
+fn add_new(have: &mut Vec<String>, add: &[String]) {
+    for target in add {
+        if !have.contains(target) && have.len() < super::bounds::INCIDENT_TARGETS {
+            have.push(target.clone());
+        }
+    }
+}
+
+fn ms_of(now: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(now).map_or(0, |t| t.timestamp_millis())
 }
 
 /// The resolved state of an open incident.
@@ -251,6 +278,7 @@ pub fn resolved(open: &Incident, event_ms: i64, now: &str, by: &str) -> Incident
     next.updated_at = now.to_string();
     next.last_event_ms = open.last_event_ms.max(event_ms);
     next.version = open.version.saturating_add(1);
+    reschedule(&mut next, ms_of(now));
     next
 }
 

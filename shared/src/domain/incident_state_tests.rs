@@ -30,6 +30,7 @@ fn incident(status: IncidentStatus, last_event_ms: i64) -> Incident {
         &event(AlertStatus::Firing, "t"),
         last_event_ms,
         "now",
+        None,
     );
     incident.status = status;
     incident

@@ -13,8 +13,8 @@ pub const WEBHOOK_ATTEMPTS: u32 = 8;
 
 /// An internal job, tagged by `type` on the wire.
 ///
-/// Room is left for escalation steps: a new variant is a new `type`, and an
-/// old consumer refuses it (to the DLQ) instead of misreading it.
+/// A new variant is a new `type`, and an old consumer refuses it (to the DLQ)
+/// instead of misreading it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Job {
@@ -60,6 +60,18 @@ pub enum Job {
         #[serde(default)]
         create: bool,
     },
+    /// An escalation step falls due (ARCHITECTURE.md §9): a no-op unless the
+    /// incident is still at `epoch`. Waits longer than SQS's 15 minutes hop.
+    EscalationTimer {
+        /// The incident's integration.
+        integration_id: String,
+        /// The incident.
+        incident_id: String,
+        /// The escalation epoch the timer was set for.
+        epoch: u64,
+        /// When the step is due (Unix ms).
+        due_ms: i64,
+    },
 }
 
 fn first_attempt() -> u32 {
@@ -74,6 +86,7 @@ impl Job {
             Self::Webhook { .. } => "webhook",
             Self::LinkPrompt { .. } => "link_prompt",
             Self::DigestRefresh { .. } => "digest_refresh",
+            Self::EscalationTimer { .. } => "escalation_timer",
         }
     }
 
@@ -83,16 +96,17 @@ impl Job {
             Self::IncidentChanged { integration_id, .. }
             | Self::Webhook { integration_id, .. }
             | Self::LinkPrompt { integration_id, .. }
-            | Self::DigestRefresh { integration_id, .. } => integration_id,
+            | Self::DigestRefresh { integration_id, .. }
+            | Self::EscalationTimer { integration_id, .. } => integration_id,
         }
     }
 
     /// The incident the job is about, if any.
     pub fn incident_id(&self) -> Option<&str> {
         match self {
-            Self::IncidentChanged { incident_id, .. } | Self::Webhook { incident_id, .. } => {
-                Some(incident_id)
-            }
+            Self::IncidentChanged { incident_id, .. }
+            | Self::Webhook { incident_id, .. }
+            | Self::EscalationTimer { incident_id, .. } => Some(incident_id),
             Self::LinkPrompt { .. } | Self::DigestRefresh { .. } => None,
         }
     }
@@ -142,11 +156,12 @@ pub enum MessageError {
     InvalidAlert(String),
 }
 
-const JOB_TYPES: [&str; 4] = [
+const JOB_TYPES: [&str; 5] = [
     "incident_changed",
     "webhook",
     "link_prompt",
     "digest_refresh",
+    "escalation_timer",
 ];
 
 impl QueueMessage {
@@ -218,6 +233,12 @@ mod tests {
                 chat: "cid".into(),
                 window: 7,
                 create: true,
+            },
+            Job::EscalationTimer {
+                integration_id: "i".into(),
+                incident_id: "n".into(),
+                epoch: 3,
+                due_ms: 1_000,
             },
         ];
         for job in jobs {

@@ -5,11 +5,14 @@ pub mod bounds;
 pub mod budget;
 pub mod chat;
 pub mod delivery;
+pub mod escalation;
+pub mod escalation_state;
 pub mod incident;
 pub mod incident_state;
 pub mod integration;
 pub mod job;
 pub mod member;
+pub mod routing;
 pub mod secret;
 pub mod validation;
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::domain::incident::AlertEvent;
+use crate::domain::escalation_state;
+use crate::domain::incident::{AlertEvent, Incident};
 use crate::domain::job::Job;
 
 /// Longest delay SQS allows on a message.
@@ -80,6 +81,26 @@ impl JobQueue {
     pub async fn send_alert(&self, event: &AlertEvent) -> Result<(), QueueError> {
         self.send(serde_json::to_string(event)?, Duration::ZERO)
             .await
+    }
+
+    /// Arms an incident's escalation timers (ARCHITECTURE.md §9): one message for
+    /// what is owed now, one for the step due next (a hop when over 15 minutes).
+    /// The sweep fires anything a lost message would have, so this is the fast path.
+    pub async fn arm_escalation(&self, incident: &Incident, now_ms: i64) -> Result<(), QueueError> {
+        for due_ms in escalation_state::timers(incident) {
+            let Some(esc) = incident.escalation.as_ref() else {
+                return Ok(());
+            };
+            let job = Job::EscalationTimer {
+                integration_id: incident.integration_id.clone(),
+                incident_id: incident.id.clone(),
+                epoch: esc.epoch,
+                due_ms,
+            };
+            let wait = u64::try_from(due_ms.saturating_sub(now_ms)).unwrap_or(0);
+            self.send_job(&job, Duration::from_millis(wait)).await?;
+        }
+        Ok(())
     }
 
     /// Makes a received message visible again after `delay` (a short retry instead

@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{
-    RenderContext, cut, in_dingtalk, incident_url, local_time, markdown_link, sanitize, started,
-    status_line,
+    RenderContext, cut, escalation_line, in_dingtalk, incident_url, local_time, markdown_link,
+    sanitize, started, status_line,
 };
 use crate::domain::incident::{Incident, IncidentStatus};
 
@@ -62,6 +62,17 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
     );
     put("show_resolve", open.to_string());
     put("show_snooze", open.to_string());
+    put(
+        "escalation",
+        escalation_line(incident, ctx.timezone).unwrap_or_default(),
+    );
+    put("assignees", incident.assignees.join(", "));
+    let has_policy = incident
+        .escalation
+        .as_ref()
+        .is_some_and(|e| e.policy.is_some());
+    put("show_escalate", (open && has_policy).to_string());
+    put("show_reassign", open.to_string());
     put(
         "details_url",
         in_dingtalk(&incident_url(ctx.base_url, incident, None)),

@@ -29,6 +29,8 @@ pub fn incident(description: &str) -> Incident {
         last_event_ms: 0,
         event_count: 1,
         version: 1,
+        assignees: Vec::new(),
+        escalation: None,
     }
 }
 

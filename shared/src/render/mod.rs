@@ -100,6 +100,34 @@ pub(crate) fn status_line(incident: &Incident) -> String {
     }
 }
 
+/// Where the escalation stands and who is on it: `⏫ Layer 2 of 3 · next
+/// escalation 09:42 CST · assignees: …` (none for an incident without a policy).
+pub(crate) fn escalation_line(incident: &Incident, timezone: &str) -> Option<String> {
+    let view = crate::domain::escalation_state::view(incident);
+    let mut parts = Vec::new();
+    if let Some(view) = &view {
+        parts.push(format!("⏫ Layer {} of {}", view.layer + 1, view.layers));
+        match (&view.next_at, view.next_step, view.state) {
+            (Some(at), Some(crate::domain::escalation_state::StepKind::Escalate), "waiting") => {
+                parts.push(format!("next escalation {}", local_time(at, timezone)));
+            }
+            (_, _, "done") if incident.status != IncidentStatus::Resolved => {
+                parts.push("every layer notified".into());
+            }
+            _ => {}
+        }
+    }
+    if !incident.assignees.is_empty() && incident.status != IncidentStatus::Resolved {
+        let names: Vec<String> = incident
+            .assignees
+            .iter()
+            .map(|a| sanitize::inline(a))
+            .collect();
+        parts.push(format!("assignees: {}", names.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
 /// When the incident started at the source (else when it opened here).
 pub(crate) fn started(incident: &Incident) -> &str {
     incident

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    GREEN, RenderContext, cut, in_dingtalk, incident_url, local_time, markdown_link, sanitize,
-    started, status_line,
+    GREEN, RenderContext, cut, escalation_line, in_dingtalk, incident_url, local_time,
+    markdown_link, sanitize, started, status_line,
 };
 use crate::dingtalk::RobotMessage;
 use crate::domain::incident::Incident;
@@ -89,6 +89,9 @@ fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) ->
         text.push_str(&format!(" · acknowledged by {by}"));
     }
     text.push_str(&format!(" · key {}", sanitize::inline(&incident.key)));
+    if let Some(line) = escalation_line(incident, ctx.timezone) {
+        text.push_str(&format!("\n\n{line}"));
+    }
     if !ctx.mentions.is_empty() {
         let names: Vec<String> = ctx
             .mentions
@@ -124,6 +127,19 @@ pub fn alert_message(incident: &Incident, ctx: &RenderContext<'_>) -> RobotMessa
         msg_key: "sampleActionCard4".into(),
         msg_param: fit(build),
     }
+}
+
+/// A DING's plain text: what is firing, that nobody took it, and where to act.
+pub fn ding_text(incident: &Incident, base_url: &str) -> String {
+    let layer = crate::domain::escalation_state::view(incident)
+        .map(|v| format!(" (escalation layer {} of {})", v.layer + 1, v.layers))
+        .unwrap_or_default();
+    format!(
+        "🚨 [{}] {} — not acknowledged yet{layer}. Acknowledge: {}",
+        incident.severity.label(),
+        cut(&sanitize::inline(&incident.title), 300),
+        incident_url(base_url, incident, Some("ack")),
+    )
 }
 
 /// The short follow-up sent once per robot-message target when an incident resolves.

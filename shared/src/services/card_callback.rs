@@ -80,6 +80,8 @@ struct Click {
     user_id: String,
     action: String,
     duration: Option<String>,
+    /// The member a Reassign button names.
+    member: Option<String>,
     /// The incident the button names, if it names one.
     incident: Option<String>,
 }
@@ -114,6 +116,7 @@ impl Click {
             user_id: user_id.to_string(),
             action: param("action").unwrap_or_default(),
             duration: param("duration"),
+            member: param("member"),
             incident: param("incident"),
         })
     }
@@ -246,7 +249,11 @@ impl CardCallback {
         };
         let card_now = |i: &Incident| render::card_params(i, &ctx);
 
-        let Some(action) = Action::parse(&click.action, click.duration.as_deref()) else {
+        let Some(action) = Action::parse(
+            &click.action,
+            click.duration.as_deref(),
+            click.member.as_deref(),
+        ) else {
             return Ok(answer(
                 card_now(&incident),
                 notice("Unknown button; update the card template (see README)"),
@@ -328,6 +335,7 @@ impl CardCallback {
             .find(|d| d.alert_ref.as_deref() == Some(out_track_id));
         if let Some(delivery) = clicked {
             let key = DeliveryKey {
+                round: delivery.round,
                 incident_id: &incident.id,
                 kind: delivery.kind,
                 target: &delivery.target,

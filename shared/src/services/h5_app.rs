@@ -425,6 +425,7 @@ impl H5App {
                 .filter(|i| i.status != IncidentStatus::Resolved)
                 .filter(|i| {
                     i.targets.members.contains(&member.email)
+                        || i.assignees.contains(&member.email)
                         || i.targets.dingtalk_user_ids.contains(&session.uid)
                 })
                 .collect()),
@@ -454,13 +455,13 @@ impl H5App {
         session: &Session,
         incident_id: &str,
         action: &str,
-        duration: Option<&str>,
+        (duration, member): (Option<&str>, Option<&str>),
         version: Option<u64>,
     ) -> Result<Incident, H5Error> {
-        let action = Action::parse(action, duration).ok_or_else(|| {
+        let action = Action::parse(action, duration, member).ok_or_else(|| {
             H5Error::Invalid(
                 "action",
-                "action must be ack, resolve or snooze (30m, 2h, 24h)".into(),
+                "action must be ack, resolve, snooze (30m, 2h, 24h), escalate or reassign (with a member)".into(),
             )
         })?;
         let member = self.member_of(session).await?;

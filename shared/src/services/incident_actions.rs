@@ -1,4 +1,5 @@
-//! Acting on incidents (Acknowledge / Resolve / Snooze) as a bound, licensed member,
+//! Acting on incidents (Acknowledge / Resolve / Snooze / Escalate / Reassign) as a
+//! bound, licensed member,
 //! with optimistic concurrency; used by the H5 app and the card buttons. After a
 //! change, a queued `incident_changed` job updates what the notifier sent.
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 use tracing::{error, info};
 
 use crate::clock::{Clock, rfc3339};
+use crate::domain::escalation_state;
 use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, RecordKind};
 use crate::domain::job::Job;
 use crate::domain::member::Member;
@@ -18,7 +20,7 @@ use crate::store::{AlertApplied, Store, StoreError};
 pub const COALESCE_DELAY: Duration = Duration::from_secs(2);
 
 /// An action on an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Take it.
     Acknowledge,
@@ -26,14 +28,24 @@ pub enum Action {
     Resolve,
     /// Quiet it for a while.
     Snooze(Duration),
+    /// Notify the escalation policy's next layer now.
+    Escalate,
+    /// Hand it to a member (by email).
+    Reassign(String),
 }
 
 impl Action {
-    /// Parses `ack` / `resolve` / `snooze` with a duration of `30m`, `2h` or `24h`.
-    pub fn parse(action: &str, duration: Option<&str>) -> Option<Self> {
+    /// Parses `ack` / `resolve` / `snooze` (with a duration of `30m`, `2h` or
+    /// `24h`) / `escalate` / `reassign` (with the member's email).
+    pub fn parse(action: &str, duration: Option<&str>, member: Option<&str>) -> Option<Self> {
         match action {
             "ack" | "acknowledge" => Some(Self::Acknowledge),
             "resolve" => Some(Self::Resolve),
+            "escalate" => Some(Self::Escalate),
+            "reassign" => member
+                .map(|m| m.trim().to_ascii_lowercase())
+                .filter(|m| !m.is_empty() && m.len() <= 254)
+                .map(Self::Reassign),
             "snooze" => {
                 let minutes = match duration.unwrap_or("30m") {
                     "30m" => 30,
@@ -47,11 +59,24 @@ impl Action {
         }
     }
 
-    fn describe(self) -> String {
+    fn describe(&self) -> String {
         match self {
             Self::Acknowledge => "acknowledged".into(),
             Self::Resolve => "resolved".into(),
             Self::Snooze(d) => format!("snoozed for {} min", d.as_secs() / 60),
+            Self::Escalate => "escalated".into(),
+            Self::Reassign(member) => format!("reassigned to {member}"),
+        }
+    }
+
+    /// The record kind and the upstream event name (`incident.<name>`).
+    fn names(&self) -> (RecordKind, &'static str) {
+        match self {
+            Self::Acknowledge => (RecordKind::Acknowledged, "acknowledged"),
+            Self::Resolve => (RecordKind::Resolved, "resolved"),
+            Self::Snooze(_) => (RecordKind::Snoozed, "snoozed"),
+            Self::Escalate => (RecordKind::Escalated, "escalated"),
+            Self::Reassign(_) => (RecordKind::Reassigned, "reassigned"),
         }
     }
 }
@@ -112,6 +137,17 @@ impl IncidentActions {
         action: Action,
         expected_version: Option<u64>,
     ) -> Result<Incident, ActionError> {
+        if let Action::Reassign(member) = &action
+            && self
+                .store
+                .get_member(integration_id, member)
+                .await?
+                .is_none()
+        {
+            return Err(ActionError::NotApplicable(format!(
+                "no member {member}: reassign to a member of the integration"
+            )));
+        }
         let current = self
             .store
             .get_incident(incident_id)
@@ -128,37 +164,40 @@ impl IncidentActions {
             return Err(ActionError::Conflict(Box::new(current)));
         }
         let now_ms = self.clock.now_ms();
-        let next = match self.change(current, actor, action, now_ms).await? {
+        let next = match self.change(current, actor, &action, now_ms).await? {
             Changed::Already(current) => return Ok(current),
             Changed::Now(next) => next,
         };
         info!(integration_id, incident_id, action = %action.describe(), "incident action applied");
         let who = format!("{} <{}>", actor.name, actor.email);
+        let (kind, upstream) = action.names();
+        let mut detail = format!("{} by {who}", action.describe());
+        if let (Action::Escalate, Some(view)) = (&action, escalation_state::view(&next)) {
+            detail.push_str(&format!(
+                ": layer {} of {} notified",
+                view.layer + 1,
+                view.layers
+            ));
+        }
         let record = OperationRecord {
             at: rfc3339(now_ms),
-            kind: match action {
-                Action::Acknowledge => RecordKind::Acknowledged,
-                Action::Resolve => RecordKind::Resolved,
-                Action::Snooze(_) => RecordKind::Snoozed,
-            },
+            kind,
             target: None,
-            detail: format!("{} by {who}", action.describe()),
+            detail,
             actor: Some(who),
         };
         self.store.add_record(incident_id, now_ms, &record).await?;
         self.queue_change(&next).await;
+        if let Err(err) = self.queue.arm_escalation(&next, now_ms).await {
+            error!(integration_id, incident_id, error = %err, "could not queue an escalation timer; the sweep fires it");
+        }
         if self
             .store
             .get_integration(integration_id)
             .await?
             .is_some_and(|i| i.webhook_url.is_some())
         {
-            let kind = match action {
-                Action::Acknowledge => "acknowledged",
-                Action::Resolve => "resolved",
-                Action::Snooze(_) => "snoozed",
-            };
-            self.queue_webhook(&next, kind, &record.detail).await;
+            self.queue_webhook(&next, upstream, &record.detail).await;
         }
         Ok(next)
     }
@@ -168,7 +207,7 @@ impl IncidentActions {
         &self,
         current: Incident,
         actor: &Member,
-        action: Action,
+        action: &Action,
         now_ms: i64,
     ) -> Result<Changed, ActionError> {
         let now = rfc3339(now_ms);
@@ -198,9 +237,24 @@ impl IncidentActions {
                     Err(err) => Err(err),
                 }
             }
+            (Action::Escalate | Action::Reassign(_), _) => {
+                let mut next = match action {
+                    Action::Reassign(member) => {
+                        escalation_state::reassign(&current, member, now_ms)
+                    }
+                    _ => escalation_state::escalate_now(&current, now_ms).map(|(next, _)| next),
+                }
+                .map_err(|e| ActionError::NotApplicable(e.0))?;
+                next.updated_at = now;
+                next.version = current.version + 1;
+                self.store
+                    .replace_incident(&next, current.version)
+                    .await
+                    .map(|()| next)
+            }
             (Action::Acknowledge | Action::Snooze(_), _) => {
                 let mut next = current.clone();
-                if action == Action::Acknowledge {
+                if *action == Action::Acknowledge {
                     next.status = IncidentStatus::Acknowledged;
                     next.acked_by = Some(actor.name.clone());
                 }
@@ -210,6 +264,7 @@ impl IncidentActions {
                 }
                 next.updated_at = now;
                 next.version = current.version + 1;
+                escalation_state::reschedule(&mut next, now_ms);
                 self.store
                     .replace_incident(&next, current.version)
                     .await

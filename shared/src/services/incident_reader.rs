@@ -1,6 +1,7 @@
 //! Read access to incidents and their operation records, for the admin API.
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::domain::delivery::Delivery;
 use crate::domain::incident::{Incident, IncidentStatus, OperationRecord};
@@ -8,15 +9,46 @@ use crate::services::integration_center::CenterError;
 use crate::store::Store;
 
 /// An incident with its timeline and deliveries (`GET /api/incidents/{id}`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct IncidentDetail {
     /// The incident.
-    #[serde(flatten)]
     pub incident: Incident,
     /// Operation records, oldest first.
     pub records: Vec<OperationRecord>,
     /// What was delivered to each target.
     pub deliveries: Vec<Delivery>,
+}
+
+impl Serialize for IncidentDetail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = incident_json(&self.incident);
+        if let Some(object) = value.as_object_mut() {
+            let records = serde_json::to_value(&self.records).map_err(serde::ser::Error::custom)?;
+            let deliveries =
+                serde_json::to_value(&self.deliveries).map_err(serde::ser::Error::custom)?;
+            object.insert("records".into(), records);
+            object.insert("deliveries".into(), deliveries);
+        }
+        value.serialize(serializer)
+    }
+}
+
+/// An incident as the APIs show it: its escalation as the view of
+/// ARCHITECTURE.md §9 (policy, version, layer, loop, next step; null without a
+/// policy), not the state kept for the timers.
+pub fn incident_json(incident: &Incident) -> Value {
+    let mut value = serde_json::to_value(incident).unwrap_or(Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        let view = serde_json::to_value(crate::domain::escalation_state::view(incident))
+            .unwrap_or(Value::Null);
+        object.insert("escalation".into(), view);
+    }
+    value
+}
+
+/// Incidents as the APIs show them.
+pub fn incidents_json(incidents: &[Incident]) -> Value {
+    Value::Array(incidents.iter().map(incident_json).collect())
 }
 
 /// Reads incidents.

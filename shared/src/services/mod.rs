@@ -3,6 +3,7 @@
 
 pub mod card_callback;
 pub mod directory;
+pub mod escalation_admin;
 pub mod event_subscription;
 pub mod h5_app;
 pub mod incident_actions;
@@ -192,6 +193,14 @@ impl Services {
     }
 
     /// The incident reader.
+    pub fn escalation_admin(&self) -> crate::services::escalation_admin::EscalationAdmin {
+        crate::services::escalation_admin::EscalationAdmin::new(
+            self.store.clone(),
+            self.clock.clone(),
+        )
+    }
+
+    /// The incident reader (admin API).
     pub fn incident_reader(&self) -> IncidentReader {
         IncidentReader::new(self.store.clone())
     }

@@ -49,6 +49,7 @@ fn sent<'a>(step: DeliveryStep, reference: Option<&'a str>) -> StepOutcome<'a> {
 pub async fn ledger(ledger: &dyn DeliveryLedger) {
     let incident = fresh("inc");
     let key = DeliveryKey {
+        round: 0,
         incident_id: &incident,
         kind: TargetKind::Chat,
         target: "cid==",
@@ -107,6 +108,7 @@ pub async fn ledger(ledger: &dyn DeliveryLedger) {
     assert_eq!(delivery.card_hash.as_deref(), Some("h1"));
     assert_eq!(delivery.last_error.as_deref(), Some("refused"));
     let user = DeliveryKey {
+        round: 0,
         kind: TargetKind::User,
         target: "u1",
         ..key
@@ -122,6 +124,7 @@ pub async fn ledger(ledger: &dyn DeliveryLedger) {
     assert!(
         ledger
             .get_delivery(DeliveryKey {
+                round: 0,
                 target: "none",
                 ..key
             })

@@ -5,11 +5,7 @@
 
 use super::incidents::incident_pk;
 use super::{Store, StoreError, applied, from_typed, n, s};
-use crate::domain::delivery::{Delivery, DeliveryKey, DeliveryStep, StepOutcome, TargetKind};
-
-fn delivery_sk(kind: TargetKind, target: &str) -> String {
-    format!("DELIVERY#{}#{target}", kind.as_str())
-}
+use crate::domain::delivery::{Delivery, DeliveryKey, DeliveryStep, StepOutcome};
 
 impl Store {
     /// Claims a delivery step for `lease_ms`: true when this caller may send it (it
@@ -26,15 +22,19 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(incident_pk(key.incident_id)))
-            .key("sk", s(delivery_sk(key.kind, key.target)))
-            .update_expression("SET #kind = :kind, target = :target, lease_until_ms = :lease")
+            .key("sk", s(key.sort_key()))
+            .update_expression(
+                "SET #kind = :kind, target = :target, #round = :round, lease_until_ms = :lease",
+            )
             .condition_expression(
                 "attribute_not_exists(#step) AND (attribute_not_exists(lease_until_ms) OR lease_until_ms < :now)",
             )
             .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#round", "round")
             .expression_attribute_names("#step", step.field())
             .expression_attribute_values(":kind", s(key.kind.as_str()))
             .expression_attribute_values(":target", s(key.target))
+            .expression_attribute_values(":round", n(key.round))
             .expression_attribute_values(":lease", n(now_ms + lease_ms))
             .expression_attribute_values(":now", n(now_ms))
             .send()
@@ -54,7 +54,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(incident_pk(key.incident_id)))
-            .key("sk", s(delivery_sk(key.kind, key.target)))
+            .key("sk", s(key.sort_key()))
             .expression_attribute_names("#step", outcome.step.field())
             .expression_attribute_values(":state", s(outcome.state.as_str()))
             .expression_attribute_values(":channel", s(outcome.channel.as_str()));
@@ -80,7 +80,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(incident_pk(key.incident_id)))
-            .key("sk", s(delivery_sk(key.kind, key.target)))
+            .key("sk", s(key.sort_key()))
             .update_expression("SET last_error = :err REMOVE lease_until_ms")
             .expression_attribute_values(":err", s(error))
             .send()
@@ -95,7 +95,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(incident_pk(key.incident_id)))
-            .key("sk", s(delivery_sk(key.kind, key.target)))
+            .key("sk", s(key.sort_key()))
             .update_expression("SET card_hash = :h")
             .expression_attribute_values(":h", s(hash))
             .send()
@@ -106,13 +106,10 @@ impl Store {
 
     /// What was delivered to one target of an incident.
     pub async fn get_delivery(&self, key: DeliveryKey<'_>) -> Result<Option<Delivery>, StoreError> {
-        self.get_item(
-            &incident_pk(key.incident_id),
-            &delivery_sk(key.kind, key.target),
-        )
-        .await?
-        .map(from_typed)
-        .transpose()
+        self.get_item(&incident_pk(key.incident_id), &key.sort_key())
+            .await?
+            .map(from_typed)
+            .transpose()
     }
 
     /// Every delivery item of an incident.

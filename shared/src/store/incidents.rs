@@ -13,6 +13,7 @@
 //! What an event does is decided by the pure [`decide`]; this module applies it.
 
 use super::{Item, Store, StoreError, applied, from_typed, n, partition, s, typed_item};
+use crate::domain::escalation_state::PolicySnapshot;
 use crate::domain::incident::{AlertEvent, Incident};
 use crate::domain::incident_state::{
     Decision, KeyPointer, PointerState, decide, merged, new_incident, resolved,
@@ -65,6 +66,14 @@ fn incident_item(incident: &Incident) -> Result<Item, StoreError> {
         "gsi1sk".into(),
         s(format!("{}#{}", incident.opened_at, incident.id)),
     );
+    // On the timer index while a step is due or something is owed (sparse).
+    if let Some(due) = incident.escalation.as_ref().and_then(|e| e.due_ms()) {
+        item.insert("gsi2pk".into(), s(super::escalation::TIMER_KEY));
+        item.insert(
+            "gsi2sk".into(),
+            s(super::escalation::timer_sort_key(due, &incident.id)),
+        );
+    }
     Ok(item)
 }
 
@@ -95,6 +104,7 @@ impl Store {
         event_ms: i64,
         now: &str,
         new_id: impl Fn() -> String,
+        policy: Option<&PolicySnapshot>,
     ) -> Result<AlertApplied, StoreError> {
         let (pk, sk) = key_item(&event.integration_id, &event.alert.key);
         for _ in 0..APPLY_ATTEMPTS {
@@ -115,7 +125,7 @@ impl Store {
                 |open| merged(open, event, event_ms, now),
             );
             match self
-                .apply_decision(decision, event, event_ms, now, &new_id)
+                .apply_decision(decision, (event, event_ms, now), &new_id, policy)
                 .await
             {
                 Ok(Some(applied)) => return Ok(applied),
@@ -130,14 +140,14 @@ impl Store {
     async fn apply_decision(
         &self,
         decision: Decision,
-        event: &AlertEvent,
-        event_ms: i64,
-        now: &str,
+        (event, event_ms, now): (&AlertEvent, i64, &str),
         new_id: &impl Fn() -> String,
+        policy: Option<&PolicySnapshot>,
     ) -> Result<Option<AlertApplied>, StoreError> {
         let applied = match decision {
             Decision::Open { after_resolved_ms } => {
-                self.open_incident(event, event_ms, now, new_id, after_resolved_ms)
+                let incident = new_incident(new_id(), event, event_ms, now, policy);
+                self.open_incident(incident, event, event_ms, after_resolved_ms)
                     .await?
             }
             Decision::Update { next, changed } => {
@@ -172,7 +182,7 @@ impl Store {
                 // An open pointer whose incident is not written (yet, or its opener
                 // stopped): write it from this event; a resolve is then applied anew.
                 let incident = self
-                    .create_incident(&new_incident(incident_id, event, event_ms, now))
+                    .create_incident(&new_incident(incident_id, event, event_ms, now, policy))
                     .await?;
                 if event.alert.status != crate::domain::incident::AlertStatus::Firing {
                     return Ok(None);
@@ -191,13 +201,11 @@ impl Store {
 
     async fn open_incident(
         &self,
+        incident: Incident,
         event: &AlertEvent,
         event_ms: i64,
-        now: &str,
-        new_id: &impl Fn() -> String,
         resolved_before_ms: Option<i64>,
     ) -> Result<AlertApplied, StoreError> {
-        let incident = new_incident(new_id(), event, event_ms, now);
         let (pk, sk) = key_item(&event.integration_id, &event.alert.key);
         let mut request = self
             .client

@@ -18,7 +18,7 @@ const DIGEST_NEWEST: usize = 5;
 
 #[derive(Default)]
 struct State {
-    deliveries: BTreeMap<(String, TargetKind, String), (Delivery, Option<i64>)>,
+    deliveries: BTreeMap<LedgerKey, (Delivery, Option<i64>)>,
     records: HashMap<String, Vec<(i64, OperationRecord)>>,
     seconds: HashMap<(String, i64), u32>,
     usage: HashMap<(String, String), MonthUsage>,
@@ -56,11 +56,15 @@ impl MemoryStore {
     }
 }
 
-fn delivery_key(key: &DeliveryKey<'_>) -> (String, TargetKind, String) {
+/// (incident, kind, target, round).
+type LedgerKey = (String, TargetKind, String, u32);
+
+fn delivery_key(key: &DeliveryKey<'_>) -> LedgerKey {
     (
         key.incident_id.to_string(),
         key.kind,
         key.target.to_string(),
+        key.round,
     )
 }
 
@@ -75,6 +79,8 @@ fn blank(key: &DeliveryKey<'_>) -> Delivery {
         channel: None,
         card_hash: None,
         last_error: None,
+        round: key.round,
+        recall_state: None,
     }
 }
 
@@ -85,6 +91,7 @@ fn step_state(
     match step {
         DeliveryStep::Alert => delivery.alert_state,
         DeliveryStep::Resolved => delivery.resolved_state,
+        DeliveryStep::Recall => delivery.recall_state,
     }
 }
 
@@ -129,6 +136,7 @@ impl DeliveryLedger for MemoryStore {
                 }
             }
             DeliveryStep::Resolved => delivery.resolved_state = Some(outcome.state),
+            DeliveryStep::Recall => delivery.recall_state = Some(outcome.state),
         }
         delivery.channel = Some(outcome.channel);
         if let Some(error) = outcome.error {
@@ -168,7 +176,7 @@ impl DeliveryLedger for MemoryStore {
             .lock()?
             .deliveries
             .iter()
-            .filter(|((id, _, _), _)| id == incident_id)
+            .filter(|((id, _, _, _), _)| id == incident_id)
             .map(|(_, (d, _))| d.clone())
             .collect())
     }

@@ -6,12 +6,14 @@
 //! - `CHAT#<openConversationId>`: a group chat of the group chat list
 //! - `SEEN#<key>`: an idempotency claim (event id, message id) with a TTL
 //! - `TOKEN`: the app access token shared by every Lambda instance
+//! - `POLICY#<id>`, `ROUTES`: escalation policies and routes (see `escalation`)
 
 mod chats;
 mod claims;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod deliveries;
+mod escalation;
 mod incidents;
 mod integrations;
 mod link_codes;
@@ -91,6 +93,8 @@ pub struct Store {
 
 /// Name of the secondary index used for listings.
 pub const GSI1: &str = "gsi1";
+/// Name of the sparse secondary index of due escalation steps (the sweep's).
+pub const GSI2: &str = "gsi2";
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -168,17 +172,19 @@ impl Store {
                 .build()
                 .map_err(|e| StoreError::Dynamo(e.to_string()))
         };
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(GSI1)
-            .key_schema(key("gsi1pk", KeyType::Hash)?)
-            .key_schema(key("gsi1sk", KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        let gsi = |name: &str, hash: &str, range: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| StoreError::Dynamo(e.to_string()))
+        };
         let created = self
             .client
             .create_table()
@@ -188,9 +194,12 @@ impl Store {
             .attribute_definitions(attr("sk")?)
             .attribute_definitions(attr("gsi1pk")?)
             .attribute_definitions(attr("gsi1sk")?)
+            .attribute_definitions(attr("gsi2pk")?)
+            .attribute_definitions(attr("gsi2sk")?)
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
-            .global_secondary_indexes(gsi)
+            .global_secondary_indexes(gsi(GSI1, "gsi1pk", "gsi1sk")?)
+            .global_secondary_indexes(gsi(GSI2, "gsi2pk", "gsi2sk")?)
             .send()
             .await;
         if let Err(err) = created {

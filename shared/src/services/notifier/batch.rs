@@ -1,11 +1,14 @@
-//! What the records of one SQS batch read once: integrations and group chat lists
+//! What the records of one SQS batch read once: integrations, group chat lists,
+//! routes and escalation policies
 //! (a batch lasts seconds; admin changes apply from the next batch).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::domain::chat::GroupChat;
+use crate::domain::escalation::EscalationPolicy;
 use crate::domain::integration::Integration;
+use crate::domain::routing::Route;
 use crate::store::StoreError;
 
 /// The batch's reads.
@@ -13,6 +16,8 @@ use crate::store::StoreError;
 pub(super) struct BatchReads {
     pub(super) integrations: ReadOnce<Option<Integration>>,
     pub(super) chats: ReadOnce<Vec<GroupChat>>,
+    pub(super) routes: ReadOnce<Vec<Route>>,
+    pub(super) policies: ReadOnce<Vec<EscalationPolicy>>,
 }
 
 /// Values read at most once per key.

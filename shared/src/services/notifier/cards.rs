@@ -22,6 +22,8 @@ pub(super) struct CardTarget<'a> {
     pub(super) id: &'a str,
     /// The group's robot (else the app's own).
     pub(super) robot_code: Option<&'a str>,
+    /// The notification round (a new card each round).
+    pub(super) round: u32,
 }
 
 impl Notifier {
@@ -38,15 +40,16 @@ impl Notifier {
             kind,
             id: target,
             robot_code,
+            round,
         } = to;
-        let track = out_track_id(&incident.id, kind, target);
+        let track = out_track_id(&incident.id, kind, target, round);
         let route = callback_route_key(&integration.id);
         let space = match kind {
             TargetKind::Chat => CardSpace::Group {
                 cid: target,
                 mentions: ctx.mentions,
             },
-            TargetKind::User | TargetKind::Member => CardSpace::Person(target),
+            TargetKind::User | TargetKind::Member | TargetKind::Ding => CardSpace::Person(target),
         };
         let delivery = CardDelivery {
             template_id: integration.card_template_id.as_deref().unwrap_or_default(),
@@ -101,6 +104,7 @@ impl Notifier {
             match outcome {
                 Ok(_) => {
                     let key = DeliveryKey {
+                        round: delivery.round,
                         incident_id: &incident.id,
                         kind: delivery.kind,
                         target: &delivery.target,

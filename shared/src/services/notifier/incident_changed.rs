@@ -1,5 +1,6 @@
 //! The `incident_changed` job: someone acted on an incident; update its cards in
-//! place (and once resolved, send the follow-ups). Older, coalesced jobs stand down.
+//! place, recall DINGs once someone responded (and once resolved, send the
+//! follow-ups). Older, coalesced jobs stand down.
 
 use tokio::time::Instant;
 use tracing::{info, instrument};
@@ -40,6 +41,9 @@ impl Notifier {
         };
         let mut retry = None;
         self.update_cards(integration, &incident, &ctx, deadline, &mut retry)
+            .await?;
+        let deliveries = self.ledger.list_deliveries(&incident.id).await?;
+        self.recall_dings(integration, &incident, &deliveries, deadline, &mut retry)
             .await?;
         retry.map_or(Ok(()), |reason| Err(JobError::Retry(reason)))
     }

@@ -9,16 +9,19 @@
 //! pass (throttling beyond the time budget, DingTalk or network trouble) releases
 //! the claim and fails the SQS record so it is retried.
 //!
-//! One file per job and step: [`alert`], [`resolved`], [`targets`], [`settle`],
-//! [`cards`], [`storm`], [`usage_notice`], [`webhook`], [`link_prompt`],
-//! [`incident_changed`].
+//! One file per job and step: [`alert`], [`rounds`], [`resolved`], [`targets`],
+//! [`settle`], [`cards`], [`storm`], [`usage_notice`], [`webhook`], [`link_prompt`],
+//! [`incident_changed`], [`escalation`] (timers and the sweep) and [`ding`].
 
 mod alert;
 mod batch;
 mod cards;
+mod ding;
+pub mod escalation;
 mod incident_changed;
 mod link_prompt;
 mod resolved;
+mod rounds;
 mod settle;
 pub mod storm;
 mod targets;
@@ -290,6 +293,17 @@ impl Notifier {
                 ..
             } => {
                 self.digest_refresh(&integration, &chat, window, create)
+                    .await
+            }
+            Job::EscalationTimer {
+                incident_id,
+                epoch,
+                due_ms,
+                ..
+            } => {
+                let span = info_span!("escalation_timer", integration_id = %integration.id, incident_id = %incident_id, epoch);
+                self.escalation_timer(&integration, &incident_id, epoch, due_ms, deadline)
+                    .instrument(span)
                     .await
             }
         }

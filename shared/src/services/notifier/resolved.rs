@@ -3,7 +3,7 @@
 
 use tokio::time::Instant;
 
-use super::settle::Claimed;
+use super::settle::{Claimed, Recipient};
 use super::{JobError, Notifier, priority_of};
 use crate::dingtalk::AppCredentials;
 use crate::domain::delivery::{
@@ -18,6 +18,28 @@ fn owes_follow_up(delivery: &Delivery) -> bool {
     delivery.alert_state == Some(StepState::Sent)
         && delivery.channel == Some(Channel::Robot)
         && delivery.resolved_state.is_none()
+}
+
+/// The deliveries that owe a follow-up: one per target, its newest round's, and
+/// none for a target that got one already (escalation rounds message a target
+/// several times; it hears of the resolve once).
+fn follow_ups_owed(deliveries: &[Delivery]) -> Vec<&Delivery> {
+    let mut owed: Vec<&Delivery> = Vec::new();
+    for delivery in deliveries.iter().filter(|d| owes_follow_up(d)) {
+        let same = |d: &&Delivery| d.kind == delivery.kind && d.target == delivery.target;
+        if deliveries
+            .iter()
+            .any(|d| same(&d) && d.resolved_state.is_some())
+        {
+            continue;
+        }
+        match owed.iter_mut().find(|d| same(d)) {
+            Some(kept) if kept.round < delivery.round => *kept = delivery,
+            Some(_) => {}
+            None => owed.push(delivery),
+        }
+    }
+    owed
 }
 
 impl Notifier {
@@ -41,27 +63,34 @@ impl Notifier {
         let chats = self.chats(&integration.id).await?;
         let now_ms = self.clock.now_ms();
         let mut users = Vec::new();
-        for delivery in self.ledger.list_deliveries(&incident.id).await? {
+        let deliveries = self.ledger.list_deliveries(&incident.id).await?;
+        self.recall_dings(integration, incident, &deliveries, deadline, &mut retry)
+            .await?;
+        for delivery in follow_ups_owed(&deliveries) {
             let key = DeliveryKey {
+                round: delivery.round,
                 incident_id: &incident.id,
                 kind: delivery.kind,
                 target: &delivery.target,
             };
-            if !owes_follow_up(&delivery)
-                || !self
-                    .ledger
-                    .claim_step(
-                        key,
-                        DeliveryStep::Resolved,
-                        now_ms,
-                        self.settings.lease_ms(),
-                    )
-                    .await?
+            if !self
+                .ledger
+                .claim_step(
+                    key,
+                    DeliveryStep::Resolved,
+                    now_ms,
+                    self.settings.lease_ms(),
+                )
+                .await?
             {
                 continue;
             }
             if delivery.kind == TargetKind::User {
-                users.push((delivery.target.clone(), delivery.target.clone()));
+                users.push(Recipient {
+                    user_id: delivery.target.clone(),
+                    label: delivery.target.clone(),
+                    round: delivery.round,
+                });
                 continue;
             }
             let chat = chats
@@ -79,6 +108,7 @@ impl Notifier {
                 .await;
             let claimed = Claimed {
                 incident_id: &incident.id,
+                round: delivery.round,
                 kind: TargetKind::Chat,
                 target: &delivery.target,
                 label: &label,
@@ -119,6 +149,8 @@ mod tests {
             channel: Some(Channel::Robot),
             card_hash: None,
             last_error: None,
+            round: 0,
+            recall_state: None,
         };
         assert!(owes_follow_up(&base));
         for other in [
@@ -141,5 +173,26 @@ mod tests {
         ] {
             assert!(!owes_follow_up(&other), "{other:?}");
         }
+    }
+
+    #[test]
+    fn a_target_messaged_in_several_rounds_hears_of_the_resolve_once() {
+        let sent = |round: u32, resolved: bool| Delivery {
+            kind: TargetKind::Chat,
+            target: "cid".into(),
+            alert_state: Some(StepState::Sent),
+            alert_ref: None,
+            resolved_state: resolved.then_some(StepState::Sent),
+            channel: Some(Channel::Robot),
+            card_hash: None,
+            last_error: None,
+            round,
+            recall_state: None,
+        };
+        let three = [sent(0, false), sent(2, false), sent(1, false)];
+        let owed = follow_ups_owed(&three);
+        assert_eq!(owed.len(), 1);
+        assert_eq!(owed[0].round, 2);
+        assert!(follow_ups_owed(&[sent(0, false), sent(1, true)]).is_empty());
     }
 }

@@ -19,11 +19,24 @@ use crate::store::ports::{ChatDirectory, DeliveryLedger};
 /// A send's result: a reference (processQueryKey / outTrackId) or an error.
 pub(super) type SendResult = Result<String, DingTalkError>;
 
+/// A person a 1:1 message goes to, for one round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Recipient {
+    /// DingTalk userId.
+    pub(super) user_id: String,
+    /// How they are named in records.
+    pub(super) label: String,
+    /// The round the message belongs to.
+    pub(super) round: u32,
+}
+
 /// One claimed step of one target.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Claimed<'a> {
     /// The incident.
     pub incident_id: &'a str,
+    /// The notification round.
+    pub round: u32,
     /// The kind of target.
     pub kind: TargetKind,
     /// openConversationId or userId.
@@ -39,6 +52,7 @@ pub(crate) struct Claimed<'a> {
 impl<'a> Claimed<'a> {
     fn key(&self) -> DeliveryKey<'a> {
         DeliveryKey {
+            round: self.round,
             incident_id: self.incident_id,
             kind: self.kind,
             target: self.target,
@@ -90,8 +104,10 @@ pub(crate) fn failure_record(err: &DingTalkError) -> (RecordKind, &'static str) 
 fn sent_what(step: DeliveryStep, channel: Channel) -> &'static str {
     match (step, channel) {
         (DeliveryStep::Alert, Channel::Card) => "card delivered",
+        (DeliveryStep::Alert, Channel::Ding) => "DING sent",
         (DeliveryStep::Alert, _) => "message sent",
         (DeliveryStep::Resolved, _) => "resolved follow-up sent",
+        (DeliveryStep::Recall, _) => "DING recalled",
     }
 }
 
@@ -227,12 +243,12 @@ impl Notifier {
         }
     }
 
-    /// 1:1 robot messages to claimed people (userId, label), 20 a call.
+    /// 1:1 robot messages to claimed people, 20 a call.
     pub(super) async fn send_to_users(
         &self,
         integration: &Integration,
         incident: &Incident,
-        users: &[(String, String)],
+        users: &[Recipient],
         message: &RobotMessage,
         step: DeliveryStep,
         deadline: Instant,
@@ -240,13 +256,18 @@ impl Notifier {
         let app = AppCredentials::from(integration).with_priority(priority_of(incident));
         let mut retry = None;
         for chunk in users.chunks(20) {
-            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+            let ids: Vec<String> = chunk.iter().map(|r| r.user_id.clone()).collect();
             let result = self
                 .with_backoff(deadline, || {
                     self.dingtalk.send_one_to_one(app, &ids, message)
                 })
                 .await;
-            for (user_id, label) in chunk {
+            for Recipient {
+                user_id,
+                label,
+                round,
+            } in chunk
+            {
                 let outcome = match &result {
                     Ok(sent) if sent.invalid_staff_id_list.contains(user_id) => {
                         Err(DingTalkError::InvalidTarget {
@@ -264,6 +285,7 @@ impl Notifier {
                 };
                 let claimed = Claimed {
                     incident_id: &incident.id,
+                    round: *round,
                     kind: TargetKind::User,
                     target: user_id,
                     label,

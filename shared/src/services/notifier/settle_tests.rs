@@ -8,6 +8,7 @@ use crate::store::memory::MemoryStore;
 fn claimed(kind: TargetKind) -> Claimed<'static> {
     Claimed {
         incident_id: "inc",
+        round: 0,
         kind,
         target: "cid",
         label: "Ops",

@@ -106,6 +106,7 @@ impl StormControl<'_> {
             return Ok(Fold::Deliver);
         }
         let key = DeliveryKey {
+            round: 0,
             incident_id: &incident.id,
             kind: TargetKind::Chat,
             target: cid,

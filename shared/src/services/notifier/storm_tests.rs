@@ -78,6 +78,7 @@ async fn past_the_threshold_cards_fold_and_update_at_most_once_a_slot() {
     assert_eq!(digest.folded, 4);
     assert_eq!(digest.newest[0], "alert 6");
     let key = DeliveryKey {
+        round: 0,
         incident_id: "inc6",
         kind: TargetKind::Chat,
         target: "cid",

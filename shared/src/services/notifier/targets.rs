@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use super::Notifier;
 use crate::domain::chat::{ChatStatus, GroupChat};
 use crate::domain::delivery::TargetKind;
-use crate::domain::incident::{Incident, RecordKind};
-use crate::domain::integration::Integration;
+use crate::domain::incident::RecordKind;
+use crate::domain::integration::{Integration, Targets};
 use crate::store::StoreError;
 
 /// A problem with one target, recorded once per incident.
@@ -83,14 +83,13 @@ fn unbound_user(user_id: &str) -> TargetProblem {
 }
 
 impl Notifier {
-    /// Resolves the incident's wanted targets.
+    /// Resolves wanted targets (an incident's, or an escalation round's).
     pub(super) async fn resolve_targets(
         &self,
         integration: &Integration,
-        incident: &Incident,
+        wanted: &Targets,
     ) -> Result<ResolvedTargets, StoreError> {
         let mut resolved = ResolvedTargets::default();
-        let wanted = &incident.targets;
         if !wanted.chats.is_empty() {
             let chats = self.chats(&integration.id).await?;
             for entry in &wanted.chats {

@@ -1,0 +1,325 @@
+//! Escalation at run time (ARCHITECTURE.md §9): which policy an alert follows,
+//! timers that fire the due step exactly once, the once-a-minute sweep that fires
+//! whatever a lost timer message would have, and draining what a step owes (a
+//! round of notifications, a DING).
+//!
+//! A step is decided by the pure [`fire_due`] and written with the incident's
+//! version condition, so of two firings (a duplicate timer, the sweep) one wins
+//! and the other reads a new epoch and stands down. What the step owes is written
+//! with it and cleared only once sent, each target claimed per round.
+
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+use super::{JobError, Notifier};
+use crate::domain::escalation_state::{
+    EARLY_TOLERANCE_MS, Fired, PolicySnapshot, fire_due, round_targets,
+};
+use crate::domain::incident::{AlertEvent, Incident, IncidentStatus, RecordKind};
+use crate::domain::integration::Integration;
+use crate::domain::job::Job;
+use crate::domain::routing;
+use crate::render::RenderContext;
+use crate::store::StoreError;
+
+/// Rounds of read-decide-write one run makes before it leaves the rest to the
+/// next timer or sweep.
+const RUN_PASSES: usize = 6;
+
+/// Incidents the sweep takes on per run.
+const SWEEP_LIMIT: i32 = 100;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Incidents looked at.
+    pub due: usize,
+    /// Incidents whose run failed (retried by the next sweep).
+    pub failed: usize,
+}
+
+impl Notifier {
+    /// The policy an alert follows: its `escalation_policy` label, else the first
+    /// matching route (ARCHITECTURE.md §9); none when nothing matches.
+    pub(super) async fn route_policy(
+        &self,
+        integration: &Integration,
+        event: &AlertEvent,
+    ) -> Result<Option<PolicySnapshot>, StoreError> {
+        let read = self.store.get_routes(&integration.id);
+        let routes = match &self.batch {
+            Some(batch) => batch.routes.get_or_read(&integration.id, read).await?,
+            None => read.await?,
+        };
+        let alert = &event.alert;
+        let Some(reference) = routing::route_policy(&routes, &alert.labels, alert.severity) else {
+            return Ok(None);
+        };
+        let read = self.store.list_policies(&integration.id);
+        let policies = match &self.batch {
+            Some(batch) => batch.policies.get_or_read(&integration.id, read).await?,
+            None => read.await?,
+        };
+        let found = policies
+            .iter()
+            .find(|p| p.id == reference)
+            .or_else(|| policies.iter().find(|p| p.name == reference));
+        if found.is_none() {
+            warn!(policy = %reference, "the alert names an escalation policy that does not exist; no escalation");
+        }
+        Ok(found.map(PolicySnapshot::from))
+    }
+
+    /// Queues the incident's escalation timers; a failure is left to the sweep.
+    pub(super) async fn arm_timers(&self, incident: &Incident) {
+        let Some(jobs) = &self.jobs else {
+            return;
+        };
+        if let Err(err) = jobs.arm_escalation(incident, self.clock.now_ms()).await {
+            warn!(error = %err, "could not queue an escalation timer; the sweep fires it");
+        }
+    }
+
+    /// An `escalation_timer` job: early (a hop of a long wait) → queued again for
+    /// the rest; due → the step, if the incident is still at `epoch`.
+    pub(super) async fn escalation_timer(
+        &self,
+        integration: &Integration,
+        incident_id: &str,
+        epoch: u64,
+        due_ms: i64,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
+        let now_ms = self.clock.now_ms();
+        if now_ms + EARLY_TOLERANCE_MS < due_ms
+            && let Some(jobs) = &self.jobs
+        {
+            let job = Job::EscalationTimer {
+                integration_id: integration.id.clone(),
+                incident_id: incident_id.to_string(),
+                epoch,
+                due_ms,
+            };
+            let wait = u64::try_from(due_ms - now_ms).unwrap_or(0);
+            return jobs
+                .send_job(&job, std::time::Duration::from_millis(wait))
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()));
+        }
+        self.run_escalation(integration, incident_id, Some(epoch), deadline)
+            .await
+    }
+
+    /// Fires every overdue step (the safety net for lost timer messages).
+    pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, JobError> {
+        let due = self
+            .store
+            .due_incidents(self.clock.now_ms(), SWEEP_LIMIT)
+            .await?;
+        let mut report = SweepReport {
+            due: due.len(),
+            failed: 0,
+        };
+        for incident in due {
+            if Instant::now() + self.settings.deadline_margin > deadline {
+                break;
+            }
+            let Some(integration) = self.integration(&incident.integration_id).await? else {
+                continue;
+            };
+            let span =
+                info_span!("sweep", integration_id = %integration.id, incident_id = %incident.id);
+            let run = self.run_escalation(&integration, &incident.id, None, deadline);
+            if let Err(err) = run.instrument(span).await {
+                warn!(incident_id = %incident.id, error = %err, "escalation step failed; the next sweep retries it");
+                report.failed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Drains what the incident owes, then fires its due step (at `epoch`, when
+    /// a timer names one).
+    async fn run_escalation(
+        &self,
+        integration: &Integration,
+        incident_id: &str,
+        epoch: Option<u64>,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
+        for _ in 0..RUN_PASSES {
+            let Some(incident) = self
+                .store
+                .get_incident(incident_id)
+                .await?
+                .filter(|i| i.integration_id == integration.id)
+            else {
+                info!(incident_id, "timer for an unknown incident; nothing to do");
+                return Ok(());
+            };
+            let Some(esc) = incident.escalation.as_ref() else {
+                return Ok(());
+            };
+            if esc.undelivered.is_some() || esc.ding_owed.is_some() {
+                self.drain(integration, &incident, deadline).await?;
+                continue;
+            }
+            let Some((next, fired)) = fire_due(&incident, epoch, self.clock.now_ms()) else {
+                return Ok(());
+            };
+            match self.store.replace_incident(&next, incident.version).await {
+                Ok(()) => self.after_fired(integration, &next, &fired).await,
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a fired step, arms the next timer and tells the upstream system.
+    async fn after_fired(&self, integration: &Integration, incident: &Incident, fired: &Fired) {
+        let esc = incident.escalation.as_ref();
+        let layers = esc
+            .and_then(|e| e.policy.as_ref())
+            .map_or(0, |p| p.layers.len());
+        let record = match fired {
+            Fired::Escalated {
+                layer, loop_count, ..
+            } => Some((
+                RecordKind::Escalated,
+                format!(
+                    "nobody responded in time: escalated to layer {} of {layers}{}",
+                    layer + 1,
+                    if *loop_count > 0 {
+                        format!(" (repeat {loop_count})")
+                    } else {
+                        String::new()
+                    }
+                ),
+            )),
+            Fired::Exhausted => Some((
+                RecordKind::Escalated,
+                "every layer and repeat was notified and nobody responded: escalation ended (acknowledge, reassign or escalate by hand)".to_string(),
+            )),
+            Fired::AckTimeout { .. } => Some((
+                RecordKind::AckTimeout,
+                "acknowledged but not resolved within the policy's ack timeout: triggered again, the current layer notified again".to_string(),
+            )),
+            Fired::SnoozeEnded { .. } => Some((
+                RecordKind::SnoozeEnded,
+                "the snooze ended: triggered again and notified again".to_string(),
+            )),
+            Fired::Ding { .. } | Fired::Rescheduled => None,
+        };
+        if let Some((kind, detail)) = record {
+            info!(record = ?kind, "escalation step fired");
+            self.record(&incident.id, kind, None, detail).await;
+        }
+        self.arm_timers(incident).await;
+        if matches!(fired, Fired::Escalated { .. }) {
+            self.queue_upstream(integration, incident, "escalated", "escalation policy")
+                .await;
+        }
+    }
+
+    /// Queues the upstream webhook event `incident.<kind>` when one is configured.
+    async fn queue_upstream(
+        &self,
+        integration: &Integration,
+        incident: &Incident,
+        kind: &str,
+        actor: &str,
+    ) {
+        let (Some(jobs), Some(_)) = (&self.jobs, &integration.webhook_url) else {
+            return;
+        };
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let event =
+            crate::render::webhook_payload::incident_event(incident, kind, actor, &event_id);
+        let job = Job::Webhook {
+            integration_id: integration.id.clone(),
+            incident_id: incident.id.clone(),
+            attempt: 1,
+            event,
+        };
+        if let Err(err) = jobs.send_job(&job, std::time::Duration::ZERO).await {
+            warn!(error = %err, "could not queue the upstream webhook");
+        }
+    }
+
+    /// Sends what a step owes (a round, a DING), then clears it; a failure that may
+    /// pass leaves it owed (the record, or the next sweep, retries).
+    async fn drain(
+        &self,
+        integration: &Integration,
+        incident: &Incident,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
+        let Some(esc) = incident.escalation.as_ref() else {
+            return Ok(());
+        };
+        let mut retry = None;
+        if incident.status != IncidentStatus::Resolved {
+            if let Some(round) = &esc.undelivered {
+                let wanted = round_targets(incident, round);
+                retry = self
+                    .deliver_round(integration, incident, &wanted, round.n, deadline)
+                    .await?;
+                if integration.card_template_id.is_some() {
+                    let ctx = RenderContext {
+                        base_url: self.base_url(integration),
+                        timezone: &integration.timezone,
+                        mentions: &[],
+                    };
+                    self.update_cards(integration, incident, &ctx, deadline, &mut retry)
+                        .await?;
+                }
+            }
+            if let Some(round) = esc.ding_owed {
+                let failed = self
+                    .send_dings(integration, incident, round, deadline)
+                    .await?;
+                retry = retry.or(failed);
+            }
+        }
+        if let Some(reason) = retry {
+            return Err(JobError::Retry(reason));
+        }
+        self.clear_owed(incident).await
+    }
+
+    /// Clears the owed round and DING that `sent` had (unless a newer step replaced them).
+    async fn clear_owed(&self, sent: &Incident) -> Result<(), JobError> {
+        let Some(owed) = sent.escalation.as_ref() else {
+            return Ok(());
+        };
+        for _ in 0..RUN_PASSES {
+            let Some(current) = self.store.get_incident(&sent.id).await? else {
+                return Ok(());
+            };
+            let mut next = current.clone();
+            let Some(esc) = next.escalation.as_mut() else {
+                return Ok(());
+            };
+            let mut changed = false;
+            if esc.undelivered.is_some() && esc.undelivered == owed.undelivered {
+                esc.undelivered = None;
+                changed = true;
+            }
+            if esc.ding_owed.is_some() && esc.ding_owed == owed.ding_owed {
+                esc.ding_owed = None;
+                changed = true;
+            }
+            if !changed {
+                return Ok(());
+            }
+            next.version = current.version + 1;
+            match self.store.replace_incident(&next, current.version).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(JobError::Retry("the incident kept changing".into()))
+    }
+}
