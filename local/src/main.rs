@@ -46,6 +46,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(token) = &demo.ingest_token {
             println!("    ingest token        {token}");
         }
+        println!(
+            "    escalation          critical alerts follow \"demo-escalation\": Alice, then after 30 s Bob and Carol with a phone DING"
+        );
         println!("\n  Open {local}/sandbox and install the cool app in a group.");
     }
     println!("\nCtrl-C stops everything.\n");

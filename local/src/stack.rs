@@ -567,5 +567,38 @@ async fn wire_demo_integration(
             aes_key: DEMO_AES_KEY.into(),
         },
     );
+    demo_escalation(services, &demo.id).await?;
     Ok(demo)
+}
+
+/// The demo's two-layer escalation policy, routed from every critical alert, so a
+/// newcomer sees an escalation within a minute: Alice first; 30 s later Bob and
+/// Carol, with a phone DING; once more from layer 2 after 60 s.
+async fn demo_escalation(services: &Services, integration_id: &str) -> Result<(), DevError> {
+    let aws = |e: &dyn std::fmt::Display| DevError::Aws(e.to_string());
+    let admin = services.escalation_admin();
+    if !admin
+        .list(integration_id)
+        .await
+        .map_err(|e| aws(&e))?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let policy = json!({"name": "demo-escalation", "layers": [
+        {"targets": {"members": ["alice@example.com"]}, "escalate_after_secs": 30},
+        {"targets": {"members": ["bob@example.com", "carol@example.com"]}, "escalate_after_secs": 60,
+         "ding": {"remind_type": "call", "severities": ["critical"], "after_secs": 0}}],
+        "repeat": {"times": 1, "from_layer": 1}, "ack_timeout_secs": 1800});
+    admin
+        .create(integration_id, &policy)
+        .await
+        .map_err(|e| aws(&e))?;
+    let routes = json!([{"name": "critical alerts", "matchers": [], "severities": ["critical"],
+                         "policy": "demo-escalation"}]);
+    admin
+        .put_routes(integration_id, &routes)
+        .await
+        .map_err(|e| aws(&e))?;
+    Ok(())
 }

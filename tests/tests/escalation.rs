@@ -558,3 +558,33 @@ async fn escalate_and_reassign_from_a_signed_card_click() {
         "earlier cards keep updating in place"
     );
 }
+
+#[tokio::test]
+async fn without_phone_quota_the_ding_falls_back_in_app_and_a_lost_group_does_not_stop_the_layer() {
+    let esc = Escalation::start(false).await;
+    esc.two_layers().await;
+    esc.stack.sandbox.set_ding_call_quota(false);
+    esc.fire_alert("pay-8").await;
+    // Layer 1's group loses the robot before the escalation reaches it.
+    esc.stack.sandbox.set_cool_app(GROUP_B, None);
+    esc.after(60).await;
+    assert_eq!(
+        esc.messages_to(&MessageTarget::User("bob0002".into())),
+        1,
+        "Bob still gets his message"
+    );
+    esc.after(30).await;
+    let dings = esc.stack.sandbox.dings();
+    assert_eq!(dings.len(), 1);
+    assert_eq!(dings[0].remind, 1, "in-app instead of a phone call");
+    let detail = esc.detail("pay-8").await;
+    assert!(
+        record_of(&detail, "ding_failed")["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("fell back to an in-app DING")
+    );
+    assert_eq!(records(&detail, "ding_sent"), 1);
+    let failed = record_of(&detail, "failed");
+    assert_eq!(failed["target"], "Payments L2", "{failed}");
+}

@@ -605,3 +605,51 @@ async fn sqs_event_source_deletes_successes_and_redrives_failures() {
         "poison tried maxReceiveCount times: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn the_demo_escalates_a_critical_alert_within_a_minute() {
+    let stack = start(settings()).await.expect("stack");
+    let demo = stack.demo.clone().expect("demo");
+    let sandbox = stack.sandbox.clone().expect("sandbox");
+    let event = json!({"version": 1, "alert": {"key": "demo-escalation", "status": "firing",
+        "severity": "critical", "title": "Checkout is down"}});
+    let response = reqwest::Client::new()
+        .post(url(
+            &stack,
+            &format!("/api/integrations/{}/alerts", demo.id),
+        ))
+        .bearer_auth(demo.ingest_token.clone().expect("token"))
+        .json(&event)
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(response.status().as_u16(), 202);
+    let to = |user: &str| {
+        sandbox
+            .cards()
+            .iter()
+            .filter(|c| {
+                c.spaces
+                    .iter()
+                    .any(|s| s.ends_with(&format!("IM_ROBOT.{user}")))
+            })
+            .count()
+    };
+    // Layer 1 at once; layer 2 after 30 s, through the SQS timer (moto honours delays).
+    for _ in 0..300 {
+        if to("bob0002") > 0 && !sandbox.dings().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(to("alice0001"), 1, "layer 1: Alice");
+    assert_eq!(
+        (to("bob0002"), to("carol0003")),
+        (1, 1),
+        "layer 2: Bob and Carol"
+    );
+    let dings = sandbox.dings();
+    assert_eq!(dings.len(), 1, "{dings:?}");
+    assert_eq!(dings[0].remind, 3, "a phone DING");
+    assert_eq!(dings[0].receivers, vec!["bob0002", "carol0003"]);
+}
