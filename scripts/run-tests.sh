@@ -6,7 +6,7 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 log="$(mktemp -t tests.XXXXXX.log)"
 trap 'rm -f "$log"' EXIT
-cargo test "$@" 2>&1 | tee "$log"
+cargo test --no-fail-fast "$@" 2>&1 | tee "$log"
 cargo_status=${PIPESTATUS[0]}
 "$root/scripts/browser-test.sh" 2>&1 | tee -a "$log"
 browser_status=${PIPESTATUS[0]}
