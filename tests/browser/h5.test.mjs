@@ -84,6 +84,9 @@ try {
   await page.click(`[data-incident="${incident.id}"]`);
   await page.waitForSelector("#act-ack");
   await page.screenshot({ path: `${artifacts}/h5-mobile-detail.png`, fullPage: true });
+  const facts = await page.textContent("#incident");
+  check("the detail shows where the escalation stands", facts.includes("layer 1 of 2, next escalation at"), facts);
+  check("Escalate and Reassign are offered", (await page.$("#act-escalate")) !== null && (await page.$("#act-reassign")) !== null);
   await page.click("#act-ack");
   await page.waitForFunction(() => document.querySelector("#incident [data-testid=status]")?.textContent === "acknowledged");
   check("page shows the incident acknowledged", true);

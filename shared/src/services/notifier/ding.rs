@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::{JobError, Notifier, priority_of};
-use crate::dingtalk::{AppCredentials, DingTalkError};
+use crate::dingtalk::{AppCredentials, DingSent, DingTalkError};
 use crate::domain::delivery::{
     Channel, Delivery, DeliveryKey, DeliveryStep, StepOutcome, StepState, TargetKind,
 };
@@ -200,6 +200,19 @@ impl Notifier {
                 })
                 .await;
         }
+        self.settle_ding(incident, key, remind, &names, outcome)
+            .await
+    }
+
+    /// Completes a DING call's item from its outcome, with its record.
+    async fn settle_ding(
+        &self,
+        incident: &Incident,
+        key: DeliveryKey<'_>,
+        remind: RemindType,
+        names: &[&str],
+        outcome: Result<DingSent, DingTalkError>,
+    ) -> Result<Option<String>, JobError> {
         let finish = |state, reference, error| StepOutcome {
             step: DeliveryStep::Alert,
             state,

@@ -5,7 +5,8 @@ use tokio::time::Instant;
 
 use super::settle::{Claimed, Recipient};
 use super::{JobError, Notifier, priority_of};
-use crate::dingtalk::AppCredentials;
+use crate::dingtalk::{AppCredentials, RobotMessage};
+use crate::domain::chat::GroupChat;
 use crate::domain::delivery::{
     Channel, Delivery, DeliveryKey, DeliveryStep, StepState, TargetKind,
 };
@@ -59,7 +60,6 @@ impl Notifier {
         self.update_cards(integration, incident, &ctx, deadline, &mut retry)
             .await?;
         let message = render::resolved_message(incident, &ctx);
-        let app = AppCredentials::from(integration).with_priority(priority_of(incident));
         let chats = self.chats(&integration.id).await?;
         let now_ms = self.clock.now_ms();
         let mut users = Vec::new();
@@ -93,30 +93,15 @@ impl Notifier {
                 });
                 continue;
             }
-            let chat = chats
-                .iter()
-                .find(|c| c.open_conversation_id == delivery.target);
-            let label = chat
-                .and_then(|c| c.title.clone())
-                .unwrap_or_else(|| delivery.target.clone());
-            let cool_app = chat.and_then(|c| c.cool_app_code.as_deref());
-            let outcome = self
-                .with_backoff(deadline, || {
-                    self.dingtalk
-                        .send_group_message(app, &delivery.target, cool_app, &message)
-                })
-                .await;
-            let claimed = Claimed {
-                incident_id: &incident.id,
-                round: delivery.round,
-                kind: TargetKind::Chat,
-                target: &delivery.target,
-                label: &label,
-                step: DeliveryStep::Resolved,
-                channel: Channel::Robot,
-            };
-            self.settle(integration, claimed, outcome, &mut retry)
-                .await?;
+            self.chat_follow_up(
+                integration,
+                incident,
+                delivery,
+                (&chats, &message),
+                deadline,
+                &mut retry,
+            )
+            .await?;
         }
         let failed = self
             .send_to_users(
@@ -131,6 +116,43 @@ impl Notifier {
         retry
             .or(failed)
             .map_or(Ok(()), |reason| Err(JobError::Retry(reason)))
+    }
+
+    /// One group's resolved follow-up (claimed by the caller).
+    async fn chat_follow_up(
+        &self,
+        integration: &Integration,
+        incident: &Incident,
+        delivery: &Delivery,
+        (chats, message): (&[GroupChat], &RobotMessage),
+        deadline: Instant,
+        retry: &mut Option<String>,
+    ) -> Result<(), JobError> {
+        let app = AppCredentials::from(integration).with_priority(priority_of(incident));
+        let chat = chats
+            .iter()
+            .find(|c| c.open_conversation_id == delivery.target);
+        let label = chat
+            .and_then(|c| c.title.clone())
+            .unwrap_or_else(|| delivery.target.clone());
+        let cool_app = chat.and_then(|c| c.cool_app_code.as_deref());
+        let outcome = self
+            .with_backoff(deadline, || {
+                self.dingtalk
+                    .send_group_message(app, &delivery.target, cool_app, message)
+            })
+            .await;
+        let claimed = Claimed {
+            incident_id: &incident.id,
+            round: delivery.round,
+            kind: TargetKind::Chat,
+            target: &delivery.target,
+            label: &label,
+            step: DeliveryStep::Resolved,
+            channel: Channel::Robot,
+        };
+        self.settle(integration, claimed, outcome, retry).await?;
+        Ok(())
     }
 }
 
