@@ -43,6 +43,9 @@ pub struct SqsEventSource {
     pub batch_size: i32,
     /// Long-poll wait in seconds (0–20).
     pub wait_seconds: i32,
+    /// Batches handled at once, each by its own poller (Lambda's SQS poller runs
+    /// several; default 5).
+    pub pollers: usize,
 }
 
 impl SqsEventSource {
@@ -64,6 +67,7 @@ impl SqsEventSource {
             queue_arn,
             batch_size: 10,
             wait_seconds: 5,
+            pollers: 5,
         })
     }
 
@@ -84,6 +88,48 @@ impl SqsEventSource {
         if messages.is_empty() {
             return Ok(PollOutcome::default());
         }
+        let (event, receipts) = self.event_of(messages);
+        let total = receipts.len();
+        let whole_batch_failed = PollOutcome {
+            received: total,
+            succeeded: 0,
+            failed: total,
+        };
+        let failed: Vec<String> = match handler(event).await {
+            Ok(response) => response
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect(),
+            Err(err) => {
+                warn!(error = %err, "handler failed; the whole batch is retried");
+                return Ok(whole_batch_failed);
+            }
+        };
+        // Like Lambda: a failure id that is not in the batch fails the whole batch.
+        if failed.iter().any(|id| !receipts.contains_key(id)) {
+            warn!("handler reported an unknown message id; the whole batch is retried");
+            return Ok(whole_batch_failed);
+        }
+        let succeeded = self.delete_succeeded(&receipts, &failed).await?;
+        if !failed.is_empty() {
+            info!(
+                failed = failed.len(),
+                "batch item failures left for redelivery"
+            );
+        }
+        Ok(PollOutcome {
+            received: total,
+            succeeded,
+            failed: failed.len(),
+        })
+    }
+
+    /// The Lambda event of received messages, and their receipt handles by id.
+    fn event_of(
+        &self,
+        messages: Vec<aws_sdk_sqs::types::Message>,
+    ) -> (SqsEvent, HashMap<String, String>) {
         let mut receipts = HashMap::new();
         let mut event = SqsEvent::default();
         for message in messages {
@@ -106,31 +152,15 @@ impl SqsEventSource {
             }
             event.records.push(record);
         }
-        let total = receipts.len();
-        let failed: Vec<String> = match handler(event).await {
-            Ok(response) => response
-                .batch_item_failures
-                .into_iter()
-                .map(|f| f.item_identifier)
-                .collect(),
-            Err(err) => {
-                warn!(error = %err, "handler failed; the whole batch is retried");
-                return Ok(PollOutcome {
-                    received: total,
-                    succeeded: 0,
-                    failed: total,
-                });
-            }
-        };
-        // Like Lambda: a failure id that is not in the batch fails the whole batch.
-        if failed.iter().any(|id| !receipts.contains_key(id)) {
-            warn!("handler reported an unknown message id; the whole batch is retried");
-            return Ok(PollOutcome {
-                received: total,
-                succeeded: 0,
-                failed: total,
-            });
-        }
+        (event, receipts)
+    }
+
+    /// Deletes the messages that did not fail; returns how many.
+    async fn delete_succeeded(
+        &self,
+        receipts: &HashMap<String, String>,
+        failed: &[String],
+    ) -> Result<usize, String> {
         let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
             .iter()
             .filter(|(id, _)| !failed.contains(id))
@@ -153,28 +183,27 @@ impl SqsEventSource {
                 .await
                 .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
         }
-        if !failed.is_empty() {
-            info!(
-                failed = failed.len(),
-                "batch item failures left for redelivery"
-            );
-        }
-        Ok(PollOutcome {
-            received: total,
-            succeeded,
-            failed: failed.len(),
-        })
+        Ok(succeeded)
     }
 
-    /// Polls forever in the background.
+    /// Polls forever in the background with `pollers` concurrent pollers, each
+    /// handing its batches to `handler` (aborting the handle stops them all).
     pub fn spawn(self, handler: BatchHandler) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            loop {
-                if let Err(err) = self.poll_once(&handler).await {
-                    warn!(error = %err, "SQS poll failed; retrying in 1 s");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
+            let mut pollers = tokio::task::JoinSet::new();
+            for _ in 0..self.pollers.max(1) {
+                let source = self.clone();
+                let handler = handler.clone();
+                pollers.spawn(async move {
+                    loop {
+                        if let Err(err) = source.poll_once(&handler).await {
+                            warn!(error = %err, "SQS poll failed; retrying in 1 s");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                    }
+                });
             }
+            while pollers.join_next().await.is_some() {}
         })
     }
 }

@@ -56,6 +56,9 @@ pub struct DevSettings {
     /// `SANDBOX_QPS` / `SANDBOX_MONTHLY_QUOTA`: limits the sandbox enforces
     /// (defaults: the Standard edition's 20 QPS and 10,000 calls a month).
     pub sandbox_limits: Limits,
+    /// `SQS_POLLERS`: batches the local SQS event source handles at once (default 5,
+    /// like Lambda's poller).
+    pub sqs_pollers: usize,
     /// `SWEEP_SECS`: how often the escalation sweep runs (default 60, as the
     /// template's EventBridge schedule; 0 turns it off).
     pub sweep_secs: u64,
@@ -99,6 +102,7 @@ impl DevSettings {
                 ),
                 monthly_quota: Some(number("SANDBOX_MONTHLY_QUOTA")?.unwrap_or(10_000)),
             },
+            sqs_pollers: usize::try_from(number("SQS_POLLERS")?.unwrap_or(5)).unwrap_or(5),
             sweep_secs: number("SWEEP_SECS")?.unwrap_or(60),
         })
     }
@@ -449,9 +453,10 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
             Ok(notifier.handle_batch(event, deadline).await)
         })
     });
-    let source = SqsEventSource::new(aws_sdk_sqs::Client::new(&sdk), &queue_url)
+    let mut source = SqsEventSource::new(aws_sdk_sqs::Client::new(&sdk), &queue_url)
         .await
         .map_err(DevError::Aws)?;
+    source.pollers = settings.sqs_pollers;
     let notifier_task = source.spawn(handler);
 
     let mut app: Router = router(functions);

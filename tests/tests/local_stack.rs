@@ -653,3 +653,57 @@ async fn the_demo_escalates_a_critical_alert_within_a_minute() {
     assert_eq!(dings[0].remind, 3, "a phone DING");
     assert_eq!(dings[0].receivers, vec!["bob0002", "carol0003"]);
 }
+
+#[tokio::test]
+async fn the_sqs_event_source_runs_several_batches_at_once_like_lambda() {
+    let sqs = aws_sdk_sqs::Client::new(&integration_tests::sdk_config().await);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("par-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    for n in 0..40 {
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body(format!("m{n}"))
+            .send()
+            .await
+            .expect("send");
+    }
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (r, m, h) = (running.clone(), most.clone(), handled.clone());
+    let handler: BatchHandler = Arc::new(move |event: SqsEvent| {
+        let (r, m, h) = (r.clone(), m.clone(), h.clone());
+        Box::pin(async move {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = r.fetch_add(1, SeqCst) + 1;
+            m.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            h.fetch_add(event.records.len(), SeqCst);
+            r.fetch_sub(1, SeqCst);
+            Ok(SqsBatchResponse::default())
+        })
+    });
+    let mut source = SqsEventSource::new(sqs.clone(), &queue_url)
+        .await
+        .expect("source");
+    source.wait_seconds = 1;
+    source.batch_size = 2;
+    source.pollers = 5;
+    let task = source.spawn(handler);
+    for _ in 0..150 {
+        if handled.load(std::sync::atomic::Ordering::SeqCst) >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    task.abort();
+    assert_eq!(handled.load(std::sync::atomic::Ordering::SeqCst), 40);
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=5).contains(&most), "{most} batches at once");
+}
