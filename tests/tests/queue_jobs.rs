@@ -179,11 +179,11 @@ async fn a_transient_failure_is_retried_in_seconds_not_after_the_visibility_time
     assert_eq!(again.message_id, first.message_id);
 }
 
-/// Records of one key keep their order within a batch: a firing and then a resolved
-/// event with no source time (so only the order decides) end resolved, and every
-/// other key of the batch is delivered.
+/// Records of one key keep their order while other keys run concurrently: a firing
+/// and then a resolved event with no source time (so only the order decides) end
+/// resolved, and every other key of the batch is delivered.
 #[tokio::test]
-async fn order_within_a_key_is_kept_in_a_batch() {
+async fn order_within_a_key_is_kept_under_concurrency() {
     let stack = TestStack::start().await;
     let id = stack.create_integration().await;
     stack.install_chat(&id, "cidOrder==", "Ops").await;

@@ -36,7 +36,15 @@ async fn handle(notifier: &Notifier, event: LambdaEvent<Value>) -> Result<Value,
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let services = Services::from_env().await?;
-    let notifier = services.notifier(NotifierSettings::default());
+    let mut settings = NotifierSettings::default();
+    if let Some(concurrency) = std::env::var("NOTIFIER_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| (1..=100).contains(n))
+    {
+        settings.concurrency = concurrency;
+    }
+    let notifier = services.notifier(settings);
     let notifier = &notifier;
     run(service_fn(move |event| handle(notifier, event))).await
 }

@@ -31,7 +31,8 @@ mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -60,6 +61,8 @@ pub struct NotifierSettings {
     pub deadline_margin: Duration,
     /// How soon a record that failed with something that may pass comes back.
     pub retry: RetryBackoff,
+    /// Records of a batch handled at once (records of one incident key stay in order).
+    pub concurrency: usize,
 }
 
 impl Default for NotifierSettings {
@@ -69,6 +72,7 @@ impl Default for NotifierSettings {
             qps_backoff: Duration::from_millis(1_100),
             deadline_margin: Duration::from_secs(3),
             retry: RetryBackoff::default(),
+            concurrency: 10,
         }
     }
 }
@@ -184,51 +188,90 @@ impl Notifier {
         }
     }
 
-    /// Handles an SQS batch record by record; failed records are reported for retry.
+    /// Handles an SQS batch: records of different incident keys concurrently (at
+    /// most `settings.concurrency` at once), records of one key in their order.
+    /// Failed records are reported for retry.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
         let scoped = Self {
             batch: Some(Arc::default()),
             ..self.clone()
         };
-        let mut response = SqsBatchResponse::default();
+        let order: Vec<String> = event
+            .records
+            .iter()
+            .map(|r| r.message_id.clone().unwrap_or_default())
+            .collect();
+        let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
         for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let receive_count = record
-                .attributes
-                .get("ApproximateReceiveCount")
-                .cloned()
-                .unwrap_or_default();
-            let span = info_span!("sqs_record", message_id = %id, receive_count = %receive_count);
-            let sent_ms = record
-                .attributes
-                .get("SentTimestamp")
-                .and_then(|t| t.parse::<i64>().ok());
-            let result = scoped
-                .handle_record(
-                    record.body.as_deref().unwrap_or_default(),
-                    sent_ms,
-                    deadline,
-                )
-                .instrument(span)
-                .await;
-            if let Err(err) = result {
-                match &err {
-                    JobError::Malformed(reason) => {
-                        error!(message_id = %id, %reason, "message cannot be processed; it moves to the DLQ after the redrive count")
-                    }
-                    JobError::Retry(reason) => {
-                        warn!(message_id = %id, %reason, "record failed; SQS will deliver it again");
-                        let count = receive_count.parse().unwrap_or(1);
-                        self.retry_soon(record.receipt_handle.as_deref(), count)
-                            .await;
-                    }
-                }
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+            let key = ordering_key(&record);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, records)) => records.push(record),
+                None => groups.push((key, vec![record])),
             }
         }
+        let mut failed: Vec<String> = futures::stream::iter(groups)
+            .map(|(_, records)| scoped.handle_in_order(records, deadline))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect::<Vec<Vec<String>>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        // Reported in the batch's order, whatever order they finished in.
+        failed.sort_by_key(|id| order.iter().position(|o| o == id));
+        let mut response = SqsBatchResponse::default();
+        for id in failed {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
         response
+    }
+
+    /// Handles records one after another; returns the ids of those that failed.
+    async fn handle_in_order(&self, records: Vec<SqsMessage>, deadline: Instant) -> Vec<String> {
+        let mut failed = Vec::new();
+        for record in records {
+            if let Err(id) = self.handle_one(record, deadline).await {
+                failed.push(id);
+            }
+        }
+        failed
+    }
+
+    /// Handles one record; a failure is logged and its id returned.
+    async fn handle_one(&self, record: SqsMessage, deadline: Instant) -> Result<(), String> {
+        let id = record.message_id.clone().unwrap_or_default();
+        let receive_count = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .cloned()
+            .unwrap_or_default();
+        let span = info_span!("sqs_record", message_id = %id, receive_count = %receive_count);
+        let sent_ms = record
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|t| t.parse::<i64>().ok());
+        let body = record.body.as_deref().unwrap_or_default();
+        let Err(err) = self
+            .handle_record(body, sent_ms, deadline)
+            .instrument(span)
+            .await
+        else {
+            return Ok(());
+        };
+        match &err {
+            JobError::Malformed(reason) => {
+                error!(message_id = %id, %reason, "message cannot be processed; it moves to the DLQ after the redrive count")
+            }
+            JobError::Retry(reason) => {
+                warn!(message_id = %id, %reason, "record failed; SQS will deliver it again");
+                let count = receive_count.parse().unwrap_or(1);
+                self.retry_soon(record.receipt_handle.as_deref(), count)
+                    .await;
+            }
+        }
+        Err(id)
     }
 
     /// Handles one message body: an alert event or a job (ARCHITECTURE.md §6.4).
@@ -377,6 +420,30 @@ impl Notifier {
             integration_id,
             (name, value, unit),
         );
+    }
+}
+
+/// What orders a record against others of its batch: the alert key of an alert
+/// event, the incident of a job; anything else stands alone.
+fn ordering_key(record: &SqsMessage) -> String {
+    let standalone = || {
+        format!(
+            "message:{}",
+            record.message_id.as_deref().unwrap_or_default()
+        )
+    };
+    let Some(body) = record.body.as_deref() else {
+        return standalone();
+    };
+    match QueueMessage::parse(body) {
+        Ok(QueueMessage::Alert(event)) => {
+            format!("alert:{}:{}", event.integration_id, event.alert.key)
+        }
+        Ok(QueueMessage::Job(job)) => match job.incident_id() {
+            Some(incident) => format!("incident:{incident}"),
+            None => standalone(),
+        },
+        Err(_) => standalone(),
     }
 }
 
