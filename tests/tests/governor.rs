@@ -54,7 +54,7 @@ async fn usage(stack: &TestStack, id: &str) -> Value {
 }
 
 #[tokio::test]
-async fn two_notifier_instances_never_exceed_the_per_second_limit() {
+async fn three_instances_of_ten_concurrent_records_never_exceed_the_per_second_limit() {
     let stack = TestStack::start().await;
     let id = setup(&stack, json!({"qps_limit": 4, "storm_threshold": 1000})).await;
     // DingTalk would refuse a fifth call in a second.
@@ -62,12 +62,19 @@ async fn two_notifier_instances_never_exceed_the_per_second_limit() {
         qps: Some(4),
         monthly_quota: None,
     });
-    let second = Services::new(
-        stack.services.config.clone(),
-        &stack.sdk,
-        Arc::new(shared::SystemClock),
-    )
-    .notifier(NotifierSettings::default());
+    // Two more instances (Lambda runs several), each handling 10 records at once.
+    let instance = || {
+        Services::new(
+            stack.services.config.clone(),
+            &stack.sdk,
+            Arc::new(shared::SystemClock),
+        )
+        .notifier(NotifierSettings {
+            concurrency: 10,
+            ..NotifierSettings::default()
+        })
+    };
+    let (second, third) = (instance(), instance());
     let deadline = || tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let batch = |from: usize| {
         let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
@@ -82,8 +89,8 @@ async fn two_notifier_instances_never_exceed_the_per_second_limit() {
     let (a, b, c, d) = tokio::join!(
         stack.notifier.handle_batch(batch(0), deadline()),
         second.handle_batch(batch(10), deadline()),
-        stack.notifier.handle_batch(batch(20), deadline()),
-        second.handle_batch(batch(30), deadline()),
+        third.handle_batch(batch(20), deadline()),
+        third.handle_batch(batch(30), deadline()),
     );
     // SQS delivers failed records again (e.g. a wait that ran past the time budget).
     let mut failed: Vec<String> = [a, b, c, d]
