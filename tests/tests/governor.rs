@@ -435,3 +435,57 @@ async fn usage_reports_burn_and_warns_once_at_80_and_95_percent() {
         Some(usage["calls"].as_u64().unwrap_or(0) - 1)
     );
 }
+
+#[tokio::test]
+async fn a_lower_real_limit_is_learned_after_a_few_refusals() {
+    let stack = TestStack::start().await;
+    let id = setup(&stack, json!({"qps_limit": 20, "storm_threshold": 1000})).await;
+    // DingTalk's real limit for this API is 5 a second, under the configured 20.
+    stack.sandbox.set_limits(Limits {
+        qps: Some(5),
+        monthly_quota: None,
+    });
+    let mut pending: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("m{i}"), alert(&id, &format!("a{i}"), "critical")))
+        .collect();
+    for _ in 0..20 {
+        if pending.is_empty() {
+            break;
+        }
+        let refs: Vec<(&str, String)> = pending
+            .iter()
+            .take(10)
+            .map(|(m, b)| (m.as_str(), b.clone()))
+            .collect();
+        let failed = stack.deliver(&refs).await;
+        let done: Vec<String> = refs
+            .iter()
+            .map(|(m, _)| m.to_string())
+            .filter(|m| !failed.contains(m))
+            .collect();
+        pending.retain(|(m, _)| !done.contains(m));
+    }
+    assert!(pending.is_empty(), "nothing lost: {pending:?}");
+    assert_eq!(group_messages(&stack).len(), 40);
+    let sends: Vec<_> = stack
+        .sandbox
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == SEND)
+        .collect();
+    let refused: Vec<usize> = sends
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.status != 200)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        !refused.is_empty() && refused.len() <= 12,
+        "a handful of refusals: {refused:?}"
+    );
+    assert!(
+        refused.iter().all(|i| *i < sends.len() - 15),
+        "then none: {refused:?} of {}",
+        sends.len()
+    );
+}

@@ -279,14 +279,15 @@ impl DingTalkClient {
                 governor,
                 budget,
                 governor.acquire(budget, kind, app.priority).await?,
+                kind,
             )),
             _ => None,
         };
         let mut refreshed = false;
         loop {
             let token = self.access_token(app).await?;
-            if let Some((governor, budget, granted)) = governed {
-                governor.still_in_window(budget, granted).await?;
+            if let Some((governor, budget, granted, kind)) = governed {
+                governor.still_in_window(budget, kind, granted).await?;
             }
             let mut request = self
                 .http
@@ -296,6 +297,12 @@ impl DingTalkClient {
                 request = request.json(body);
             }
             let result = self.send(request, classify_new_api).await;
+            if let (Err(DingTalkError::QpsLimited { .. }), Some((governor, budget, _, kind))) =
+                (&result, governed)
+            {
+                // DingTalk's limit for this API is below ours: learn it.
+                governor.refused(budget, kind).await?;
+            }
             match result {
                 Err(DingTalkError::TokenInvalid { code }) if !refreshed => {
                     warn!(integration_id = app.integration_id, %code, "access token refused; refreshing once");

@@ -46,6 +46,43 @@ pub fn allowed_per_second(qps: u32) -> u32 {
     qps.saturating_sub((qps / 10).max(1)).max(1)
 }
 
+/// An API's lowered per-second limit, learned from DingTalk's QPS refusals
+/// (ARCHITECTURE.md §5.4): `limit` from `since_ms`, probing back up by one call per
+/// [`PROBE_EVERY_MS`] without a refusal, never above the configured limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdaptiveLimit {
+    /// Calls per second granted when it was set.
+    pub limit: u32,
+    /// When it was set (Unix ms).
+    pub since_ms: i64,
+}
+
+/// One more call per second after this long without a refusal (additive increase).
+pub const PROBE_EVERY_MS: i64 = 30_000;
+/// The share a refusal leaves of the effective limit (multiplicative decrease).
+pub const DECREASE_PERCENT: u32 = 50;
+/// At most one decrease per this long, however many instances saw refusals.
+pub const DECREASE_GAP_MS: i64 = 1_000;
+
+/// The calls per second granted for an API at `now_ms`: the configured `allowed`,
+/// or the learned limit plus what probing has added since, whichever is lower.
+pub fn effective_limit(adaptive: Option<AdaptiveLimit>, allowed: u32, now_ms: i64) -> u32 {
+    let Some(learned) = adaptive else {
+        return allowed;
+    };
+    let probed = (now_ms - learned.since_ms).max(0) / PROBE_EVERY_MS;
+    let probed = u32::try_from(probed).unwrap_or(u32::MAX);
+    learned
+        .limit
+        .saturating_add(probed)
+        .clamp(1, allowed.max(1))
+}
+
+/// The limit after a refusal at `effective` calls per second (at least 1).
+pub fn lowered(effective: u32) -> u32 {
+    (effective.saturating_mul(DECREASE_PERCENT) / 100).max(1)
+}
+
 /// Whether a call may start at `now_ms`: none in the last 100 ms of a second
 /// (for limits above 1), so a call taken in our second lands in DingTalk's too.
 pub fn may_start_in_second(now_ms: i64, qps: u32) -> bool {
@@ -69,6 +106,50 @@ pub fn reaches(total: u64, quota: u64, percent: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_adaptive_limit_decreases_by_a_share_and_probes_back_up_slowly() {
+        assert_eq!(effective_limit(None, 18, 0), 18);
+        let learned = AdaptiveLimit {
+            limit: lowered(18),
+            since_ms: 1_000,
+        };
+        assert_eq!(learned.limit, 9);
+        let cases = [
+            (1_000, 9),
+            (30_999, 9),
+            (31_000, 10),
+            (91_000, 12),
+            (10_000_000, 18),
+            (0, 9),
+        ];
+        for (now, expected) in cases {
+            assert_eq!(
+                effective_limit(Some(learned), 18, now),
+                expected,
+                "at {now}"
+            );
+        }
+        let mut limit = 18;
+        let mut steps = 0;
+        while limit > 4 {
+            limit = lowered(limit);
+            steps += 1;
+        }
+        assert_eq!(steps, 2, "20 configured, about 4 real: two decreases");
+        assert_eq!(lowered(1), 1);
+        assert_eq!(
+            effective_limit(
+                Some(AdaptiveLimit {
+                    limit: 0,
+                    since_ms: 0
+                }),
+                5,
+                0
+            ),
+            1
+        );
+    }
 
     #[test]
     fn months_start_in_the_integration_time_zone() {

@@ -3,14 +3,20 @@
 //! inside its calls per second (a conditional counter per second, exact across every
 //! Lambda instance; a full second is waited out), its monthly quota (reset on the 1st
 //! in the integration's time zone), and keeps the last part of the month for critical
-//! alerts. Counts and waits go to the metrics sink.
+//! alerts. When DingTalk still refuses a call for QPS (its limit for one API can be
+//! lower than the edition's), the governor learns a lower limit for that API,
+//! shared through the store, and probes back up slowly. Counts and waits go to the
+//! metrics sink.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::domain::budget::{Budget, Priority, allowed_per_second, may_start_in_second, month_of};
+use crate::domain::budget::{
+    AdaptiveLimit, Budget, DECREASE_GAP_MS, Priority, allowed_per_second, effective_limit, lowered,
+    may_start_in_second, month_of,
+};
 use crate::infra::metrics::{MetricsSink, emit_now};
 use crate::store::StoreError;
 use crate::store::ports::RateCounters;
@@ -42,7 +48,15 @@ pub struct Governor {
     pub max_wait: Duration,
     /// The month total this instance last read or wrote, per integration: (month, total).
     seen: Arc<Mutex<HashMap<String, (String, u64)>>>,
+    /// Learned per-API limits, as last read (and when): (integration, kind) → …
+    learned: Arc<Mutex<HashMap<(String, String), LearnedRead>>>,
 }
+
+/// A learned limit as read (none: the configured one applies), and when.
+type LearnedRead = (Option<AdaptiveLimit>, i64);
+
+/// How long a learned limit read from the store is used before it is read again.
+const LEARNED_FRESH_MS: i64 = 2_000;
 
 impl Governor {
     /// A governor on `counters`, reporting to `metrics`.
@@ -57,6 +71,7 @@ impl Governor {
             metrics,
             max_wait: Duration::from_secs(3),
             seen: Arc::default(),
+            learned: Arc::default(),
         }
     }
 
@@ -106,7 +121,7 @@ impl Governor {
             self.metric(id, "Suppressed", 1.0, "Count");
             return Err(BudgetError::QuotaReserved);
         }
-        let granted = self.take_a_second(budget, &month, None).await?;
+        let granted = self.take_a_second(budget, kind, &month, None).await?;
         let total = self.counters.add_usage(id, &month, kind, true).await?;
         self.remember(id, &month, total);
         self.metric(id, "DingTalkCalls", 1.0, "Count");
@@ -125,10 +140,90 @@ impl Governor {
     pub async fn still_in_window(
         &self,
         budget: Budget<'_>,
+        kind: &str,
         granted: i64,
     ) -> Result<i64, BudgetError> {
         let month = month_of(self.clock.now_ms(), budget.timezone);
-        self.take_a_second(budget, &month, Some(granted)).await
+        self.take_a_second(budget, kind, &month, Some(granted))
+            .await
+    }
+
+    /// DingTalk refused a `kind` call for QPS although we kept to our limit: its
+    /// real limit for that API is lower. Lowers the learned limit (shared through
+    /// the store, one decrease a second across instances); probing raises it again.
+    pub async fn refused(&self, budget: Budget<'_>, kind: &str) -> Result<(), BudgetError> {
+        let id = budget.integration_id;
+        let now_ms = self.clock.now_ms();
+        let current = self.learned_limit(id, kind, true).await?;
+        let effective = effective_limit(current, allowed_per_second(budget.qps), now_ms);
+        let learned = AdaptiveLimit {
+            limit: lowered(effective),
+            since_ms: now_ms,
+        };
+        if self
+            .counters
+            .lower_adaptive_limit(id, kind, learned, DECREASE_GAP_MS)
+            .await?
+        {
+            tracing::warn!(
+                integration_id = id,
+                kind,
+                from = effective,
+                to = learned.limit,
+                "DingTalk refused for QPS under our limit: lowering it for this API"
+            );
+            self.metric(
+                id,
+                "AdaptiveLimit",
+                f64::from(learned.limit),
+                "Count/Second",
+            );
+        }
+        if let Ok(mut cache) = self.learned.lock() {
+            cache.remove(&(id.to_string(), kind.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The learned limit of an API (read again when older than a moment, or `fresh`).
+    async fn learned_limit(
+        &self,
+        id: &str,
+        kind: &str,
+        fresh: bool,
+    ) -> Result<Option<AdaptiveLimit>, StoreError> {
+        let key = (id.to_string(), kind.to_string());
+        let now_ms = self.clock.now_ms();
+        if !fresh
+            && let Some((value, read_ms)) =
+                self.learned.lock().ok().and_then(|c| c.get(&key).copied())
+            && now_ms - read_ms < LEARNED_FRESH_MS
+        {
+            return Ok(value);
+        }
+        let value = self.counters.adaptive_limit(id, kind).await?;
+        if let Ok(mut cache) = self.learned.lock() {
+            cache.insert(key, (value, now_ms));
+        }
+        Ok(value)
+    }
+
+    /// A slot in the API's own second when a learned limit is below ours.
+    async fn api_slot(
+        &self,
+        id: &str,
+        kind: &str,
+        second: i64,
+        allowed: u32,
+    ) -> Result<bool, StoreError> {
+        let learned = self.learned_limit(id, kind, false).await?;
+        let limit = effective_limit(learned, allowed, second * 1000);
+        if limit >= allowed {
+            return Ok(true);
+        }
+        self.counters
+            .take_second(&format!("{id}#{kind}"), second, limit)
+            .await
     }
 
     /// Waits for a second with a free slot (or `granted`, if it is still current),
@@ -136,6 +231,7 @@ impl Governor {
     async fn take_a_second(
         &self,
         budget: Budget<'_>,
+        kind: &str,
         month: &str,
         granted: Option<i64>,
     ) -> Result<i64, BudgetError> {
@@ -149,6 +245,7 @@ impl Governor {
                 return Ok(second);
             }
             if may_start_in_second(now_ms, budget.qps)
+                && self.api_slot(id, kind, second, allowed).await?
                 && self.counters.take_second(id, second, allowed).await?
             {
                 return Ok(second);

@@ -119,15 +119,84 @@ async fn a_delayed_call_takes_a_slot_in_the_current_second() {
     let (governor, store, _) = governor(T0 + 2_300);
     let now = (T0 + 2_300) / 1000;
     assert_eq!(
-        governor.still_in_window(budget(5, 100), now).await.ok(),
+        governor
+            .still_in_window(budget(5, 100), "message", now)
+            .await
+            .ok(),
         Some(now)
     );
     assert_eq!(
-        governor.still_in_window(budget(5, 100), now - 1).await.ok(),
+        governor
+            .still_in_window(budget(5, 100), "message", now - 1)
+            .await
+            .ok(),
         Some(now)
     );
     assert!(
         store.take_second("int", now, 4).await.expect("slot"),
         "one of four slots used"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_lowers_that_apis_limit_for_every_instance_and_probing_restores_it() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = FixedClock::at_ms(T0 + 100);
+    let instance = || {
+        let mut governor = Governor::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            Arc::new(RecordedMetrics::default()),
+        );
+        governor.max_wait = Duration::ZERO;
+        governor
+    };
+    let (one, other) = (instance(), instance());
+    let granted = |g: &Governor, kind: &'static str| {
+        let g = g.clone();
+        async move {
+            let mut n = 0;
+            while g
+                .acquire(budget(20, 100_000), kind, Priority::Critical)
+                .await
+                .is_ok()
+            {
+                n += 1;
+            }
+            n
+        }
+    };
+    assert_eq!(
+        granted(&one, "message").await,
+        18,
+        "configured: 20 less headroom"
+    );
+    one.refused(budget(20, 100_000), "message")
+        .await
+        .expect("learns");
+    // A second refusal in the same second (another instance) does not halve again.
+    other
+        .refused(budget(20, 100_000), "message")
+        .await
+        .expect("learns");
+    clock.advance_ms(1_000);
+    assert_eq!(
+        granted(&other, "message").await,
+        9,
+        "lowered for every instance"
+    );
+    clock.advance_ms(1_000);
+    assert_eq!(
+        granted(&one, "card").await,
+        18,
+        "other APIs keep the configured limit"
+    );
+    clock.advance_ms(31_000);
+    assert_eq!(granted(&one, "message").await, 10, "one more after 30 s");
+    clock.advance_ms(600_000);
+    assert_eq!(
+        granted(&one, "message").await,
+        18,
+        "never above the configured limit"
     );
 }

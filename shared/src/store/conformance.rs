@@ -173,6 +173,36 @@ pub async fn counters(counters: &dyn RateCounters) {
         counters.take_second(&id, 43, 3).await.unwrap(),
         "next second"
     );
+    assert_eq!(counters.adaptive_limit(&id, "message").await.unwrap(), None);
+    let learned = |limit, since_ms| crate::domain::budget::AdaptiveLimit { limit, since_ms };
+    assert!(
+        counters
+            .lower_adaptive_limit(&id, "message", learned(12, 10_000), 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !counters
+            .lower_adaptive_limit(&id, "message", learned(8, 10_500), 1_000)
+            .await
+            .unwrap(),
+        "one decrease per gap"
+    );
+    assert!(
+        counters
+            .lower_adaptive_limit(&id, "message", learned(8, 11_001), 1_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        counters.adaptive_limit(&id, "message").await.unwrap(),
+        Some(learned(8, 11_001))
+    );
+    assert_eq!(
+        counters.adaptive_limit(&id, "card").await.unwrap(),
+        None,
+        "per API"
+    );
     assert_eq!(
         counters
             .add_usage(&id, "2026-11", "message", true)

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::ports::{ChatDirectory, DeliveryLedger, RateCounters};
 use super::{Digest, MonthUsage, StoreError};
+use crate::domain::budget::AdaptiveLimit;
 use crate::domain::chat::GroupChat;
 use crate::domain::delivery::{Delivery, DeliveryKey, DeliveryStep, StepOutcome, TargetKind};
 use crate::domain::incident::OperationRecord;
@@ -21,6 +22,7 @@ struct State {
     deliveries: BTreeMap<LedgerKey, (Delivery, Option<i64>)>,
     records: HashMap<String, Vec<(i64, OperationRecord)>>,
     seconds: HashMap<(String, i64), u32>,
+    adaptive: HashMap<(String, String), AdaptiveLimit>,
     usage: HashMap<(String, String), MonthUsage>,
     once: HashMap<String, ()>,
     storm: HashMap<String, u64>,
@@ -221,6 +223,35 @@ impl RateCounters for MemoryStore {
             return Ok(false);
         }
         *calls += 1;
+        Ok(true)
+    }
+
+    async fn adaptive_limit(
+        &self,
+        integration_id: &str,
+        kind: &str,
+    ) -> Result<Option<AdaptiveLimit>, StoreError> {
+        let key = (integration_id.to_string(), kind.to_string());
+        Ok(self.lock()?.adaptive.get(&key).copied())
+    }
+
+    async fn lower_adaptive_limit(
+        &self,
+        integration_id: &str,
+        kind: &str,
+        learned: AdaptiveLimit,
+        gap_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock()?;
+        let key = (integration_id.to_string(), kind.to_string());
+        if state
+            .adaptive
+            .get(&key)
+            .is_some_and(|have| have.since_ms >= learned.since_ms - gap_ms)
+        {
+            return Ok(false);
+        }
+        state.adaptive.insert(key, learned);
         Ok(true)
     }
 

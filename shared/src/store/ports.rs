@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use super::{Digest, MonthUsage, StoreError};
+use crate::domain::budget::AdaptiveLimit;
 use crate::domain::chat::GroupChat;
 use crate::domain::delivery::{Delivery, DeliveryKey, DeliveryStep, StepOutcome};
 use crate::domain::incident::OperationRecord;
@@ -56,6 +57,21 @@ pub trait RateCounters: Send + Sync {
         integration_id: &str,
         second: i64,
         limit: u32,
+    ) -> Result<bool, StoreError>;
+    /// An API's learned per-second limit (ARCHITECTURE.md §5.4), if any.
+    async fn adaptive_limit(
+        &self,
+        integration_id: &str,
+        kind: &str,
+    ) -> Result<Option<AdaptiveLimit>, StoreError>;
+    /// Sets an API's learned limit, unless another instance set it less than
+    /// `gap_ms` before `learned.since_ms`; true when applied.
+    async fn lower_adaptive_limit(
+        &self,
+        integration_id: &str,
+        kind: &str,
+        learned: AdaptiveLimit,
+        gap_ms: i64,
     ) -> Result<bool, StoreError>;
     /// Adds one to month `month`'s `field` (and to its total when `counted`);
     /// returns the month's total after the change.
@@ -180,6 +196,22 @@ mod dynamo {
             limit: u32,
         ) -> Result<bool, StoreError> {
             Store::take_second(self, integration_id, second, limit).await
+        }
+        async fn adaptive_limit(
+            &self,
+            integration_id: &str,
+            kind: &str,
+        ) -> Result<Option<AdaptiveLimit>, StoreError> {
+            Store::adaptive_limit(self, integration_id, kind).await
+        }
+        async fn lower_adaptive_limit(
+            &self,
+            integration_id: &str,
+            kind: &str,
+            learned: AdaptiveLimit,
+            gap_ms: i64,
+        ) -> Result<bool, StoreError> {
+            Store::lower_adaptive_limit(self, integration_id, kind, learned, gap_ms).await
         }
         async fn add_usage(
             &self,

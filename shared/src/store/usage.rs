@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{Store, StoreError, applied, n, partition, s};
+use crate::domain::budget::AdaptiveLimit;
 
 /// Month-to-date usage as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,6 +75,58 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(limit))
             .expression_attribute_values(":exp", n(second + 120))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    /// An API's learned per-second limit: `ADAPT#<iid>#<kind>` / `ADAPT`.
+    pub async fn adaptive_limit(
+        &self,
+        integration_id: &str,
+        kind: &str,
+    ) -> Result<Option<AdaptiveLimit>, StoreError> {
+        let Some(item) = self
+            .get_item(&format!("ADAPT#{integration_id}#{kind}"), "ADAPT")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let number = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        Ok(match (number("limit"), number("since_ms")) {
+            (Some(limit), Some(since_ms)) => Some(AdaptiveLimit {
+                limit: u32::try_from(limit).unwrap_or(1),
+                since_ms,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Sets an API's learned limit unless it was set less than `gap_ms` before
+    /// (one decrease per burst, however many instances saw the refusals). It
+    /// expires a day after, by which time probing has restored the configured limit.
+    pub async fn lower_adaptive_limit(
+        &self,
+        integration_id: &str,
+        kind: &str,
+        learned: AdaptiveLimit,
+        gap_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ADAPT#{integration_id}#{kind}")))
+            .item("sk", s("ADAPT"))
+            .item("limit", n(learned.limit))
+            .item("since_ms", n(learned.since_ms))
+            .item("expires_at", n(learned.since_ms / 1000 + 86_400))
+            .condition_expression("attribute_not_exists(since_ms) OR since_ms < :cutoff")
+            .expression_attribute_values(":cutoff", n(learned.since_ms - gap_ms))
             .send()
             .await;
         applied(result)
