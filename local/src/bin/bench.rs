@@ -107,6 +107,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => None,
     })?;
     let services = Services::new(config, &sdk, Arc::new(SystemClock));
+    // The bench measures delivery, not escalation: the demo's routes are cleared.
+    services
+        .escalation_admin()
+        .put_routes(&demo.id, &json!([]))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut pollers = Vec::new();
     for _ in 0..2 {
         let notifier = services.notifier(NotifierSettings::default());
