@@ -10,3 +10,4 @@ pub mod outbound;
 pub mod queue;
 pub mod secrets;
 pub mod session;
+pub mod store_requests;

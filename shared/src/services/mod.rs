@@ -84,16 +84,44 @@ impl Services {
         Self::build(config, sdk, clock, secrets)
     }
 
+    /// As [`Services::new`], with every DynamoDB request counted by `counter`
+    /// (benches and tests measure store work per alert with it).
+    pub fn counted(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+        counter: crate::infra::store_requests::StoreRequestCounter,
+    ) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(counter)
+                .build(),
+        );
+        let secrets = config
+            .secrets_key
+            .as_deref()
+            .and_then(|key| SecretBox::from_base64(key).ok());
+        Self::assemble(config, sdk, dynamodb, clock, secrets)
+    }
+
     fn build(
         config: Config,
         sdk: &aws_config::SdkConfig,
         clock: Arc<dyn Clock>,
         secrets: Option<SecretBox>,
     ) -> Self {
-        let mut store = Store::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            config.table_name.clone(),
-        );
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        Self::assemble(config, sdk, dynamodb, clock, secrets)
+    }
+
+    fn assemble(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+        clock: Arc<dyn Clock>,
+        secrets: Option<SecretBox>,
+    ) -> Self {
+        let mut store = Store::new(dynamodb, config.table_name.clone());
         if let Some(secrets) = secrets {
             store = store.with_secrets(secrets);
         } else {
