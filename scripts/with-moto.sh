@@ -6,9 +6,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 moto="$root/.venv/bin/moto_server"
 [ -x "$moto" ] || { echo "moto_server missing: run scripts/bootstrap-tools.sh" >&2; exit 1; }
+# moto_server with atomic DynamoDB item operations, as DynamoDB's (scripts/moto_server.py).
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 log="$(mktemp -t moto.XXXXXX.log)"
-"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"$root/.venv/bin/python" "$root/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do

@@ -234,9 +234,24 @@ fn moto_binary() -> PathBuf {
     }
 }
 
+/// The repo's atomic moto wrapper (`scripts/moto_server.py`) under the venv's
+/// Python, unless `MOTO_SERVER` names a server or the venv is missing.
+fn moto_command() -> Command {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv/bin/python");
+    let wrapper = root.join("scripts/moto_server.py");
+    if std::env::var_os("MOTO_SERVER").is_none() && python.exists() && wrapper.exists() {
+        let mut command = Command::new(python);
+        command.arg(wrapper);
+        command
+    } else {
+        Command::new(moto_binary())
+    }
+}
+
 async fn start_moto() -> Result<(Child, String), DevError> {
     let port = free_port()?;
-    let child = Command::new(moto_binary())
+    let child = moto_command()
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

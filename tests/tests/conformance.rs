@@ -23,3 +23,26 @@ async fn dynamodb_meets_the_chat_directory_contract() {
     stack.install_chat(&id, "cid-conformance==", "Ops").await;
     conformance::chats(&stack.services.store, &id, "cid-conformance==").await;
 }
+
+/// Forty concurrent takers of a second with room for four: exactly four win, as
+/// DynamoDB's conditional writes are atomic (moto runs through
+/// `scripts/moto_server.py`, which makes its item operations so).
+#[tokio::test]
+async fn concurrent_conditional_writes_grant_exactly_the_limit() {
+    let store = integration_tests::TestStack::start().await.services.store;
+    for second in 0..3 {
+        let takers: Vec<_> = (0..40)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.take_second("race", second, 4).await })
+            })
+            .collect();
+        let mut granted = 0;
+        for taker in takers {
+            if taker.await.expect("join").expect("store") {
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 4, "second {second}");
+    }
+}

@@ -118,6 +118,8 @@ pub struct CardInstance {
     pub private_data: Map<String, Value>,
     /// How many update calls it received.
     pub updates: u32,
+    /// When it was created (Unix ms).
+    pub created_at_ms: i64,
 }
 
 /// A card callback registration.

@@ -368,6 +368,7 @@ async fn create_card(
         card_data: param_map(body.get("cardData")),
         private_data,
         updates: 0,
+        created_at_ms: now_ms(),
     });
     sandbox.record(path, Some(app.app_key), 200, None);
     Json(

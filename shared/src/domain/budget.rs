@@ -83,10 +83,14 @@ pub fn lowered(effective: u32) -> u32 {
     (effective.saturating_mul(DECREASE_PERCENT) / 100).max(1)
 }
 
-/// Whether a call may start at `now_ms`: none in the last 100 ms of a second
-/// (for limits above 1), so a call taken in our second lands in DingTalk's too.
+/// The end of each second in which no call starts (ms): a call granted in our
+/// second must land in DingTalk's.
+pub const SECOND_TAIL_MS: i64 = 100;
+
+/// Whether a call may start at `now_ms`: none in the last [`SECOND_TAIL_MS`] of a
+/// second (for limits above 1), so a call taken in our second lands in DingTalk's too.
 pub fn may_start_in_second(now_ms: i64, qps: u32) -> bool {
-    qps <= 1 || now_ms.rem_euclid(1000) < 900
+    qps <= 1 || now_ms.rem_euclid(1000) < 1000 - SECOND_TAIL_MS
 }
 
 /// The month (`2026-11`) an instant belongs to in `timezone`.

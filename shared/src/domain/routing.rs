@@ -107,8 +107,32 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Compiles `value` anchored at both ends (`^(?:value)$`, as Alertmanager), with a
+/// size limit. The value is compiled on its own first, so that one such as `a)|(b`
+/// cannot close the group and escape the anchors.
+fn anchored(value: &str) -> Result<regex::Regex, String> {
+    let build = |pattern: &str| {
+        regex::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                // A syntax error spans lines (pattern, caret, "error: …"): keep the "error:" one.
+                let text = e.to_string();
+                let reason = text
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("error: "))
+                    .unwrap_or(&text)
+                    .to_string();
+                format!("invalid regex: {reason}")
+            })
+    };
+    build(value)?;
+    build(&format!("^(?:{value})$"))
+}
+
 impl Matcher {
-    /// Parses one matcher.
+    /// Parses one matcher (`name=value`, `name!=value`, `name=~regex`, `name!~regex`;
+    /// the value bare or double-quoted with `\"`, `\\`, `\n` escapes).
     pub fn parse(text: &str) -> Result<Self, MatcherError> {
         let fail = |reason: String| MatcherError {
             matcher: text.to_string(),
@@ -135,12 +159,7 @@ impl Matcher {
         }
         let value = unquote(value.trim()).map_err(fail)?;
         let regex = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                regex::RegexBuilder::new(&format!("^(?:{value})$"))
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .map_err(|e| fail(format!("invalid regex: {e}")))?,
-            ),
+            MatchOp::Regex | MatchOp::NotRegex => Some(anchored(&value).map_err(fail)?),
             MatchOp::Equal | MatchOp::NotEqual => None,
         };
         Ok(Self {
@@ -230,7 +249,7 @@ pub fn route_policy<'a>(
     routes
         .iter()
         .find(|r| r.takes(labels, severity))
-        .map(|r| r.policy.as_str())
+        .map(|r| r.policy.trim())
 }
 
 /// Checks routes: names, sizes, and that each names an existing policy.
@@ -302,140 +321,5 @@ pub fn parse_routes(body: &Value) -> Result<Vec<Route>, ValidationError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn matchers_follow_alertmanager() {
-        let l = labels(&[("service", "payments"), ("env", "prod-eu"), ("team", "web")]);
-        let cases = [
-            ("service=payments", true),
-            ("service = \"payments\"", true),
-            ("service!=payments", false),
-            ("env=~prod.*", true),
-            ("env=~prod", false),
-            ("env!~\"dev|test\"", true),
-            ("team!=db", true),
-            ("missing!=db", true),
-            ("missing=\"\"", true),
-            ("missing=~.+", false),
-            ("title=\"a \\\"b\\\"\"", false),
-        ];
-        for (text, expected) in cases {
-            let matcher = Matcher::parse(text).expect(text);
-            assert_eq!(matcher.matches(&l), expected, "{text}");
-        }
-        let quoted = Matcher::parse(r#"msg="a \"b\" \\ c""#).expect("quoted");
-        assert_eq!(quoted.value, r#"a "b" \ c"#);
-        assert_eq!(
-            Matcher::parse(&quoted.to_string()).expect("round trip"),
-            quoted
-        );
-    }
-
-    #[test]
-    fn broken_matchers_say_what_is_wrong() {
-        for (text, says) in [
-            ("env=~(prod", "invalid regex"),
-            ("9env=prod", "not a label name"),
-            ("envprod", "no operator"),
-            ("env=\"prod", "closing"),
-            ("env=\"a\\x\"", "unknown escape"),
-        ] {
-            let err = Matcher::parse(text).expect_err(text);
-            assert!(err.to_string().contains(says), "{text}: {err}");
-            assert!(
-                err.to_string()
-                    .contains(text.split('=').next().unwrap_or(""))
-            );
-        }
-    }
-
-    #[test]
-    fn first_match_wins_and_the_label_wins_over_routes() {
-        let routes = parse_routes(&json!([
-            {"name": "db", "matchers": ["team=db"], "policy": "db-oncall"},
-            {"name": "critical", "matchers": ["service=~pay.*"], "severities": ["critical"], "policy": "payments"},
-            {"name": "rest", "matchers": [], "policy": "catch-all"}
-        ]))
-        .expect("routes");
-        let l = labels(&[("service", "payments")]);
-        assert_eq!(
-            route_policy(&routes, &l, Severity::Critical),
-            Some("payments")
-        );
-        assert_eq!(
-            route_policy(&routes, &l, Severity::Warning),
-            Some("catch-all")
-        );
-        let db = labels(&[("service", "payments"), ("team", "db")]);
-        assert_eq!(
-            route_policy(&routes, &db, Severity::Critical),
-            Some("db-oncall")
-        );
-        let named = labels(&[("service", "payments"), (POLICY_LABEL, "special")]);
-        assert_eq!(
-            route_policy(&routes, &named, Severity::Info),
-            Some("special")
-        );
-        assert_eq!(route_policy(&[], &l, Severity::Info), None);
-    }
-
-    #[test]
-    fn validation_names_the_field() {
-        let exists = |p: &str| p == "payments";
-        let cases = [
-            (json!({"a": 1}), "routes"),
-            (
-                json!([{"name": "r", "matchers": ["x=~("], "policy": "payments"}]),
-                "routes[0].matchers[0]",
-            ),
-            (
-                json!([{"name": "r", "matchers": [5], "policy": "payments"}]),
-                "routes[0].matchers[0]",
-            ),
-            (json!([{"name": "r", "policy": 7}]), "routes[0]"),
-        ];
-        for (body, field) in cases {
-            assert_eq!(parse_routes(&body).expect_err("bad").field, field);
-        }
-        let checks = [
-            (
-                json!([{"name": "", "policy": "payments"}]),
-                "routes[0].name",
-            ),
-            (
-                json!([{"name": "r", "policy": "payments"}, {"name": "s", "policy": "nobody"}]),
-                "routes[1].policy",
-            ),
-            (
-                json!([{"name": "r", "severities": [], "policy": "payments"}]),
-                "routes[0].severities",
-            ),
-        ];
-        for (body, field) in checks {
-            let routes = parse_routes(&body).expect("parses");
-            assert_eq!(
-                validate_routes(&routes, exists).expect_err("bad").field,
-                field
-            );
-        }
-    }
-
-    #[test]
-    fn routes_round_trip_through_json() {
-        let routes = parse_routes(&json!([{"name": "r", "matchers": ["env=~\"prod.*\"", "team!=db"], "policy": "payments"}]))
-            .expect("routes");
-        let text = serde_json::to_value(&routes).expect("json");
-        assert_eq!(text[0]["matchers"][0], "env=~\"prod.*\"");
-        assert_eq!(parse_routes(&text).expect("again"), routes);
-    }
-}
+#[path = "routing_tests.rs"]
+mod tests;

@@ -241,7 +241,9 @@ impl Governor {
         loop {
             let now_ms = self.clock.now_ms();
             let second = now_ms.div_euclid(1000);
-            if granted == Some(second) {
+            // A granted call still in its second, and not in its last 100 ms (a
+            // call sent then may land in DingTalk's next second).
+            if granted == Some(second) && may_start_in_second(now_ms, budget.qps) {
                 return Ok(second);
             }
             if may_start_in_second(now_ms, budget.qps)
