@@ -344,6 +344,37 @@ async fn duplicate_and_late_timers_do_nothing_and_the_sweep_recovers_a_lost_one(
     assert_eq!(esc.stack.sandbox.dings().len(), 1);
     let detail = esc.detail("pay-5").await;
     assert_eq!(records(&detail, "escalated"), 1);
+
+    // A timer and the sweep racing for the next step (the repeat): one fires it.
+    let stored = esc
+        .stack
+        .services
+        .store
+        .get_incident(&id)
+        .await
+        .expect("read")
+        .expect("incident");
+    let state = stored.escalation.expect("escalation");
+    let due = state.next.expect("due");
+    esc.clock.set_ms(due.at_ms);
+    let body = serde_json::to_string(&Job::EscalationTimer {
+        integration_id: esc.id.clone(),
+        incident_id: id.clone(),
+        epoch: state.epoch,
+        due_ms: due.at_ms,
+    })
+    .expect("json");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let records_in = [("race", body)];
+    let (timer, swept) = tokio::join!(
+        esc.stack.deliver(&records_in),
+        esc.stack.notifier.sweep(deadline)
+    );
+    assert!(timer.is_empty());
+    assert_eq!(swept.expect("sweep").failed, 0);
+    let detail = esc.detail("pay-5").await;
+    assert_eq!(records(&detail, "escalated"), 2, "the repeat fired once");
+    assert_eq!(esc.counts(), [1, 1, 2, 2], "layer 1 notified once more");
 }
 
 #[tokio::test]
@@ -367,6 +398,15 @@ async fn policies_and_routes_are_validated_and_incidents_keep_their_version() {
         (
             json!({"name": "x", "layers": [{"targets": {"chats": [GROUP_A]}, "escalate_after_secs": 60}], "ack_timeout_secs": 10}),
             "ack_timeout_secs",
+        ),
+        (
+            json!({"name": "x", "layers": [{"targets": {"members": ["bob@example.com"]}, "escalate_after_secs": 60,
+                   "ding": {"remind_type": "fax"}}]}),
+            "layers[0].ding.remind_type",
+        ),
+        (
+            json!({"name": "x", "layers": [{"targets": {"chats": [GROUP_A]}}]}),
+            "layers[0]",
         ),
     ];
     for (body, field) in bad {
@@ -396,6 +436,19 @@ async fn policies_and_routes_are_validated_and_incidents_keep_their_version() {
         )
         .await;
     assert_eq!(status, 400, "{answer}");
+    let (status, answer) = esc
+        .stack
+        .admin(
+            "PUT",
+            &format!("{base}/routes"),
+            Some(json!([{"name": "r", "severity": ["critical"], "policy": "nobody"}])),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("routes[0]")),
+        "{answer}"
+    );
 
     let policy = esc.two_layers().await;
     let pid = policy["id"].as_str().expect("id");

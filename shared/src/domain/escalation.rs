@@ -195,6 +195,8 @@ pub const MAX_REPEATS: u32 = 10;
 pub const MAX_LAYER_TARGETS: usize = 50;
 /// Shortest and longest wait before the next layer.
 pub const ESCALATE_AFTER_SECS: (u32, u32) = (30, 86_400);
+/// Shortest wait before an `only_unread` DING.
+pub const ONLY_UNREAD_MIN_SECS: u32 = 30;
 /// Shortest and longest acknowledgement timeout.
 pub const ACK_TIMEOUT_SECS: (u32, u32) = (300, 86_400);
 
@@ -302,13 +304,27 @@ fn validate_layer(
             format!("must be {low} to {high} seconds"),
         ));
     }
-    if let Some(ding) = &layer.ding
-        && ding.after_secs >= layer.escalate_after_secs
-    {
-        return Err(ValidationError::new(
-            &field("ding.after_secs"),
-            "must be shorter than escalate_after_secs (the DING belongs to this layer)",
-        ));
+    if let Some(ding) = &layer.ding {
+        if ding.after_secs >= layer.escalate_after_secs {
+            return Err(ValidationError::new(
+                &field("ding.after_secs"),
+                "must be shorter than escalate_after_secs (the DING belongs to this layer)",
+            ));
+        }
+        if ding.only_unread && ding.after_secs < ONLY_UNREAD_MIN_SECS {
+            return Err(ValidationError::new(
+                &field("ding.after_secs"),
+                format!(
+                    "with only_unread, at least {ONLY_UNREAD_MIN_SECS} s: people need time to read their message"
+                ),
+            ));
+        }
+        if i > 0 && targets.members.is_empty() && targets.schedules.is_empty() {
+            return Err(ValidationError::new(
+                &field("ding"),
+                "a DING goes to the layer's members: add members (or schedules) to the layer",
+            ));
+        }
     }
     Ok(())
 }

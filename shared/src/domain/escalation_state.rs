@@ -14,7 +14,7 @@ use super::escalation::{EscalateOn, EscalationPolicy, Layer, Repeat};
 use super::incident::{Incident, IncidentStatus};
 use super::integration::Targets;
 
-/// How late a timer may arrive early (SQS delays are whole seconds).
+/// How early a timer may fire and still count as due (SQS delays are whole seconds).
 pub const EARLY_TOLERANCE_MS: i64 = 1_000;
 
 /// The policy as it was when the incident opened.
@@ -376,7 +376,20 @@ pub fn fire_due(incident: &Incident, epoch: Option<u64>, now_ms: i64) -> Option<
         StepKind::AckTimeout => Fired::Rescheduled,
     };
     reschedule(&mut next, now_ms);
+    next.version = incident.version.saturating_add(1);
+    next.updated_at = crate::clock::rfc3339(now_ms);
     Some((next, fired))
+}
+
+/// Refuses a person's change while a step's notifications are still going out
+/// (a new round would replace the one owed).
+fn nothing_owed(incident: &Incident) -> Result<(), NotApplicable> {
+    match &incident.escalation {
+        Some(esc) if esc.undelivered.is_some() || esc.ding_owed.is_some() => Err(NotApplicable(
+            "the last escalation step is still being delivered: try again in a few seconds".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A person's **Escalate**: the next layer now, whatever the wait.
@@ -384,6 +397,7 @@ pub fn escalate_now(incident: &Incident, now_ms: i64) -> Result<(Incident, Fired
     if incident.status == IncidentStatus::Resolved {
         return Err(NotApplicable("the incident is already resolved".into()));
     }
+    nothing_owed(incident)?;
     let Some(policy) = incident.escalation.as_ref().and_then(|e| e.policy.as_ref()) else {
         return Err(NotApplicable(
             "this incident has no escalation policy: add a route for it, or Reassign it".into(),
@@ -415,6 +429,7 @@ pub fn reassign(incident: &Incident, member: &str, now_ms: i64) -> Result<Incide
     if incident.status == IncidentStatus::Resolved {
         return Err(NotApplicable("the incident is already resolved".into()));
     }
+    nothing_owed(incident)?;
     let mut next = incident.clone();
     retrigger(&mut next);
     next.assignees = vec![member.to_string()];
@@ -429,7 +444,7 @@ pub fn reassign(incident: &Incident, member: &str, now_ms: i64) -> Result<Incide
 }
 
 /// When timers should fire for an incident: now for what is owed, and the due
-/// step's time (rounded up to whole seconds, as SQS delays are).
+/// step's time (the queue rounds the wait up to whole seconds).
 pub fn timers(incident: &Incident) -> Vec<i64> {
     let Some(esc) = incident.escalation.as_ref() else {
         return Vec::new();

@@ -310,6 +310,12 @@ fn escalate_now_and_reassign() {
             at_ms: T0 + 35_000
         })
     );
+    let err = escalate_now(&now, T0 + 6_000).expect_err("still delivering");
+    assert!(err.0.contains("still being delivered"), "{err}");
+    let mut now = now;
+    if let Some(state) = now.escalation.as_mut() {
+        state.undelivered = None;
+    }
     let err = escalate_now(&now, T0 + 6_000).expect_err("no layer left");
     assert!(err.0.contains("last layer"), "{err}");
 

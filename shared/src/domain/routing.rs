@@ -19,7 +19,7 @@ pub const MAX_ROUTES: usize = 100;
 /// Most matchers a route.
 pub const MAX_MATCHERS: usize = 20;
 /// Largest compiled regex (bytes), so hostile patterns cannot blow up.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+const REGEX_SIZE_LIMIT: usize = 1 << 16;
 
 /// A matcher's operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +209,7 @@ impl<'de> Deserialize<'de> for Matcher {
 
 /// One route: matchers (all must hold), optional severities, and the policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Route {
     /// Name.
     pub name: String,

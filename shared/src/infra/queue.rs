@@ -97,8 +97,10 @@ impl JobQueue {
                 epoch: esc.epoch,
                 due_ms,
             };
+            // Whole seconds, rounded up: a timer never fires before its step is due.
             let wait = u64::try_from(due_ms.saturating_sub(now_ms)).unwrap_or(0);
-            self.send_job(&job, Duration::from_millis(wait)).await?;
+            self.send_job(&job, Duration::from_secs(wait.div_ceil(1000)))
+                .await?;
         }
         Ok(())
     }

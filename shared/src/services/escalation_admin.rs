@@ -56,8 +56,15 @@ impl EscalationAdmin {
 
     /// Parses and validates a policy body; member emails are normalised.
     async fn spec(&self, integration_id: &str, body: &Value) -> Result<PolicySpec, CenterError> {
-        let mut spec: PolicySpec = serde_json::from_value(body.clone())
-            .map_err(|e| ValidationError::new("body", format!("not an escalation policy: {e}")))?;
+        let mut spec: PolicySpec = serde_path_to_error::deserialize(body.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
+            ValidationError::new(&field, e.into_inner().to_string())
+        })?;
         for layer in &mut spec.layers {
             for email in &mut layer.targets.members {
                 *email = email.trim().to_ascii_lowercase();
@@ -132,6 +139,19 @@ impl EscalationAdmin {
         let current = self.get(integration_id, id).await?;
         let spec = self.spec(integration_id, body).await?;
         self.name_taken(integration_id, &spec.name, id).await?;
+        if spec.name.trim() != current.name {
+            let routes = self.store.get_routes(integration_id).await?;
+            if let Some(route) = routes.iter().find(|r| r.policy.trim() == current.name) {
+                return Err(ValidationError::new(
+                    "name",
+                    format!(
+                        "route {:?} names this policy {:?}: change the routes first (or name the policy by id there)",
+                        route.name, current.name
+                    ),
+                )
+                .into());
+            }
+        }
         let mut policy = EscalationPolicy::from_spec(
             id.to_string(),
             current.version + 1,

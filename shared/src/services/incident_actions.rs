@@ -257,6 +257,8 @@ impl IncidentActions {
                 if *action == Action::Acknowledge {
                     next.status = IncidentStatus::Acknowledged;
                     next.acked_by = Some(actor.name.clone());
+                    // Someone took it: a snooze's end must not re-trigger it.
+                    next.snoozed_until = None;
                 }
                 if let Action::Snooze(duration) = action {
                     let until = now_ms + i64::try_from(duration.as_millis()).unwrap_or(0);

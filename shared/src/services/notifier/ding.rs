@@ -87,6 +87,15 @@ impl Notifier {
                 retry = Some(reason);
             }
         }
+        // Someone may have responded while the DING went out: recall it now (the
+        // action's own job may have looked before this DING was recorded).
+        if let Some(now) = self.store.get_incident(&incident.id).await?
+            && now.status != IncidentStatus::Triggered
+        {
+            let deliveries = self.ledger.list_deliveries(&now.id).await?;
+            self.recall_dings(integration, &now, &deliveries, deadline, &mut retry)
+                .await?;
+        }
         Ok(retry)
     }
 

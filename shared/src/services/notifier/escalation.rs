@@ -60,12 +60,19 @@ impl Notifier {
             Some(batch) => batch.policies.get_or_read(&integration.id, read).await?,
             None => read.await?,
         };
-        let found = policies
-            .iter()
-            .find(|p| p.id == reference)
-            .or_else(|| policies.iter().find(|p| p.name == reference));
-        if found.is_none() {
-            warn!(policy = %reference, "the alert names an escalation policy that does not exist; no escalation");
+        let find = |reference: &str| {
+            policies
+                .iter()
+                .find(|p| p.id == reference)
+                .or_else(|| policies.iter().find(|p| p.name == reference))
+        };
+        let mut found = find(reference);
+        if found.is_none() && alert.labels.contains_key(routing::POLICY_LABEL) {
+            // A label naming no policy: the routes decide, as if it were absent.
+            warn!(policy = %reference, "the alert's escalation_policy label names no policy; the routes decide");
+            let mut labels = alert.labels.clone();
+            labels.remove(routing::POLICY_LABEL);
+            found = routing::route_policy(&routes, &labels, alert.severity).and_then(find);
         }
         Ok(found.map(PolicySnapshot::from))
     }
@@ -102,7 +109,7 @@ impl Notifier {
             };
             let wait = u64::try_from(due_ms - now_ms).unwrap_or(0);
             return jobs
-                .send_job(&job, std::time::Duration::from_millis(wait))
+                .send_job(&job, std::time::Duration::from_secs(wait.div_ceil(1000)))
                 .await
                 .map_err(|e| JobError::Retry(e.to_string()));
         }
@@ -125,6 +132,8 @@ impl Notifier {
                 break;
             }
             let Some(integration) = self.integration(&incident.integration_id).await? else {
+                // Its integration is gone: take it off the timer index for good.
+                self.stop_timers(&incident).await?;
                 continue;
             };
             let span =
@@ -168,7 +177,10 @@ impl Notifier {
                 return Ok(());
             };
             match self.store.replace_incident(&next, incident.version).await {
-                Ok(()) => self.after_fired(integration, &next, &fired).await,
+                Ok(()) => {
+                    self.after_fired(integration, &next, &fired).await;
+                    self.queue_changed(&next).await;
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(err) => return Err(err.into()),
             }
@@ -315,11 +327,46 @@ impl Notifier {
             }
             next.version = current.version + 1;
             match self.store.replace_incident(&next, current.version).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.queue_changed(&next).await;
+                    return Ok(());
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(err) => return Err(err.into()),
             }
         }
         Err(JobError::Retry("the incident kept changing".into()))
+    }
+
+    /// This write superseded an action's `incident_changed` job (which stands
+    /// down for older versions): queue one for the new version, so its cards are
+    /// updated and its DINGs recalled.
+    async fn queue_changed(&self, incident: &Incident) {
+        let (Some(jobs), false) = (&self.jobs, incident.status == IncidentStatus::Triggered) else {
+            return;
+        };
+        let job = Job::IncidentChanged {
+            integration_id: incident.integration_id.clone(),
+            incident_id: incident.id.clone(),
+            version: Some(incident.version),
+        };
+        if let Err(err) = jobs.send_job(&job, std::time::Duration::ZERO).await {
+            warn!(error = %err, "could not queue the card update; the next change brings it");
+        }
+    }
+
+    /// Takes an incident off the timer index (its integration was deleted).
+    async fn stop_timers(&self, incident: &Incident) -> Result<(), JobError> {
+        let mut next = incident.clone();
+        if let Some(esc) = next.escalation.as_mut() {
+            esc.next = None;
+            esc.undelivered = None;
+            esc.ding_owed = None;
+        }
+        next.version = incident.version.saturating_add(1);
+        match self.store.replace_incident(&next, incident.version).await {
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
     }
 }
