@@ -87,22 +87,28 @@ impl JobQueue {
     /// what is owed now, one for the step due next (a hop when over 15 minutes).
     /// The sweep fires anything a lost message would have, so this is the fast path.
     pub async fn arm_escalation(&self, incident: &Incident, now_ms: i64) -> Result<(), QueueError> {
+        let Some(esc) = incident.escalation.as_ref() else {
+            return Ok(());
+        };
         for due_ms in escalation_state::timers(incident) {
-            let Some(esc) = incident.escalation.as_ref() else {
-                return Ok(());
-            };
             let job = Job::EscalationTimer {
                 integration_id: incident.integration_id.clone(),
                 incident_id: incident.id.clone(),
                 epoch: esc.epoch,
                 due_ms,
             };
-            // Whole seconds, rounded up: a timer never fires before its step is due.
-            let wait = u64::try_from(due_ms.saturating_sub(now_ms)).unwrap_or(0);
-            self.send_job(&job, Duration::from_secs(wait.div_ceil(1000)))
-                .await?;
+            self.send_timer(&job, due_ms, now_ms).await?;
         }
         Ok(())
+    }
+
+    /// Queues a timer job to arrive when `due_ms` is reached (SQS waits at most
+    /// 900 s; the job re-queues itself for the rest). Whole seconds, rounded up: a
+    /// timer never fires before its step is due.
+    pub async fn send_timer(&self, job: &Job, due_ms: i64, now_ms: i64) -> Result<(), QueueError> {
+        let wait = u64::try_from(due_ms.saturating_sub(now_ms)).unwrap_or(0);
+        self.send_job(job, Duration::from_secs(wait.div_ceil(1000)))
+            .await
     }
 
     /// Makes a received message visible again after `delay` (a short retry instead
@@ -123,9 +129,7 @@ impl JobQueue {
             .visibility_timeout(secs)
             .send()
             .await
-            .map_err(|e| {
-                QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(sqs_error)?;
         Ok(())
     }
 
@@ -138,11 +142,14 @@ impl JobQueue {
             .delay_seconds(delay)
             .send()
             .await
-            .map_err(|e| {
-                QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(sqs_error)?;
         Ok(())
     }
+}
+
+/// An SQS call's failure, with the SDK's full context.
+fn sqs_error(err: impl std::error::Error) -> QueueError {
+    QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(err).to_string())
 }
 
 #[cfg(test)]

@@ -22,6 +22,18 @@ pub fn incident_event(incident: &Incident, kind: &str, actor: &str, event_id: &s
     })
 }
 
+/// The first attempt of the upstream webhook job for `incident.<kind>` by `actor`
+/// (a fresh event id).
+pub fn webhook_job(incident: &Incident, kind: &str, actor: &str) -> crate::domain::job::Job {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    crate::domain::job::Job::Webhook {
+        integration_id: incident.integration_id.clone(),
+        incident_id: incident.id.clone(),
+        attempt: 1,
+        event: incident_event(incident, kind, actor, &event_id),
+    }
+}
+
 /// The `X-Incident-Signature` value of `body` sent at `timestamp` (Unix seconds).
 pub fn signature(secret: &str, timestamp: &str, body: &str) -> String {
     // HMAC takes keys of any length, so this cannot fail.

@@ -302,15 +302,7 @@ impl IncidentActions {
 
     /// Queues the upstream webhook for an action taken in DingTalk.
     pub async fn queue_webhook(&self, incident: &Incident, kind: &str, actor: &str) {
-        let event_id = uuid::Uuid::new_v4().to_string();
-        let event =
-            crate::render::webhook_payload::incident_event(incident, kind, actor, &event_id);
-        let job = Job::Webhook {
-            integration_id: incident.integration_id.clone(),
-            incident_id: incident.id.clone(),
-            attempt: 1,
-            event,
-        };
+        let job = crate::render::webhook_payload::webhook_job(incident, kind, actor);
         self.queue(&job, Duration::ZERO).await;
     }
 

@@ -107,9 +107,8 @@ impl Notifier {
                 epoch,
                 due_ms,
             };
-            let wait = u64::try_from(due_ms - now_ms).unwrap_or(0);
             return jobs
-                .send_job(&job, std::time::Duration::from_secs(wait.div_ceil(1000)))
+                .send_timer(&job, due_ms, now_ms)
                 .await
                 .map_err(|e| JobError::Retry(e.to_string()));
         }
@@ -245,15 +244,7 @@ impl Notifier {
         let (Some(jobs), Some(_)) = (&self.jobs, &integration.webhook_url) else {
             return;
         };
-        let event_id = uuid::Uuid::new_v4().to_string();
-        let event =
-            crate::render::webhook_payload::incident_event(incident, kind, actor, &event_id);
-        let job = Job::Webhook {
-            integration_id: integration.id.clone(),
-            incident_id: incident.id.clone(),
-            attempt: 1,
-            event,
-        };
+        let job = crate::render::webhook_payload::webhook_job(incident, kind, actor);
         if let Err(err) = jobs.send_job(&job, std::time::Duration::ZERO).await {
             warn!(error = %err, "could not queue the upstream webhook");
         }
