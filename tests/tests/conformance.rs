@@ -3,6 +3,7 @@
 
 use integration_tests::TestStack;
 use shared::store::conformance;
+use shared::store::ports::RateCounters;
 
 #[tokio::test]
 async fn dynamodb_meets_the_delivery_ledger_contract() {
@@ -45,4 +46,10 @@ async fn concurrent_conditional_writes_grant_exactly_the_limit() {
         }
         assert_eq!(granted, 4, "second {second}");
     }
+}
+
+#[tokio::test]
+async fn dynamodb_meets_the_incident_book_contract() {
+    let stack = TestStack::start().await;
+    conformance::incident_book(&stack.services.store).await;
 }

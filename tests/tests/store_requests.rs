@@ -1,5 +1,5 @@
 //! Store work per delivered alert, counted by an SDK interceptor on the real
-//! DynamoDB client (moto), not estimated (the measure of issue #13's goal of at most 5).
+//! DynamoDB client (moto), not estimated: at most 5 per delivered alert.
 
 use std::sync::Arc;
 
@@ -16,6 +16,16 @@ const CID: &str = "cidStoreWork0000000000001==";
 async fn store_requests_per_delivered_alert_are_counted() {
     let stack = TestStack::start().await;
     let id = stack.create_integration().await;
+    // Every alert delivered as a card (storm control would fold most of them), under
+    // a per-second limit the test does not reach (waits would add slot requests).
+    let (status, body) = stack
+        .admin(
+            "PATCH",
+            &format!("/api/integrations/{id}"),
+            Some(json!({"storm_threshold": 1000, "qps_limit": 60, "card_template_id": "tpl-incident.schema"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     stack.install_chat(&id, CID, "Ops").await;
     let counter = StoreRequestCounter::default();
     let notifier = Services::counted(
@@ -57,14 +67,13 @@ async fn store_requests_per_delivered_alert_are_counted() {
     }
     let per_alert = counter.total() as f64 / 30.0;
     println!(
-        "store requests per delivered alert: {per_alert:.2} {:?}",
-        counter.by_operation()
+        "store requests per delivered alert: {per_alert:.2} {:?}\n{:#?}",
+        counter.by_operation(),
+        counter.by_item_kind()
     );
-    // Today about 15 (GetItem 3, PutItem 5, UpdateItem 6, Query 0.8): a regression
-    // guard; the goal of 5 needs per-batch counters and batched record writes.
-    assert!(
-        per_alert <= 16.0,
-        "{per_alert} {:?}",
-        counter.by_operation()
-    );
+    // Was about 15 (GetItem 3, PutItem 5, UpdateItem 6, Query 0.8); the goal is at
+    // most 5: one transaction opens the incident, two writes claim and settle the
+    // delivery, one counts the group's storm window, and the rest is shared by the
+    // batch (reads, per-second slots, month counters, records).
+    assert!(per_alert <= 5.0, "{per_alert} {:?}", counter.by_operation());
 }

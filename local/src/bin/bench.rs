@@ -11,7 +11,7 @@
 //! refusals are reported, not a failure). Each phase prints the p50/p95/p99 time
 //! from queueing an alert to its card at DingTalk.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,11 +25,17 @@ use shared::domain::delivery::{Channel, DeliveryKey, StepState, TargetKind};
 use shared::services::notifier::NotifierSettings;
 use shared::{Config, Services, SystemClock};
 
-const GROUPS: [&str; 3] = [
-    "cidPaymentsOncall000000001==",
-    "cidDatabaseDuty00000000002==",
-    "cidSreWarRoom0000000000003==",
-];
+/// Groups the storm phase spreads over (the first of [`groups`]).
+const STORM_GROUPS: usize = 3;
+/// Groups the other phases spread over.
+const WIDE_GROUPS: usize = 60;
+
+/// The bench's group chats.
+fn groups() -> Vec<String> {
+    (0..WIDE_GROUPS)
+        .map(|i| format!("cidBenchGroup{i:014}=="))
+        .collect()
+}
 const QPS: u32 = 20;
 /// The limit of the saturated phase.
 const SATURATED_QPS: u32 = 5;
@@ -80,8 +86,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .first()
         .map(|a| a.corp_id.clone())
         .unwrap_or_default();
-    for cid in GROUPS {
-        sandbox.set_cool_app(cid, Some(local_stack::sandbox::page::SANDBOX_COOL_APP_CODE));
+    let groups = groups();
+    for (i, cid) in groups.iter().enumerate() {
+        sandbox.add_group(local_stack::sandbox::SandboxGroup {
+            open_conversation_id: cid.clone(),
+            title: format!("压测群 Bench group {i}"),
+            owner_user_id: "manager0001".into(),
+            cool_app_code: Some(local_stack::sandbox::page::SANDBOX_COOL_APP_CODE.into()),
+            disbanded: false,
+        });
         let event = cool_app_event(
             true,
             &corp,
@@ -191,6 +204,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .into_iter()
     .enumerate()
     {
+        if phase.alerts == 0 {
+            continue;
+        }
         let (status, body) = admin(
             &base,
             "PATCH",
@@ -211,6 +227,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|i| format!("bench-{index}-{i}"))
             .collect();
         let mut queued_ms: HashMap<String, i64> = HashMap::new();
+        let spread = if index == 0 {
+            STORM_GROUPS
+        } else {
+            WIDE_GROUPS
+        };
         for chunk in keys.chunks(10) {
             // Keep the backlog small: moto's SQS receive costs grow with the square of the
             // queue length, which would measure moto instead of the product.
@@ -234,7 +255,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let body = json!({"version": 1, "integration_id": demo.id,
                         "alert": {"key": key, "status": "firing", "severity": severity, "title": format!("{key}: error rate above 5%"),
                                   "description": "bench", "labels": {"bench": "true"}, "source": "bench"},
-                        "targets": {"chats": [GROUPS[n % GROUPS.len()]]}});
+                        "targets": {"chats": [groups[n % spread]]}});
                     SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(body.to_string()).build()
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -248,45 +269,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         wait_until_drained(&sqs, &stack.queue_url, Duration::from_secs(900)).await?;
         let elapsed = started.elapsed();
-        let calls: Vec<_> = sandbox
-            .calls()
-            .into_iter()
-            .skip(calls_before)
-            .filter(|c| c.path != "/v1.0/oauth2/accessToken")
-            .collect();
-        let limit_errors = calls
-            .iter()
-            .filter(|c| {
-                c.code
-                    .as_deref()
-                    .is_some_and(|code| code.starts_with("Forbidden.AccessDenied"))
-            })
-            .count();
-        let mut per_second: BTreeMap<i64, usize> = BTreeMap::new();
-        for call in &calls {
-            *per_second.entry(call.at_ms / 1000).or_default() += 1;
-        }
+        let (per_second, limit_errors) =
+            local_stack::bench_memory::call_stats(&sandbox, calls_before);
+        let calls: usize = per_second.values().sum();
         let busiest = per_second.values().copied().max().unwrap_or(0);
         let active = per_second.len().max(1);
-        let (delivered, folded, suppressed, lost) = outcomes(&services, &demo.id, &keys).await?;
+        let (delivered, folded, suppressed, lost) =
+            outcomes(&services, &demo.id, &keys, &groups[..spread]).await?;
         let latency = latency_percentiles(&services, &demo.id, &sandbox, &queued_ms).await?;
         results.push(format!(
             "{:<28} alerts {:>5} | {:>6.1} s | calls {:>5} ({:.2}/alert) | busiest second {:>2} calls, mean {:>5.1}/s over {:>3} active s (limit {}) | DingTalk limit errors {} | delivered {:>4} folded {:>4} suppressed {:>3} lost {} | queued → card p50/p95/p99 {latency}",
-            phase.name, phase.alerts, elapsed.as_secs_f64(), calls.len(), calls.len() as f64 / phase.alerts as f64,
-            busiest, calls.len() as f64 / active as f64, active, phase.real_qps, limit_errors, delivered, folded, suppressed, lost
+            phase.name, phase.alerts, elapsed.as_secs_f64(), calls, calls as f64 / phase.alerts as f64,
+            busiest, calls as f64 / active as f64, active, phase.real_qps, limit_errors, delivered, folded, suppressed, lost
         ));
         println!("{}", results.last().map(String::as_str).unwrap_or_default());
-        let learning = phase.real_qps < phase.qps;
-        let over = limit_errors > 0 || busiest > phase.real_qps as usize;
-        if (over && !learning) || lost > 0 {
-            return Err(
-                "bench failed: DingTalk limit errors, lost alerts or a second over the limit"
-                    .into(),
-            );
+        // On moto the 2 cores are shared with the store: a call granted in one second
+        // can reach DingTalk in the next, and be refused (then retried about a second
+        // later). Refusals are reported here; the in-memory phase must have none.
+        if lost > 0 {
+            return Err("bench failed: lost alerts".into());
         }
     }
     for poller in pollers {
         poller.abort();
+    }
+    let memory = size("BENCH_MEMORY_ALERTS", 300);
+    if memory > 0 {
+        results.push(memory_phase(&services, &sandbox, &demo.id, memory).await?);
     }
     let (_, usage) = admin(
         &base,
@@ -299,6 +308,71 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("bench: ok");
     drop(stack);
     Ok(())
+}
+
+/// The saturated phase on the in-memory stores: 20 QPS, groups as wide as the
+/// moto phases, 3 instances of 2 concurrent batches. Fails below 90% of the cap
+/// sustained, on a DingTalk limit error or a lost alert.
+async fn memory_phase(
+    services: &Services,
+    sandbox: &local_stack::sandbox::Sandbox,
+    integration_id: &str,
+    alerts: usize,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let mut integration = services
+        .store
+        .get_integration(integration_id)
+        .await?
+        .ok_or("no demo integration")?;
+    integration.qps_limit = QPS;
+    integration.storm_threshold = 10_000;
+    let chats = services.store.list_chats(integration_id).await?;
+    sandbox.set_limits(Limits {
+        qps: Some(QPS),
+        monthly_quota: Some(5_500_000),
+    });
+    let report = local_stack::bench_memory::MemoryPhase {
+        services,
+        sandbox,
+        integration,
+        chats,
+        alerts,
+        instances: 3,
+        pollers: 2,
+    }
+    .run(Duration::from_secs(300))
+    .await?;
+    let at = |p: usize| {
+        let l = &report.latencies_ms;
+        l.get((l.len() * p / 100).min(l.len().saturating_sub(1)))
+            .map_or("-".to_string(), |ms| {
+                format!("{:.2} s", *ms as f64 / 1000.0)
+            })
+    };
+    let calls: usize = report.per_second.values().sum();
+    let sustained = report.sustained_per_second();
+    let lost = report.alerts - report.delivered;
+    let line = format!(
+        "{:<28} alerts {:>5} | {:>6.1} s | calls {:>5} | busiest second {:>2}, sustained {:>4.1}/s = {:.0}% of the cap {QPS} | DingTalk limit errors {} | delivered {:>4} lost {} | queued → card p50/p95/p99 {} / {} / {}",
+        "in-memory store (20 QPS)",
+        report.alerts,
+        report.elapsed.as_secs_f64(),
+        calls,
+        report.per_second.values().max().copied().unwrap_or(0),
+        sustained,
+        sustained * 100.0 / f64::from(QPS),
+        report.limit_errors,
+        report.delivered,
+        lost,
+        at(50),
+        at(95),
+        at(99)
+    );
+    println!("{line}");
+    if report.limit_errors > 0 || lost > 0 || sustained < 0.9 * f64::from(QPS) {
+        return Err("bench failed: the in-memory phase fell below 90% of the cap, drew limit errors or lost alerts".into());
+    }
+    Ok(line)
 }
 
 fn now_ms() -> i64 {
@@ -412,6 +486,7 @@ async fn outcomes(
     services: &Services,
     integration_id: &str,
     keys: &[String],
+    groups: &[String],
 ) -> Result<(usize, usize, usize, usize), Box<dyn std::error::Error>> {
     let incidents: HashMap<String, String> = services
         .store
@@ -432,7 +507,7 @@ async fn outcomes(
                 round: 0,
                 incident_id: id,
                 kind: TargetKind::Chat,
-                target: GROUPS[n % GROUPS.len()],
+                target: &groups[n % groups.len()],
             })
             .await?;
         match chat

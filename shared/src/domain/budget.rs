@@ -46,6 +46,20 @@ pub fn allowed_per_second(qps: u32) -> u32 {
     qps.saturating_sub((qps / 10).max(1)).max(1)
 }
 
+/// How long a month total read from the store may be used instead of a new read.
+pub const MONTH_READ_FRESH_MS: i64 = 5_000;
+
+/// Whether the month's total must be read again before a call: when it is older
+/// than [`MONTH_READ_FRESH_MS`], or when every instance together (at most `qps` calls
+/// a second) could have brought it to the reserve since it was read `age_ms` ago.
+pub fn month_read_needed(known_total: u64, age_ms: i64, budget: &Budget<'_>) -> bool {
+    if !(0..MONTH_READ_FRESH_MS).contains(&age_ms) {
+        return true;
+    }
+    let since = u64::from(budget.qps) * (MONTH_READ_FRESH_MS / 1000 + 1) as u64;
+    known_total.saturating_add(since) >= budget.reserve_from()
+}
+
 /// An API's lowered per-second limit, learned from DingTalk's QPS refusals
 /// (ARCHITECTURE.md §5.4): `limit` from `since_ms`, probing back up by one call per
 /// [`PROBE_EVERY_MS`] without a refusal, never above the configured limit.
@@ -180,5 +194,31 @@ mod tests {
         assert!(may_start_in_second(1_899, 20) && !may_start_in_second(1_900, 20));
         assert!(may_start_in_second(1_950, 1));
         assert!(reaches(8_000, 10_000, 80) && !reaches(7_999, 10_000, 80));
+    }
+
+    #[test]
+    fn the_month_is_read_again_when_stale_or_near_the_reserve() {
+        let budget = Budget {
+            integration_id: "int",
+            qps: 20,
+            monthly_quota: 10_000,
+            timezone: "Asia/Shanghai",
+        };
+        // reserve from 9,000; in 6 s every instance together makes at most 120 calls.
+        for (total, age_ms, needed) in [
+            (1_000, 0, false),
+            (1_000, 4_999, false),
+            (1_000, 5_000, true),
+            (1_000, -1, true),
+            (8_879, 1_000, false),
+            (8_880, 1_000, true),
+            (9_500, 0, true),
+        ] {
+            assert_eq!(
+                month_read_needed(total, age_ms, &budget),
+                needed,
+                "{total} {age_ms}"
+            );
+        }
     }
 }

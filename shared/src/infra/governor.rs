@@ -7,17 +7,25 @@
 //! lower than the edition's), the governor learns a lower limit for that API,
 //! shared through the store, and probes back up slowly. Counts and waits go to the
 //! metrics sink.
+//!
+//! Store work per call is kept small: concurrent calls take their second's slots
+//! together ([`SlotPool`]); the month's total is read again only when other
+//! instances could have brought it near the reserve since the last read
+//! ([`month_read_needed`]); and inside [`Governor::batched_usage`] (an SQS batch)
+//! the month's counters are added up in memory and written once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::domain::budget::{
     AdaptiveLimit, Budget, DECREASE_GAP_MS, Priority, allowed_per_second, effective_limit, lowered,
-    may_start_in_second, month_of,
+    may_start_in_second, month_of, month_read_needed,
 };
 use crate::infra::metrics::{MetricsSink, emit_now};
+use crate::infra::slot_pool::SlotPool;
 use crate::store::StoreError;
 use crate::store::ports::RateCounters;
 
@@ -46,10 +54,33 @@ pub struct Governor {
     metrics: Arc<dyn MetricsSink>,
     /// Longest wait for a free second before the call is refused as throttled.
     pub max_wait: Duration,
-    /// The month total this instance last read or wrote, per integration: (month, total).
-    seen: Arc<Mutex<HashMap<String, (String, u64)>>>,
+    /// The month total this instance last read or wrote, per integration.
+    seen: Arc<Mutex<HashMap<String, MonthSeen>>>,
+    /// Month counters added up in batches and not yet written: (integration, month) → …
+    pending: Arc<Mutex<HashMap<(String, String), PendingUsage>>>,
+    /// Per-second slots, taken together by concurrent calls.
+    slots: SlotPool,
     /// Learned per-API limits, as last read (and when): (integration, kind) → …
     learned: Arc<Mutex<HashMap<(String, String), LearnedRead>>>,
+}
+
+/// What this instance knows of a month's total, and when it last read it.
+struct MonthSeen {
+    month: String,
+    total: u64,
+    read_ms: i64,
+}
+
+/// Month counters not yet written.
+#[derive(Default)]
+struct PendingUsage {
+    counts: BTreeMap<String, u64>,
+    counted: u64,
+}
+
+tokio::task_local! {
+    /// Set inside [`Governor::batched_usage`]: month counters wait for its end.
+    static BATCHED_USAGE: ();
 }
 
 /// A learned limit as read (none: the configured one applies), and when.
@@ -66,11 +97,13 @@ impl Governor {
         metrics: Arc<dyn MetricsSink>,
     ) -> Self {
         Self {
+            slots: SlotPool::new(counters.clone()),
             counters,
             clock,
             metrics,
             max_wait: Duration::from_secs(3),
             seen: Arc::default(),
+            pending: Arc::default(),
             learned: Arc::default(),
         }
     }
@@ -78,15 +111,122 @@ impl Governor {
     /// The month's call total as of this instance's last counted call (calls by other
     /// instances since then are not in it), so threshold checks need no read of their own.
     pub fn month_total_seen(&self, integration_id: &str, month: &str) -> Option<u64> {
-        let seen = self.seen.lock().ok()?;
-        seen.get(integration_id)
-            .filter(|(m, _)| m == month)
-            .map(|(_, total)| *total)
+        self.seen_read(integration_id, month)
+            .map(|(total, _)| total)
     }
 
-    fn remember(&self, integration_id: &str, month: &str, total: u64) {
+    /// The total known for `month` and when it was read.
+    fn seen_read(&self, integration_id: &str, month: &str) -> Option<(u64, i64)> {
+        let seen = self.seen.lock().ok()?;
+        seen.get(integration_id)
+            .filter(|s| s.month == month)
+            .map(|s| (s.total, s.read_ms))
+    }
+
+    /// Remembers a total just read from the store (plus what waits to be written).
+    fn remember(&self, integration_id: &str, month: &str, stored: u64) {
+        let pending = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|p| {
+                p.get(&(integration_id.to_string(), month.to_string()))
+                    .map(|u| u.counted)
+            })
+            .unwrap_or(0);
         if let Ok(mut seen) = self.seen.lock() {
-            seen.insert(integration_id.to_string(), (month.to_string(), total));
+            seen.insert(
+                integration_id.to_string(),
+                MonthSeen {
+                    month: month.to_string(),
+                    total: stored + pending,
+                    read_ms: self.clock.now_ms(),
+                },
+            );
+        }
+    }
+
+    /// The month's total: the one known, unless other instances could have brought
+    /// it near the reserve since it was read.
+    async fn month_used(&self, budget: Budget<'_>, month: &str) -> Result<u64, StoreError> {
+        let id = budget.integration_id;
+        let now_ms = self.clock.now_ms();
+        if let Some((total, read_ms)) = self.seen_read(id, month)
+            && !month_read_needed(total, now_ms - read_ms, &budget)
+        {
+            return Ok(total);
+        }
+        let stored = self.counters.month_usage(id, month).await?.total;
+        self.remember(id, month, stored);
+        Ok(self.month_total_seen(id, month).unwrap_or(stored))
+    }
+
+    /// Adds one to a month counter: now, or at the end of the batch inside
+    /// [`Self::batched_usage`].
+    async fn count(
+        &self,
+        integration_id: &str,
+        month: &str,
+        field: &str,
+        counted: bool,
+    ) -> Result<(), StoreError> {
+        if BATCHED_USAGE.try_with(|_| ()).is_err() {
+            let total = self
+                .counters
+                .add_usage(integration_id, month, field, counted)
+                .await?;
+            if counted {
+                self.remember(integration_id, month, total);
+            }
+            return Ok(());
+        }
+        if let Ok(mut pending) = self.pending.lock() {
+            let usage = pending
+                .entry((integration_id.to_string(), month.to_string()))
+                .or_default();
+            *usage.counts.entry(field.to_string()).or_default() += 1;
+            usage.counted += u64::from(counted);
+        }
+        if counted && let Ok(mut seen) = self.seen.lock() {
+            seen.entry(integration_id.to_string())
+                .and_modify(|s| s.total += u64::from(s.month == month));
+        }
+        Ok(())
+    }
+
+    /// Runs `work` (an SQS batch) with the month counters of its calls added up in
+    /// memory, then writes them: one write per integration and month.
+    pub async fn batched_usage<F: Future>(&self, work: F) -> F::Output {
+        let output = BATCHED_USAGE.scope((), work).await;
+        self.flush_usage().await;
+        output
+    }
+
+    /// Writes the month counters added up so far; what fails stays for the next flush.
+    pub async fn flush_usage(&self) {
+        let drained: Vec<_> = self
+            .pending
+            .lock()
+            .map(|mut p| p.drain().collect())
+            .unwrap_or_default();
+        for ((id, month), usage) in drained {
+            match self
+                .counters
+                .add_usage_counts(&id, &month, &usage.counts, usage.counted)
+                .await
+            {
+                Ok(total) => self.remember(&id, &month, total),
+                Err(err) => {
+                    tracing::warn!(integration_id = %id, error = %err, "could not write the month's counters; kept for the next batch");
+                    if let Ok(mut pending) = self.pending.lock() {
+                        let kept = pending.entry((id, month)).or_default();
+                        kept.counted += usage.counted;
+                        for (field, count) in usage.counts {
+                            *kept.counts.entry(field).or_default() += count;
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -109,21 +249,18 @@ impl Governor {
     ) -> Result<i64, BudgetError> {
         let id = budget.integration_id;
         let month = month_of(self.clock.now_ms(), budget.timezone);
-        let used = self.counters.month_usage(id, &month).await?.total;
-        self.remember(id, &month, used);
+        let used = self.month_used(budget, &month).await?;
         if used >= budget.monthly_quota {
             return Err(BudgetError::QuotaExhausted);
         }
         if priority == Priority::Normal && used >= budget.reserve_from() {
-            self.counters
-                .add_usage(id, &month, "suppressed", false)
-                .await?;
+            self.count(id, &month, "suppressed", false).await?;
             self.metric(id, "Suppressed", 1.0, "Count");
             return Err(BudgetError::QuotaReserved);
         }
         let granted = self.take_a_second(budget, kind, &month, None).await?;
-        let total = self.counters.add_usage(id, &month, kind, true).await?;
-        self.remember(id, &month, total);
+        self.count(id, &month, kind, true).await?;
+        let total = self.month_total_seen(id, &month).unwrap_or(used + 1);
         self.metric(id, "DingTalkCalls", 1.0, "Count");
         let percent = (total as f64) * 100.0 / (budget.monthly_quota.max(1) as f64);
         self.metric(
@@ -194,16 +331,41 @@ impl Governor {
     ) -> Result<Option<AdaptiveLimit>, StoreError> {
         let key = (id.to_string(), kind.to_string());
         let now_ms = self.clock.now_ms();
-        if !fresh
-            && let Some((value, read_ms)) =
-                self.learned.lock().ok().and_then(|c| c.get(&key).copied())
-            && now_ms - read_ms < LEARNED_FRESH_MS
-        {
-            return Ok(value);
+        // Fresh: use it. Stale: one caller reads it again, the others use it meanwhile.
+        let cached = match self.learned.lock() {
+            Ok(mut cache) if !fresh => cache.get_mut(&key).map(|(value, read_ms)| {
+                let stale = now_ms - *read_ms >= LEARNED_FRESH_MS;
+                if stale {
+                    *read_ms = now_ms;
+                }
+                (*value, stale)
+            }),
+            _ => None,
+        };
+        match cached {
+            Some((value, false)) => return Ok(value),
+            Some((value, true)) => return self.read_learned(key, value).await,
+            None => {}
         }
-        let value = self.counters.adaptive_limit(id, kind).await?;
+        self.read_learned(key, None).await
+    }
+
+    /// Reads a learned limit and keeps it (a failed read leaves `before` for now).
+    async fn read_learned(
+        &self,
+        key: (String, String),
+        before: Option<AdaptiveLimit>,
+    ) -> Result<Option<AdaptiveLimit>, StoreError> {
+        let value = match self.counters.adaptive_limit(&key.0, &key.1).await {
+            Ok(value) => value,
+            Err(err) if before.is_some() => {
+                tracing::warn!(error = %err, "could not read the learned limit; the last one applies");
+                before
+            }
+            Err(err) => return Err(err),
+        };
         if let Ok(mut cache) = self.learned.lock() {
-            cache.insert(key, (value, now_ms));
+            cache.insert(key, (value, self.clock.now_ms()));
         }
         Ok(value)
     }
@@ -221,8 +383,8 @@ impl Governor {
         if limit >= allowed {
             return Ok(true);
         }
-        self.counters
-            .take_second(&format!("{id}#{kind}"), second, limit)
+        self.slots
+            .take(&format!("{id}#{kind}"), second, limit)
             .await
     }
 
@@ -248,14 +410,12 @@ impl Governor {
             }
             if may_start_in_second(now_ms, budget.qps)
                 && self.api_slot(id, kind, second, allowed).await?
-                && self.counters.take_second(id, second, allowed).await?
+                && self.slots.take(id, second, allowed).await?
             {
                 return Ok(second);
             }
             if granted.is_none() {
-                self.counters
-                    .add_usage(id, month, "throttle_wait", false)
-                    .await?;
+                self.count(id, month, "throttle_wait", false).await?;
                 self.metric(id, "ThrottleWaits", 1.0, "Count");
             }
             if started.elapsed() >= self.max_wait {

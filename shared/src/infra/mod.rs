@@ -10,4 +10,5 @@ pub mod outbound;
 pub mod queue;
 pub mod secrets;
 pub mod session;
+pub mod slot_pool;
 pub mod store_requests;

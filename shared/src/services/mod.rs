@@ -246,6 +246,25 @@ impl Services {
         Notifier::new(NotifierStores::on(self.store.clone()), parts, settings)
     }
 
+    /// A notifier on other stores (the bench's in-memory phase): its own governor
+    /// counts on `stores.counters`; only the token cache stays in the table.
+    pub fn notifier_on(&self, stores: NotifierStores, settings: NotifierSettings) -> Notifier {
+        let governor = crate::infra::governor::Governor::new(
+            stores.counters.clone(),
+            self.clock.clone(),
+            Arc::new(crate::infra::metrics::EmfStdout),
+        );
+        let parts = NotifierParts {
+            dingtalk: self.dingtalk.clone().with_governor(governor),
+            clock: self.clock.clone(),
+            metrics: Arc::new(crate::infra::metrics::EmfStdout),
+            public_base_url: self.config.public_base_url.clone(),
+            jobs: None,
+            outbound: self.outbound_policy(),
+        };
+        Notifier::new(stores, parts, settings)
+    }
+
     /// The integration-center service.
     pub fn integration_center(&self) -> IntegrationCenter {
         IntegrationCenter::new(

@@ -4,12 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use super::ports::{ChatDirectory, DeliveryLedger, RateCounters};
+use super::ports::{ChatDirectory, DeliveryLedger, RateCounters, TimelineEntry};
+use super::{AlertApplied, IncidentBook, StoreError};
 use crate::domain::chat::{ChatStatus, GroupChat};
 use crate::domain::delivery::{
     Channel, DeliveryKey, DeliveryStep, StepOutcome, StepState, TargetKind,
 };
-use crate::domain::incident::{OperationRecord, RecordKind};
+use crate::domain::incident::{
+    Alert, AlertEvent, AlertStatus, OperationRecord, RecordKind, Severity,
+};
 
 fn fresh(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
@@ -159,6 +162,25 @@ async fn records(ledger: &dyn DeliveryLedger, incident: &str) {
         .map(|r| r.detail)
         .collect();
     assert_eq!(details, ["first", "second"], "oldest first");
+    // Many records of several incidents at once (more than one BatchWriteItem).
+    let other = format!("{incident}-other");
+    let entries: Vec<TimelineEntry> = (0..30)
+        .map(|i| TimelineEntry {
+            incident_id: if i % 2 == 0 {
+                incident.to_string()
+            } else {
+                other.clone()
+            },
+            at_ms: 3_000 + i,
+            record: record(&format!("batched {i}")),
+        })
+        .collect();
+    ledger.add_records(&entries).await.unwrap();
+    let listed = ledger.list_records(incident).await.unwrap();
+    assert_eq!(listed.len(), 17);
+    assert_eq!(listed[2].detail, "batched 0");
+    assert_eq!(listed[16].detail, "batched 28");
+    assert_eq!(ledger.list_records(&other).await.unwrap().len(), 15);
 }
 
 /// Per-second slots stop at the limit; usage counts by field; marks are once;
@@ -172,6 +194,19 @@ pub async fn counters(counters: &dyn RateCounters) {
     assert!(
         counters.take_second(&id, 43, 3).await.unwrap(),
         "next second"
+    );
+    // Several slots in one take: as many as are left, at most.
+    assert_eq!(counters.take_slots(&id, 44, 5, 3).await.unwrap(), 3);
+    assert_eq!(
+        counters.take_slots(&id, 44, 5, 3).await.unwrap(),
+        2,
+        "what is left"
+    );
+    assert_eq!(counters.take_slots(&id, 44, 5, 3).await.unwrap(), 0, "full");
+    assert_eq!(
+        counters.take_slots(&id, 45, 5, 9).await.unwrap(),
+        5,
+        "at most the limit"
     );
     assert_eq!(counters.adaptive_limit(&id, "message").await.unwrap(), None);
     let learned = |limit, since_ms| crate::domain::budget::AdaptiveLimit { limit, since_ms };
@@ -244,6 +279,21 @@ pub async fn counters(counters: &dyn RateCounters) {
     );
     assert_eq!(usage.by_kind.get("message"), Some(&1));
     assert_eq!(usage.by_kind.get("card"), Some(&1));
+    // A batch's counts in one write.
+    let counts = std::collections::BTreeMap::from([
+        ("message".to_string(), 3),
+        ("throttle_wait".to_string(), 2),
+    ]);
+    assert_eq!(
+        counters
+            .add_usage_counts(&id, "2026-11", &counts, 3)
+            .await
+            .unwrap(),
+        5
+    );
+    let usage = counters.month_usage(&id, "2026-11").await.unwrap();
+    assert_eq!((usage.total, usage.throttle_waits), (5, 3));
+    assert_eq!(usage.by_kind.get("message"), Some(&4));
     assert_eq!(counters.month_usage(&id, "2026-12").await.unwrap().total, 0);
     assert!(counters.mark_once(&id, "THRESHOLD#80", 10).await.unwrap());
     assert!(!counters.mark_once(&id, "THRESHOLD#80", 10).await.unwrap());
@@ -317,4 +367,96 @@ pub async fn chats(chats: &dyn ChatDirectory, integration_id: &str, cid: &str) {
             .iter()
             .any(|c| c.open_conversation_id == "no-such-chat")
     );
+}
+
+fn alert_event(integration_id: &str, key: &str, status: AlertStatus, title: &str) -> AlertEvent {
+    AlertEvent {
+        version: 1,
+        integration_id: integration_id.into(),
+        alert: Alert {
+            key: key.into(),
+            status,
+            severity: Severity::Critical,
+            title: title.into(),
+            description: String::new(),
+            labels: Default::default(),
+            links: Vec::new(),
+            source: None,
+            occurred_at: None,
+        },
+        targets: Default::default(),
+        truncated: Vec::new(),
+    }
+}
+
+/// Alert events open, update, resolve and reopen incidents; older events change
+/// nothing; replacing checks the version.
+pub async fn incident_book(book: &dyn IncidentBook) {
+    let id = fresh("int");
+    let new_id = || uuid::Uuid::new_v4().simple().to_string();
+    let apply = |status, title: &'static str, at_ms: i64| {
+        let event = alert_event(&id, "disk", status, title);
+        let new_id = &new_id;
+        async move {
+            book.apply_alert(&event, at_ms, "2026-11-28T00:00:00Z", new_id, None)
+                .await
+                .unwrap()
+        }
+    };
+    let AlertApplied::Opened(opened) = apply(AlertStatus::Firing, "disk full", 1_000).await else {
+        panic!("opens")
+    };
+    assert!(matches!(
+        apply(AlertStatus::Firing, "disk full", 2_000).await,
+        AlertApplied::Updated { changed: false, .. }
+    ));
+    let AlertApplied::Updated {
+        incident,
+        changed: true,
+    } = apply(AlertStatus::Firing, "disk fuller", 3_000).await
+    else {
+        panic!("updates")
+    };
+    assert_eq!(
+        (incident.id.as_str(), incident.title.as_str()),
+        (opened.id.as_str(), "disk fuller")
+    );
+    assert_eq!(
+        apply(AlertStatus::Firing, "old", 500).await,
+        AlertApplied::Stale
+    );
+    let AlertApplied::Resolved(done) = apply(AlertStatus::Resolved, "", 4_000).await else {
+        panic!("resolves")
+    };
+    assert!(matches!(
+        apply(AlertStatus::Resolved, "", 4_000).await,
+        AlertApplied::AlreadyResolved(_)
+    ));
+    let stored = book.get_incident(&opened.id).await.unwrap().unwrap();
+    assert_eq!(stored, done);
+    let AlertApplied::Opened(again) = apply(AlertStatus::Firing, "disk full", 5_000).await else {
+        panic!("reopens as a new incident")
+    };
+    assert_ne!(again.id, opened.id);
+    let other = alert_event(&id, "never", AlertStatus::Resolved, "");
+    assert_eq!(
+        book.apply_alert(&other, 1_000, "now", &new_id, None)
+            .await
+            .unwrap(),
+        AlertApplied::NothingOpen
+    );
+    let mut next = again.clone();
+    next.version += 1;
+    next.title = "edited".into();
+    book.replace_incident(&next, again.version).await.unwrap();
+    assert_eq!(
+        book.replace_incident(&next, again.version).await,
+        Err(StoreError::Conflict),
+        "a stale version"
+    );
+    assert_eq!(
+        book.get_incident(&again.id).await.unwrap().unwrap().title,
+        "edited"
+    );
+    assert_eq!(book.get_incident("none").await.unwrap(), None);
 }

@@ -208,22 +208,18 @@ impl DeliveryLedger for MemoryStore {
 
 #[async_trait]
 impl RateCounters for MemoryStore {
-    async fn take_second(
+    async fn take_slots(
         &self,
-        integration_id: &str,
+        key: &str,
         second: i64,
         limit: u32,
-    ) -> Result<bool, StoreError> {
+        want: u32,
+    ) -> Result<u32, StoreError> {
         let mut state = self.lock()?;
-        let calls = state
-            .seconds
-            .entry((integration_id.to_string(), second))
-            .or_default();
-        if *calls >= limit {
-            return Ok(false);
-        }
-        *calls += 1;
-        Ok(true)
+        let calls = state.seconds.entry((key.to_string(), second)).or_default();
+        let taken = want.min(limit.saturating_sub(*calls));
+        *calls += taken;
+        Ok(taken)
     }
 
     async fn adaptive_limit(
@@ -262,20 +258,32 @@ impl RateCounters for MemoryStore {
         field: &str,
         counted: bool,
     ) -> Result<u64, StoreError> {
+        let counts = BTreeMap::from([(field.to_string(), 1)]);
+        self.add_usage_counts(integration_id, month, &counts, u64::from(counted))
+            .await
+    }
+
+    async fn add_usage_counts(
+        &self,
+        integration_id: &str,
+        month: &str,
+        counts: &BTreeMap<String, u64>,
+        counted: u64,
+    ) -> Result<u64, StoreError> {
         let mut state = self.lock()?;
         let usage = state
             .usage
             .entry((integration_id.to_string(), month.to_string()))
             .or_default();
-        match field {
-            "throttle_wait" => usage.throttle_waits += 1,
-            "suppressed" => usage.suppressed += 1,
-            "folded" => usage.folded += 1,
-            kind => *usage.by_kind.entry(kind.to_string()).or_default() += 1,
+        for (field, count) in counts {
+            match field.as_str() {
+                "throttle_wait" => usage.throttle_waits += count,
+                "suppressed" => usage.suppressed += count,
+                "folded" => usage.folded += count,
+                kind => *usage.by_kind.entry(kind.to_string()).or_default() += count,
+            }
         }
-        if counted {
-            usage.total += 1;
-        }
+        usage.total += counted;
         Ok(usage.total)
     }
 

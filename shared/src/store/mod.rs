@@ -14,6 +14,7 @@ mod claims;
 pub mod conformance;
 mod deliveries;
 mod escalation;
+mod incident_book;
 mod incidents;
 mod integrations;
 mod link_codes;
@@ -31,6 +32,7 @@ use aws_sdk_dynamodb::types::{
 
 pub use chats::{ChatInstall, ChatWrite};
 pub use claims::CachedToken;
+pub use incident_book::{IncidentBook, MemoryIncidents, NewId};
 pub use incidents::AlertApplied;
 pub use link_codes::Redeemed;
 pub use usage::{Digest, MonthUsage};

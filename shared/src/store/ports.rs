@@ -3,6 +3,8 @@
 //! them on DynamoDB and [`memory`](super::memory) in memory; one conformance suite
 //! (`conformance`, feature `testing`) runs on both, so the two cannot drift.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use super::{Digest, MonthUsage, StoreError};
@@ -44,20 +46,45 @@ pub trait DeliveryLedger: Send + Sync {
         at_ms: i64,
         record: &OperationRecord,
     ) -> Result<(), StoreError>;
+    /// Appends several records (of any incidents) with as few writes as it can.
+    async fn add_records(&self, entries: &[TimelineEntry]) -> Result<(), StoreError> {
+        for entry in entries {
+            self.add_record(&entry.incident_id, entry.at_ms, &entry.record)
+                .await?;
+        }
+        Ok(())
+    }
     /// An incident's timeline, oldest first.
     async fn list_records(&self, incident_id: &str) -> Result<Vec<OperationRecord>, StoreError>;
+}
+
+/// An operation record waiting to be written.
+#[derive(Debug, Clone)]
+pub struct TimelineEntry {
+    /// Its incident.
+    pub incident_id: String,
+    /// When it happened (ms).
+    pub at_ms: i64,
+    /// The record.
+    pub record: OperationRecord,
 }
 
 /// Governor and storm counters, shared by every instance.
 #[async_trait]
 pub trait RateCounters: Send + Sync {
-    /// Takes one call from second `second`'s budget of `limit`; false when full.
-    async fn take_second(
+    /// Takes up to `want` calls from second `second`'s budget of `limit` for `key`
+    /// (an integration, or `<integration>#<api kind>`); returns how many were taken.
+    async fn take_slots(
         &self,
-        integration_id: &str,
+        key: &str,
         second: i64,
         limit: u32,
-    ) -> Result<bool, StoreError>;
+        want: u32,
+    ) -> Result<u32, StoreError>;
+    /// Takes one call from second `second`'s budget of `limit`; false when full.
+    async fn take_second(&self, key: &str, second: i64, limit: u32) -> Result<bool, StoreError> {
+        Ok(self.take_slots(key, second, limit, 1).await? == 1)
+    }
     /// An API's learned per-second limit (ARCHITECTURE.md §5.4), if any.
     async fn adaptive_limit(
         &self,
@@ -81,6 +108,15 @@ pub trait RateCounters: Send + Sync {
         month: &str,
         field: &str,
         counted: bool,
+    ) -> Result<u64, StoreError>;
+    /// Adds several counts to month `month` in one write (`counted` of them to the
+    /// total); returns the month's total after the change.
+    async fn add_usage_counts(
+        &self,
+        integration_id: &str,
+        month: &str,
+        counts: &BTreeMap<String, u64>,
+        counted: u64,
     ) -> Result<u64, StoreError>;
     /// Month `month`'s usage.
     async fn month_usage(
@@ -179,6 +215,9 @@ mod dynamo {
         ) -> Result<(), StoreError> {
             Store::add_record(self, incident_id, at_ms, record).await
         }
+        async fn add_records(&self, entries: &[TimelineEntry]) -> Result<(), StoreError> {
+            Store::add_records(self, entries).await
+        }
         async fn list_records(
             &self,
             incident_id: &str,
@@ -189,13 +228,14 @@ mod dynamo {
 
     #[async_trait]
     impl RateCounters for Store {
-        async fn take_second(
+        async fn take_slots(
             &self,
-            integration_id: &str,
+            key: &str,
             second: i64,
             limit: u32,
-        ) -> Result<bool, StoreError> {
-            Store::take_second(self, integration_id, second, limit).await
+            want: u32,
+        ) -> Result<u32, StoreError> {
+            Store::take_slots(self, key, second, limit, want).await
         }
         async fn adaptive_limit(
             &self,
@@ -221,6 +261,15 @@ mod dynamo {
             counted: bool,
         ) -> Result<u64, StoreError> {
             Store::add_usage(self, integration_id, month, field, counted).await
+        }
+        async fn add_usage_counts(
+            &self,
+            integration_id: &str,
+            month: &str,
+            counts: &BTreeMap<String, u64>,
+            counted: u64,
+        ) -> Result<u64, StoreError> {
+            Store::add_usage_counts(self, integration_id, month, counts, counted).await
         }
         async fn month_usage(
             &self,

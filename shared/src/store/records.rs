@@ -1,9 +1,18 @@
 //! Operation records: `INC#<id>` / `REC#<ms>#<n>`, an incident's timeline, and the
 //! time-ordered record helper the audit log shares (ARCHITECTURE.md §4).
 
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+
 use super::incidents::incident_pk;
+use super::ports::TimelineEntry;
 use super::{Store, StoreError, from_typed, typed_item};
 use crate::domain::incident::OperationRecord;
+
+/// `<prefix>#<ms>#<random>`: time order, and no two records collide.
+fn record_sort_key(prefix: &str, at_ms: i64) -> String {
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{prefix}#{at_ms:013}#{suffix}")
+}
 
 impl Store {
     /// Appends an operation record to an incident's timeline.
@@ -15,6 +24,53 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.append_record(&incident_pk(incident_id), "REC", at_ms, record)
             .await
+    }
+
+    /// Appends records of any incidents, 25 to a `BatchWriteItem` (what DynamoDB
+    /// leaves unprocessed is sent again, a few times, then is an error).
+    pub async fn add_records(&self, entries: &[TimelineEntry]) -> Result<(), StoreError> {
+        for chunk in entries.chunks(25) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for entry in chunk {
+                let item = typed_item(
+                    &entry.record,
+                    incident_pk(&entry.incident_id),
+                    record_sort_key("REC", entry.at_ms),
+                )?;
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|err| StoreError::Dynamo(err.to_string()))?;
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+            self.write_all(writes).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one `BatchWriteItem`, then what it left unprocessed, with a short backoff.
+    async fn write_all(&self, mut writes: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for attempt in 0..5u64 {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(self.table.clone(), writes)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            writes = out
+                .unprocessed_items
+                .and_then(|mut left| left.remove(&self.table))
+                .unwrap_or_default();
+            if writes.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+        Err(StoreError::Dynamo(format!(
+            "{} records left unprocessed by BatchWriteItem",
+            writes.len()
+        )))
     }
 
     /// An incident's timeline, oldest first.
@@ -33,12 +89,7 @@ impl Store {
         at_ms: i64,
         record: &OperationRecord,
     ) -> Result<(), StoreError> {
-        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let item = typed_item(
-            record,
-            pk.to_string(),
-            format!("{prefix}#{at_ms:013}#{suffix}"),
-        )?;
+        let item = typed_item(record, pk.to_string(), record_sort_key(prefix, at_ms))?;
         self.client
             .put_item()
             .table_name(&self.table)

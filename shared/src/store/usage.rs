@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+
 use super::{Store, StoreError, applied, n, partition, s};
 use crate::domain::budget::AdaptiveLimit;
 
@@ -57,27 +59,56 @@ impl Store {
             .unwrap_or(1))
     }
 
-    /// Takes one call from second `second`'s budget of `limit`; false when it is full.
-    pub async fn take_second(
+    /// Takes up to `want` calls from second `second`'s budget of `limit` in one
+    /// conditional write (fewer when fewer are left: the refusal returns the count, and
+    /// the rest is asked for once more); returns how many were taken.
+    pub async fn take_slots(
         &self,
-        integration_id: &str,
+        key: &str,
         second: i64,
         limit: u32,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("RATE#{integration_id}#{second}")))
-            .key("sk", s("QPS"))
-            .update_expression("ADD calls :one SET expires_at = :exp")
-            .condition_expression("attribute_not_exists(calls) OR calls < :limit")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":exp", n(second + 120))
-            .send()
-            .await;
-        applied(result)
+        want: u32,
+    ) -> Result<u32, StoreError> {
+        let mut want = want.min(limit);
+        for _ in 0..3 {
+            if want == 0 {
+                break;
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(format!("RATE#{key}#{second}")))
+                .key("sk", s("QPS"))
+                .update_expression("ADD calls :want SET expires_at = :exp")
+                .condition_expression("attribute_not_exists(calls) OR calls <= :room")
+                .expression_attribute_values(":want", n(want))
+                .expression_attribute_values(":room", n(limit - want))
+                .expression_attribute_values(":exp", n(second + 120))
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(want),
+                Err(err) => {
+                    let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
+                        err.as_service_error()
+                    else {
+                        return Err(StoreError::from_sdk(err));
+                    };
+                    let calls = failed
+                        .item()
+                        .and_then(|item| item.get("calls"))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .unwrap_or(limit);
+                    want = want.saturating_sub(1).min(limit.saturating_sub(calls));
+                }
+            }
+        }
+        Ok(0)
     }
 
     /// An API's learned per-second limit: `ADAPT#<iid>#<kind>` / `ADAPT`.
@@ -132,7 +163,7 @@ impl Store {
         applied(result)
     }
 
-    /// Adds to month `month`'s counters (`field` is `total`-counted when `counted`);
+    /// Adds one to month `month`'s `field` (and to its total when `counted`);
     /// returns the month's total after the change.
     pub async fn add_usage(
         &self,
@@ -141,25 +172,41 @@ impl Store {
         field: &str,
         counted: bool,
     ) -> Result<u64, StoreError> {
-        let expression = if counted {
-            "ADD #total :one, #field :one"
-        } else {
-            "ADD #field :one"
-        };
+        let counts = BTreeMap::from([(field.to_string(), 1)]);
+        self.add_usage_counts(integration_id, month, &counts, u64::from(counted))
+            .await
+    }
+
+    /// Adds several counts to month `month`'s counters in one write (`counted` of
+    /// them to the total); returns the month's total after the change.
+    pub async fn add_usage_counts(
+        &self,
+        integration_id: &str,
+        month: &str,
+        counts: &BTreeMap<String, u64>,
+        counted: u64,
+    ) -> Result<u64, StoreError> {
+        let mut adds = vec!["#total :counted".to_string()];
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(partition(integration_id)))
             .key("sk", s(format!("USAGE#{month}")))
-            .update_expression(expression)
-            .expression_attribute_names("#field", format!("n_{field}"))
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":counted", n(counted))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        if counted {
-            request = request.expression_attribute_names("#total", "total");
+        for (i, (field, count)) in counts.iter().enumerate() {
+            adds.push(format!("#f{i} :c{i}"));
+            request = request
+                .expression_attribute_names(format!("#f{i}"), format!("n_{field}"))
+                .expression_attribute_values(format!(":c{i}"), n(*count));
         }
-        let out = request.send().await.map_err(StoreError::from_sdk)?;
+        let out = request
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
         Ok(out
             .attributes
             .and_then(|a| {

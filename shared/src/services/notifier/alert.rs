@@ -77,7 +77,7 @@ impl Notifier {
                     &event,
                     event_ms,
                     &rfc3339(now_ms),
-                    || uuid::Uuid::new_v4().simple().to_string(),
+                    &|| uuid::Uuid::new_v4().simple().to_string(),
                     policy.as_ref(),
                 )
                 .await?;

@@ -1,27 +1,50 @@
-//! What the records of one SQS batch read once: integrations, group chat lists,
-//! routes and escalation policies
-//! (a batch lasts seconds; admin changes apply from the next batch).
+//! What the records of one SQS batch share: what they read once (integrations, group
+//! chat lists, routes and escalation policies; a batch lasts seconds, so admin changes
+//! apply from the next batch), and the operation records written together at its end.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use crate::domain::chat::GroupChat;
 use crate::domain::escalation::EscalationPolicy;
 use crate::domain::integration::Integration;
 use crate::domain::routing::Route;
 use crate::store::StoreError;
+use crate::store::ports::TimelineEntry;
 
-/// The batch's reads.
+/// The batch's reads and records.
 #[derive(Default)]
-pub(super) struct BatchReads {
+pub(super) struct BatchScope {
     pub(super) integrations: ReadOnce<Option<Integration>>,
     pub(super) chats: ReadOnce<Vec<GroupChat>>,
     pub(super) routes: ReadOnce<Vec<Route>>,
     pub(super) policies: ReadOnce<Vec<EscalationPolicy>>,
+    /// Operation records to write when the batch ends.
+    pub(super) timeline: Mutex<Vec<TimelineEntry>>,
 }
 
-/// Values read at most once per key.
-pub(super) struct ReadOnce<T>(Mutex<HashMap<String, T>>);
+impl BatchScope {
+    /// Keeps a record for the end of the batch.
+    pub(super) fn add_record(&self, entry: TimelineEntry) {
+        if let Ok(mut timeline) = self.timeline.lock() {
+            timeline.push(entry);
+        }
+    }
+
+    /// The records kept so far (taken out).
+    pub(super) fn take_records(&self) -> Vec<TimelineEntry> {
+        self.timeline
+            .lock()
+            .map(|mut timeline| std::mem::take(&mut *timeline))
+            .unwrap_or_default()
+    }
+}
+
+/// Values read at most once per key: records that need a key at the same time
+/// wait for one read (a failed read is tried again by the next caller).
+pub(super) struct ReadOnce<T>(Mutex<HashMap<String, Arc<OnceCell<T>>>>);
 
 impl<T> Default for ReadOnce<T> {
     fn default() -> Self {
@@ -36,14 +59,11 @@ impl<T: Clone> ReadOnce<T> {
         key: &str,
         read: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        if let Some(found) = self.0.lock().ok().and_then(|m| m.get(key).cloned()) {
-            return Ok(found);
-        }
-        let value = read.await?;
-        if let Ok(mut kept) = self.0.lock() {
-            kept.insert(key.to_string(), value.clone());
-        }
-        Ok(value)
+        let cell = match self.0.lock() {
+            Ok(mut kept) => kept.entry(key.to_string()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        cell.get_or_try_init(|| read).await.cloned()
     }
 
     /// Drops `key`'s value, so the next use reads it again.

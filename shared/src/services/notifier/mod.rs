@@ -46,9 +46,9 @@ use crate::domain::job::{Job, MessageError, QueueMessage};
 use crate::infra::metrics::{MetricsSink, emit_now};
 use crate::infra::outbound::OutboundPolicy;
 use crate::infra::queue::{JobQueue, RetryBackoff};
-use crate::store::ports::{ChatDirectory, DeliveryLedger, RateCounters};
-use crate::store::{Store, StoreError};
-use batch::BatchReads;
+use crate::store::ports::{ChatDirectory, DeliveryLedger, RateCounters, TimelineEntry};
+use crate::store::{IncidentBook, Store, StoreError};
+use batch::BatchScope;
 
 /// Tunables of the notifier.
 #[derive(Debug, Clone)]
@@ -108,12 +108,13 @@ impl From<MessageError> for JobError {
     }
 }
 
-/// The storage the notifier works on: the table, and the ports its delivery,
-/// storm and usage logic use (the same table in production; fakes in tests).
+/// The storage the notifier works on: the ports of its incident, delivery, storm
+/// and usage logic (the one DynamoDB table in production; in memory in tests and
+/// the bench's in-memory phase).
 #[derive(Clone)]
 pub struct NotifierStores {
-    /// The DynamoDB store (incidents, members, bindings, integrations).
-    pub store: Store,
+    /// Integrations, members and incidents.
+    pub incidents: Arc<dyn IncidentBook>,
     /// Delivery items and operation records.
     pub ledger: Arc<dyn DeliveryLedger>,
     /// Governor and storm counters.
@@ -125,9 +126,9 @@ pub struct NotifierStores {
 impl NotifierStores {
     /// Every port on the one DynamoDB store.
     pub fn on(store: Store) -> Self {
-        let shared = Arc::new(store.clone());
+        let shared = Arc::new(store);
         Self {
-            store,
+            incidents: shared.clone(),
             ledger: shared.clone(),
             counters: shared.clone(),
             chats: shared,
@@ -138,7 +139,7 @@ impl NotifierStores {
 /// The notifier service.
 #[derive(Clone)]
 pub struct Notifier {
-    store: Store,
+    store: Arc<dyn IncidentBook>,
     ledger: Arc<dyn DeliveryLedger>,
     counters: Arc<dyn RateCounters>,
     chat_directory: Arc<dyn ChatDirectory>,
@@ -150,7 +151,7 @@ pub struct Notifier {
     jobs: Option<JobQueue>,
     outbound: OutboundPolicy,
     /// Reads shared by the records of one SQS batch (None outside a batch).
-    batch: Option<Arc<BatchReads>>,
+    batch: Option<Arc<BatchScope>>,
 }
 
 /// Where the notifier sends and what it reports to.
@@ -173,7 +174,7 @@ impl Notifier {
     /// A notifier on `stores`, sending through `parts`.
     pub fn new(stores: NotifierStores, parts: NotifierParts, settings: NotifierSettings) -> Self {
         Self {
-            store: stores.store,
+            store: stores.incidents,
             ledger: stores.ledger,
             counters: stores.counters,
             chat_directory: stores.chats,
@@ -192,8 +193,9 @@ impl Notifier {
     /// most `settings.concurrency` at once), records of one key in their order.
     /// Failed records are reported for retry.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+        let scope = Arc::new(BatchScope::default());
         let scoped = Self {
-            batch: Some(Arc::default()),
+            batch: Some(scope.clone()),
             ..self.clone()
         };
         let order: Vec<String> = event
@@ -209,14 +211,22 @@ impl Notifier {
                 None => groups.push((key, vec![record])),
             }
         }
-        let mut failed: Vec<String> = futures::stream::iter(groups)
+        let handled = futures::stream::iter(groups)
             .map(|(_, records)| scoped.handle_in_order(records, deadline))
             .buffer_unordered(self.settings.concurrency.max(1))
-            .collect::<Vec<Vec<String>>>()
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+            .collect::<Vec<Vec<String>>>();
+        // Month usage is counted in memory during the batch and written once.
+        let mut failed: Vec<String> = match self.dingtalk.governor() {
+            Some(governor) => governor.batched_usage(handled).await,
+            None => handled.await,
+        }
+        .into_iter()
+        .flatten()
+        .collect();
+        let records = scope.take_records();
+        if let Err(err) = self.ledger.add_records(&records).await {
+            warn!(error = %err, count = records.len(), "could not write the batch's operation records");
+        }
         // Reported in the batch's order, whatever order they finished in.
         failed.sort_by_key(|id| order.iter().position(|o| o == id));
         let mut response = SqsBatchResponse::default();
@@ -392,7 +402,8 @@ impl Notifier {
             .unwrap_or("")
     }
 
-    /// Appends an operation record; a failure to write it is logged, not fatal.
+    /// Appends an operation record (in a batch: written with the batch's others when
+    /// it ends); a failure to write it is logged, not fatal.
     async fn record(
         &self,
         incident_id: &str,
@@ -408,6 +419,19 @@ impl Notifier {
             detail,
             actor: None,
         };
+        self.keep_record(incident_id, now_ms, record).await;
+    }
+
+    /// Writes a record now, or with the batch's others when it ends.
+    async fn keep_record(&self, incident_id: &str, now_ms: i64, record: OperationRecord) {
+        if let Some(batch) = &self.batch {
+            batch.add_record(TimelineEntry {
+                incident_id: incident_id.to_string(),
+                at_ms: now_ms,
+                record,
+            });
+            return;
+        }
         if let Err(err) = self.ledger.add_record(incident_id, now_ms, &record).await {
             warn!(error = %err, "could not write an operation record");
         }

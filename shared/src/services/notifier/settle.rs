@@ -124,7 +124,8 @@ pub(crate) async fn best_effort_record(
     }
 }
 
-/// Completes a claimed step from its outcome, with its record.
+/// Completes a claimed step from its outcome; returns how it settled and the
+/// record to write for it (none for a retry).
 pub(crate) async fn settle_step(
     ledger: &dyn DeliveryLedger,
     chats: &dyn ChatDirectory,
@@ -132,7 +133,7 @@ pub(crate) async fn settle_step(
     now_ms: i64,
     claimed: Claimed<'_>,
     outcome: SendResult,
-) -> Result<Settled, StoreError> {
+) -> Result<(Settled, Option<OperationRecord>), StoreError> {
     let record = |kind: RecordKind, detail: String| OperationRecord {
         at: rfc3339(now_ms),
         kind,
@@ -160,14 +161,12 @@ pub(crate) async fn settle_step(
                 sent_what(claimed.step, claimed.channel),
                 claimed.kind.as_str()
             );
-            let sent = record(RecordKind::Sent, detail);
-            best_effort_record(ledger, claimed.incident_id, now_ms, &sent).await;
-            Ok(Settled::Sent)
+            Ok((Settled::Sent, Some(record(RecordKind::Sent, detail))))
         }
         Err(err) if err.is_retryable() => {
             warn!(target = %claimed.label, error = %err, "delivery will be retried");
             ledger.release_step(claimed.key(), &err.to_string()).await?;
-            Ok(Settled::Retry(format!("{}: {err}", claimed.label)))
+            Ok((Settled::Retry(format!("{}: {err}", claimed.label)), None))
         }
         Err(err) => {
             let text = err.to_string();
@@ -183,8 +182,7 @@ pub(crate) async fn settle_step(
             }
             let (kind, fix) = failure_record(&err);
             let failed = record(kind, format!("{err}: {fix}"));
-            best_effort_record(ledger, claimed.incident_id, now_ms, &failed).await;
-            Ok(Settled::Failed { chat_problem })
+            Ok((Settled::Failed { chat_problem }, Some(failed)))
         }
     }
 }
@@ -199,7 +197,8 @@ impl Notifier {
         retry: &mut Option<String>,
     ) -> Result<(), StoreError> {
         let now_ms = self.clock.now_ms();
-        let settled = settle_step(
+        let incident_id = claimed.incident_id;
+        let (settled, record) = settle_step(
             self.ledger.as_ref(),
             self.chat_directory.as_ref(),
             &integration.id,
@@ -208,6 +207,9 @@ impl Notifier {
             outcome,
         )
         .await?;
+        if let Some(record) = record {
+            self.keep_record(incident_id, now_ms, record).await;
+        }
         match settled {
             Settled::Retry(reason) => *retry = Some(reason),
             Settled::Failed { chat_problem: true } => self.forget_chats(&integration.id),

@@ -25,9 +25,13 @@ async fn settled(store: &MemoryStore, kind: TargetKind, outcome: SendResult) -> 
             .await
             .expect("claim")
     );
-    settle_step(store, store, "int", 5, claimed(kind), outcome)
+    let (settled, record) = settle_step(store, store, "int", 5, claimed(kind), outcome)
         .await
-        .expect("settles")
+        .expect("settles");
+    if let Some(record) = record {
+        best_effort_record(store, "inc", 5, &record).await;
+    }
+    settled
 }
 
 fn code(text: &str) -> String {

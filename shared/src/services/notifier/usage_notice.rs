@@ -16,19 +16,20 @@ impl Notifier {
         let now_ms = self.clock.now_ms();
         let month = month_of(now_ms, &integration.timezone);
         let quota = integration.monthly_quota;
-        if let Some(seen) = self
+        let seen = self
             .dingtalk
             .governor()
-            .and_then(|g| g.month_total_seen(&integration.id, &month))
-            && !reaches(seen, quota, THRESHOLDS[0])
-        {
+            .and_then(|g| g.month_total_seen(&integration.id, &month));
+        if seen.is_some_and(|seen| !reaches(seen, quota, THRESHOLDS[0])) {
             return;
         }
         let Ok(usage) = self.counters.month_usage(&integration.id, &month).await else {
             return;
         };
+        // The store lacks this batch's calls until it ends; the governor counts them.
+        let total = usage.total.max(seen.unwrap_or(0));
         for threshold in THRESHOLDS {
-            if !reaches(usage.total, quota, threshold) {
+            if !reaches(total, quota, threshold) {
                 continue;
             }
             let key = format!("THRESHOLD#{month}#{threshold}");
@@ -39,7 +40,7 @@ impl Notifier {
             if !matches!(first, Ok(true)) {
                 continue;
             }
-            warn!(integration_id = %integration.id, threshold, calls = usage.total, quota, "DingTalk API usage threshold crossed");
+            warn!(integration_id = %integration.id, threshold, calls = total, quota, "DingTalk API usage threshold crossed");
             self.metric(
                 &integration.id,
                 "QuotaThresholdCrossed",
@@ -48,7 +49,7 @@ impl Notifier {
             );
             let notice = UsageNotice {
                 threshold,
-                used: usage.total,
+                used: total,
                 quota: quota.max(1),
                 month: &month,
                 critical_only_from: 100 - DEFAULT_RESERVE_PERCENT,
