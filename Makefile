@@ -7,7 +7,7 @@ VENV := .venv
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: bench bench-callback test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
+.PHONY: bench bench-callback bench-crypto bench-coldstart test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
 
 ## test: formatting, clippy, template lint, then unit + integration + browser tests on a moto server
 test: tools browser-tools fmt lint lint-template unit
@@ -54,6 +54,17 @@ bench: tools
 ## bench-callback: criterion bench of a card click's CPU work on the largest incident accepted
 bench-callback:
 	cargo bench --locked -p shared --bench card_callback
+
+## bench-crypto: callback verify+decrypt and the encrypted reply, Rust (criterion) beside the
+## Python dingtalk-sdk peer (pinned in .venv-bench): `rust X µs | python Y µs | ratio Zx`
+bench-crypto:
+	scripts/bench-crypto.sh
+
+## bench-coldstart: init and first-invocation times and binary sizes of the release function
+## binaries under a local Lambda Runtime API emulator (release builds: minutes; not in `make test`)
+bench-coldstart:
+	cargo build --release --locked -p event-callback -p admin-api -p ingest -p notifier -p h5-app
+	cargo run --locked -p local-stack --bin coldstart
 
 ## build: the Lambda bundle for arm64 (needs the aarch64-unknown-linux-gnu rust target)
 build: tools

@@ -3,7 +3,9 @@
 //! and the helpers that act as DingTalk towards our callbacks.
 
 pub mod bench_memory;
+pub mod coldstart;
 pub mod gateway;
+pub mod runtime_api;
 pub mod sandbox;
 pub mod sqs_source;
 pub mod stack;

@@ -53,3 +53,39 @@ async fn dynamodb_meets_the_incident_book_contract() {
     let stack = TestStack::start().await;
     conformance::incident_book(&stack.services.store).await;
 }
+
+/// A refused transaction writes none of its items (moto's own rollback copies whole
+/// tables; `scripts/moto_server.py` restores only the items a transaction names).
+#[tokio::test]
+async fn a_refused_transaction_writes_nothing() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+    let stack = TestStack::start().await;
+    let table = stack.services.store.table().to_string();
+    let put = |sk: &str, guarded: bool| {
+        let mut put = Put::builder()
+            .table_name(&table)
+            .item("pk", AttributeValue::S("TX".into()))
+            .item("sk", AttributeValue::S(sk.into()));
+        if guarded {
+            put = put.condition_expression("attribute_not_exists(pk)");
+        }
+        TransactWriteItem::builder()
+            .put(put.build().expect("put"))
+            .build()
+    };
+    let write = |items: Vec<TransactWriteItem>| {
+        stack
+            .dynamodb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+    };
+    write(vec![put("A", true)]).await.expect("first write");
+    let before = stack.item_count().await;
+    assert!(write(vec![put("A", true), put("B", false)]).await.is_err());
+    assert_eq!(stack.item_count().await, before, "B was not written");
+    write(vec![put("C", true), put("D", true)])
+        .await
+        .expect("both new");
+    assert_eq!(stack.item_count().await, before + 2);
+}
