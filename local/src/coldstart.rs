@@ -5,11 +5,12 @@
 //! template's variables, with dummy values) and measures the init time (spawn → first
 //! `next`) and the first invocation (event sent → `/response` or `/error`).
 //!
-//! Init needs no network: the data key is given as `SECRETS_KEY`. Deployed, the
-//! functions have `SECRETS_KMS_KEY_ID` instead and init also reads the sealed data key
-//! from DynamoDB and opens it with KMS (two round trips this bench does not take).
-//! `AWS_ENDPOINT_URL` points at the emulator's AWS stub, which refuses every call at
-//! once; the events need the store, so their answers are errors (counted as AWS calls).
+//! Init needs no network: `SECRETS_KMS_KEY_ID` is left unset (the functions then warn
+//! that integration secrets are stored unsealed). Deployed, it is set and init also
+//! reads the sealed data key from DynamoDB and opens it with KMS: two round trips this
+//! bench does not take. `AWS_ENDPOINT_URL` points at the emulator's AWS stub, which
+//! refuses every call at once; the events need the store, so their answers are errors
+//! (the AWS calls column counts the refused calls).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -20,8 +21,6 @@ use tokio::process::Command;
 
 use crate::runtime_api::{OutcomeKind, Record, RuntimeApi};
 
-/// A data key for `SECRETS_KEY` (32 bytes, base64): fixed, for the bench only.
-const BENCH_SECRETS_KEY: &str = "Y29sZHN0YXJ0LWJlbmNoLWtleS0wMDAwMDAwMDAwMDA=";
 /// The admin key the sample admin events carry.
 const SAMPLE_ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 /// The integration the sample events address.
@@ -155,12 +154,21 @@ pub fn environment(spec: &FunctionSpec, api: &str) -> Vec<(String, String)> {
         ("AWS_LAMBDA_FUNCTION_NAME", spec.name.to_owned()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name)),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/28/[$LATEST]coldstart".to_owned()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", spec.name),
+        ),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2026/11/28/[$LATEST]coldstart".to_owned(),
+        ),
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "ASIACOLDSTARTBENCH01".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "coldstart-bench-not-a-secret".to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "coldstart-bench-not-a-secret".to_owned(),
+        ),
         ("AWS_SESSION_TOKEN", "coldstart-bench-session".to_owned()),
         ("_HANDLER", "bootstrap".to_owned()),
         ("LAMBDA_TASK_ROOT", "/var/task".to_owned()),
@@ -169,15 +177,14 @@ pub fn environment(spec: &FunctionSpec, api: &str) -> Vec<(String, String)> {
     let app = [
         ("AWS_ENDPOINT_URL", stub.clone()),
         ("TABLE_NAME", "coldstart-table".to_owned()),
-        (
-            "QUEUE_URL",
-            format!("{stub}/123456789012/coldstart-alerts"),
-        ),
+        ("QUEUE_URL", format!("{stub}/123456789012/coldstart-alerts")),
         ("PUBLIC_BASE_URL", "https://incidents.example".to_owned()),
-        ("SESSION_SECRET", "coldstart-bench-session-secret-0123456789".to_owned()),
+        (
+            "SESSION_SECRET",
+            "coldstart-bench-session-secret-0123456789".to_owned(),
+        ),
         ("DINGTALK_API_BASE", stub.clone()),
         ("DINGTALK_OAPI_BASE", stub),
-        ("SECRETS_KEY", BENCH_SECRETS_KEY.to_owned()),
         ("RUST_LOG", "info".to_owned()),
     ];
     lambda
@@ -215,7 +222,8 @@ pub async fn run_once(
     let api = RuntimeApi::start(spec.name, event)
         .await
         .map_err(io_error("start the runtime API emulator"))?;
-    let output = std::fs::File::create(log).map_err(io_error(format!("create {}", log.display())))?;
+    let output =
+        std::fs::File::create(log).map_err(io_error(format!("create {}", log.display())))?;
     let errors = output
         .try_clone()
         .map_err(io_error(format!("open {}", log.display())))?;
@@ -269,17 +277,22 @@ fn first_invocation(record: &Record) -> Option<Duration> {
     Some(outcome.at.saturating_duration_since(sent))
 }
 
-/// `response 404` (an HTTP function's status), `response`, `error <errorType>` or `none`.
+/// `response 404` (an HTTP function's status), `response, 2 failed records` (an SQS
+/// batch's), `response`, `error <errorType>` or `none`.
 fn outcome_label(record: &Record) -> String {
     let Some(outcome) = &record.outcome else {
         return "none".to_owned();
     };
     let body: Value = serde_json::from_slice(&outcome.body).unwrap_or(Value::Null);
     match outcome.kind {
-        OutcomeKind::Response => match body.get("statusCode").and_then(Value::as_u64) {
-            Some(status) => format!("response {status}"),
-            None => "response".to_owned(),
-        },
+        OutcomeKind::Response => {
+            let failures = body.get("batchItemFailures").and_then(Value::as_array);
+            match (body.get("statusCode").and_then(Value::as_u64), failures) {
+                (Some(status), _) => format!("response {status}"),
+                (None, Some(failed)) => format!("response, {} failed records", failed.len()),
+                (None, None) => "response".to_owned(),
+            }
+        }
         OutcomeKind::Error => match body.get("errorType").and_then(Value::as_str) {
             Some(kind) => format!("error {kind}"),
             None => "error".to_owned(),
@@ -366,11 +379,7 @@ mod tests {
     #[test]
     fn environment_has_what_lambda_runtime_and_config_need() {
         let env = environment(&FUNCTIONS[1], "127.0.0.1:9001");
-        let get = |name: &str| {
-            env.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         assert_eq!(get("AWS_LAMBDA_RUNTIME_API"), Some("127.0.0.1:9001"));
         assert_eq!(get("AWS_ENDPOINT_URL"), Some("http://127.0.0.1:9001"));
         assert_eq!(get("ADMIN_API_KEY"), Some(SAMPLE_ADMIN_KEY));
@@ -384,7 +393,10 @@ mod tests {
         }
         let config = shared::Config::from_lookup(|name| get(name).map(str::to_owned));
         assert!(config.is_ok(), "{config:?}");
-        assert!(get("SECRETS_KMS_KEY_ID").is_none(), "init must not need KMS");
+        assert!(
+            get("SECRETS_KMS_KEY_ID").is_none(),
+            "init must not need KMS"
+        );
     }
 
     #[test]

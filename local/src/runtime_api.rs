@@ -28,7 +28,8 @@ use tokio::task::JoinHandle;
 /// The request id of the one invocation.
 pub const REQUEST_ID: &str = "c0ld5tart-0000-4000-8000-000000000001";
 /// The X-Ray trace header handed out with the event.
-pub const TRACE_ID: &str = "Root=1-67a8d2b0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0";
+pub const TRACE_ID: &str =
+    "Root=1-67a8d2b0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0";
 /// The time the function is given for the invocation (its `Lambda-Runtime-Deadline-Ms`).
 pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// The error type AWS stub calls are answered with.
@@ -234,11 +235,7 @@ async fn response(
     finish(&shared, Some(&id), OutcomeKind::Response, body)
 }
 
-async fn error(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
+async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
     finish(&shared, Some(&id), OutcomeKind::Error, body)
 }
 

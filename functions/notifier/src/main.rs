@@ -2,6 +2,10 @@
 //! (ReportBatchItemFailures: only failed records are retried), and the
 //! once-a-minute escalation sweep (`{"sweep": "escalation"}` from EventBridge).
 
+// The release build's optimised layout of `handle`'s future nests deeper than the
+// default limit of 128 ("queries overflow the depth limit").
+#![recursion_limit = "256"]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};

@@ -36,7 +36,8 @@ fn usage(problem: &str) -> Box<dyn std::error::Error> {
 
 fn options() -> Result<Options, Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let mut options = Options {
         runs: 5,
         bin_dir: target.join("release"),
@@ -46,7 +47,10 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| usage(&format!("{arg} needs a value")));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| usage(&format!("{arg} needs a value")))
+        };
         match arg.as_str() {
             "--runs" => {
                 options.runs = value()?
@@ -119,7 +123,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "{:<14} | {:<22} | {:<32} | {:>9} | {:<19} | {:>11} | goal (init ≤ 50 ms, ≤ 10 MB)",
-        "function", "init ms (min–max)", "first invocation ms (outcome)", "AWS calls", "size MB (bytes)", "stripped MB",
+        "function",
+        "init ms (min–max)",
+        "first invocation ms (outcome)",
+        "AWS calls",
+        "size MB (bytes)",
+        "stripped MB",
     );
     let mut failed = false;
     for spec in FUNCTIONS {

@@ -289,6 +289,7 @@ impl DingTalkClient {
             if let Some((governor, budget, granted, kind)) = governed {
                 governor.still_in_window(budget, kind, granted).await?;
             }
+            let started = std::time::Instant::now();
             let mut request = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.api_base))
@@ -297,6 +298,9 @@ impl DingTalkClient {
                 request = request.json(body);
             }
             let result = self.send(request, classify_new_api).await;
+            if let Some((governor, ..)) = governed {
+                governor.observe_call(started.elapsed());
+            }
             if let (Err(DingTalkError::QpsLimited { .. }), Some((governor, budget, _, kind))) =
                 (&result, governed)
             {

@@ -101,10 +101,27 @@ pub fn lowered(effective: u32) -> u32 {
 /// second must land in DingTalk's.
 pub const SECOND_TAIL_MS: i64 = 100;
 
+/// The longest tail: calls slower than this are not waited for.
+pub const MAX_SECOND_TAIL_MS: i64 = 400;
+
 /// Whether a call may start at `now_ms`: none in the last [`SECOND_TAIL_MS`] of a
 /// second (for limits above 1), so a call taken in our second lands in DingTalk's too.
 pub fn may_start_in_second(now_ms: i64, qps: u32) -> bool {
-    qps <= 1 || now_ms.rem_euclid(1000) < 1000 - SECOND_TAIL_MS
+    may_start_with_tail(now_ms, qps, SECOND_TAIL_MS)
+}
+
+/// As [`may_start_in_second`] with a tail of `tail_ms`: calls take as long as they
+/// take to reach DingTalk, so the tail follows their recent duration
+/// ([`second_tail_ms`]).
+pub fn may_start_with_tail(now_ms: i64, qps: u32, tail_ms: i64) -> bool {
+    qps <= 1 || now_ms.rem_euclid(1000) < 1000 - tail_ms
+}
+
+/// The tail for calls that recently took `call_ms` (request to response): the whole
+/// duration, as a bound on the way there, between [`SECOND_TAIL_MS`] and
+/// [`MAX_SECOND_TAIL_MS`].
+pub fn second_tail_ms(call_ms: i64) -> i64 {
+    call_ms.clamp(SECOND_TAIL_MS, MAX_SECOND_TAIL_MS)
 }
 
 /// The month (`2026-11`) an instant belongs to in `timezone`.
@@ -220,5 +237,17 @@ mod tests {
                 "{total} {age_ms}"
             );
         }
+    }
+
+    #[test]
+    fn the_tail_follows_the_calls_duration_within_bounds() {
+        for (call_ms, tail) in [(0, 100), (100, 100), (250, 250), (400, 400), (2_000, 400)] {
+            assert_eq!(second_tail_ms(call_ms), tail, "{call_ms}");
+        }
+        assert!(may_start_with_tail(1_749, 20, 250) && !may_start_with_tail(1_750, 20, 250));
+        assert!(
+            may_start_with_tail(1_999, 1, 400),
+            "a limit of 1 has no tail"
+        );
     }
 }

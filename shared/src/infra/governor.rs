@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::domain::budget::{
     AdaptiveLimit, Budget, DECREASE_GAP_MS, Priority, allowed_per_second, effective_limit, lowered,
-    may_start_in_second, month_of, month_read_needed,
+    may_start_with_tail, month_of, month_read_needed, second_tail_ms,
 };
 use crate::infra::metrics::{MetricsSink, emit_now};
 use crate::infra::slot_pool::SlotPool;
@@ -60,6 +60,8 @@ pub struct Governor {
     pending: Arc<Mutex<HashMap<(String, String), PendingUsage>>>,
     /// Per-second slots, taken together by concurrent calls.
     slots: SlotPool,
+    /// Recent duration of a governed call, request to response (ms, moving average).
+    call_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Learned per-API limits, as last read (and when): (integration, kind) → …
     learned: Arc<Mutex<HashMap<(String, String), LearnedRead>>>,
 }
@@ -98,6 +100,7 @@ impl Governor {
     ) -> Self {
         Self {
             slots: SlotPool::new(counters.clone()),
+            call_ms: Arc::default(),
             counters,
             clock,
             metrics,
@@ -285,6 +288,24 @@ impl Governor {
             .await
     }
 
+    /// Notes how long a governed call took, request to response: no call starts
+    /// closer than that (within bounds) to the end of a second, so it lands in
+    /// DingTalk's second too.
+    pub fn observe_call(&self, took: Duration) {
+        use std::sync::atomic::Ordering;
+        let took = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
+        let _ = self
+            .call_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
+                Some((average * 7 + took.min(10_000)) / 8)
+            });
+    }
+
+    /// The tail of each second in which no call starts (ms).
+    fn tail_ms(&self) -> i64 {
+        second_tail_ms(self.call_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// DingTalk refused a `kind` call for QPS although we kept to our limit: its
     /// real limit for that API is lower. Lowers the learned limit (shared through
     /// the store, one decrease a second across instances); probing raises it again.
@@ -405,10 +426,11 @@ impl Governor {
             let second = now_ms.div_euclid(1000);
             // A granted call still in its second, and not in its last 100 ms (a
             // call sent then may land in DingTalk's next second).
-            if granted == Some(second) && may_start_in_second(now_ms, budget.qps) {
+            let may_start = may_start_with_tail(now_ms, budget.qps, self.tail_ms());
+            if granted == Some(second) && may_start {
                 return Ok(second);
             }
-            if may_start_in_second(now_ms, budget.qps)
+            if may_start
                 && self.api_slot(id, kind, second, allowed).await?
                 && self.slots.take(id, second, allowed).await?
             {
