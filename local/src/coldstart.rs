@@ -277,7 +277,7 @@ fn first_invocation(record: &Record) -> Option<Duration> {
     Some(outcome.at.saturating_duration_since(sent))
 }
 
-/// `response 404` (an HTTP function's status), `response, 2 failed records` (an SQS
+/// `response 404` (an HTTP function's status), `response, failed records: 2` (an SQS
 /// batch's), `response`, `error <errorType>` or `none`.
 fn outcome_label(record: &Record) -> String {
     let Some(outcome) = &record.outcome else {
@@ -289,7 +289,7 @@ fn outcome_label(record: &Record) -> String {
             let failures = body.get("batchItemFailures").and_then(Value::as_array);
             match (body.get("statusCode").and_then(Value::as_u64), failures) {
                 (Some(status), _) => format!("response {status}"),
-                (None, Some(failed)) => format!("response, {} failed records", failed.len()),
+                (None, Some(failed)) => format!("response, failed records: {}", failed.len()),
                 (None, None) => "response".to_owned(),
             }
         }

@@ -7,7 +7,7 @@
 //! its range), how the invocation ended, the AWS calls the stub refused, and the
 //! binary's size as built and stripped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use local_stack::coldstart::{
@@ -35,7 +35,8 @@ fn usage(problem: &str) -> Box<dyn std::error::Error> {
 }
 
 fn options() -> Result<Options, Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.parent().unwrap_or(manifest).to_path_buf();
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let mut options = Options {
@@ -94,11 +95,12 @@ async fn row(spec: &FunctionSpec, options: &Options) -> Result<String, ColdStart
     let calls = runs.iter().map(|r| r.aws_calls).max().unwrap_or(0);
     let size = sizes(&binary, &options.logs)?;
     let stripped = size.stripped.map_or_else(|| "-".to_owned(), mb);
-    let over_goal = median(&inits).is_some_and(|m| m > INIT_GOAL)
-        || size.stripped.unwrap_or(size.bytes) > SIZE_GOAL;
-    let verdict = if over_goal { "over goal" } else { "ok" };
+    let init_ok = median(&inits).is_some_and(|m| m <= INIT_GOAL);
+    let size_ok = size.stripped.unwrap_or(size.bytes) <= SIZE_GOAL;
+    let verdict = |ok: bool| if ok { "ok" } else { "over" };
+    let verdict = format!("init {}, size {}", verdict(init_ok), verdict(size_ok));
     Ok(format!(
-        "{:<14} | {:<22} | {:<32} | {:>9} | {:>6} ({:>8} B) | {:>11} | {verdict}",
+        "{:<14} | {:<22} | {:<34} | {:>9} | {:>6} ({:>8} B) | {:>11} | {verdict}",
         spec.name,
         init,
         first,
@@ -122,7 +124,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         options.logs.display(),
     );
     println!(
-        "{:<14} | {:<22} | {:<32} | {:>9} | {:<19} | {:>11} | goal (init ≤ 50 ms, ≤ 10 MB)",
+        "{:<14} | {:<22} | {:<34} | {:>9} | {:<19} | {:>11} | goal (init ≤ 50 ms, ≤ 10 MB)",
         "function",
         "init ms (min–max)",
         "first invocation ms (outcome)",
