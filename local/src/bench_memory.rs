@@ -30,28 +30,32 @@ pub struct MemoryPhaseReport {
     pub per_second: BTreeMap<i64, usize>,
     /// Calls DingTalk refused for a limit.
     pub limit_errors: usize,
-    /// Alerts whose card reached DingTalk.
+    /// Alerts (distinct keys) whose card reached DingTalk.
     pub delivered: usize,
     /// Queued → card at DingTalk, sorted (ms).
     pub latencies_ms: Vec<i64>,
 }
 
 impl MemoryPhaseReport {
-    /// Calls per second over full seconds (the first and last left out).
+    /// Calls per second over every second between the first and the last call (those
+    /// two left out, as partial), idle seconds included.
     pub fn sustained_per_second(&self) -> f64 {
-        let full: Vec<usize> = self
-            .per_second
-            .values()
-            .copied()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .split_last()
-            .map(|(_, rest)| rest.to_vec())
-            .unwrap_or_default();
-        if full.is_empty() {
+        let (Some(first), Some(last)) = (
+            self.per_second.keys().next(),
+            self.per_second.keys().next_back(),
+        ) else {
+            return 0.0;
+        };
+        let seconds = last - first - 1;
+        if seconds <= 0 {
             return 0.0;
         }
-        full.iter().sum::<usize>() as f64 / full.len() as f64
+        let calls: usize = self
+            .per_second
+            .range(first + 1..*last)
+            .map(|(_, calls)| calls)
+            .sum();
+        calls as f64 / seconds as f64
     }
 }
 
@@ -140,6 +144,7 @@ impl MemoryPhase<'_> {
     ) -> Result<MemoryPhaseReport, String> {
         let (per_second, limit_errors) = call_stats(self.sandbox, calls_before);
         let mut latencies_ms = Vec::new();
+        let mut delivered = std::collections::HashSet::new();
         for card in self.sandbox.cards() {
             let Some(incident_id) = card.out_track_id.split('-').next() else {
                 continue;
@@ -147,7 +152,9 @@ impl MemoryPhase<'_> {
             let Ok(Some(incident)) = incidents.get_incident(incident_id).await else {
                 continue;
             };
-            if let Some(queued) = queued_ms.get(&incident.key) {
+            if let Some(queued) = queued_ms.get(&incident.key)
+                && delivered.insert(incident.key.clone())
+            {
                 latencies_ms.push(card.created_at_ms - queued);
             }
         }
@@ -157,7 +164,7 @@ impl MemoryPhase<'_> {
             elapsed,
             per_second,
             limit_errors,
-            delivered: latencies_ms.len(),
+            delivered: delivered.len(),
             latencies_ms,
         })
     }

@@ -162,9 +162,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         size("BENCH_SATURATED_ALERTS", 200),
         size("BENCH_LOWER_ALERTS", 200),
     );
+    let memory = size("BENCH_MEMORY_ALERTS", 300);
     println!(
         "bench: {} alerts → local stack → sandbox enforcing {QPS} QPS ({SATURATED_QPS} in the last two phases), 3 notifier instances\n",
-        storm + steady + saturated + lower
+        storm + steady + saturated + lower + memory
     );
     let mut results = Vec::new();
     for (index, phase) in [
@@ -293,7 +294,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for poller in pollers {
         poller.abort();
     }
-    let memory = size("BENCH_MEMORY_ALERTS", 300);
     if memory > 0 {
         results.push(memory_phase(&services, &sandbox, &demo.id, memory).await?);
     }
@@ -351,7 +351,7 @@ async fn memory_phase(
     };
     let calls: usize = report.per_second.values().sum();
     let sustained = report.sustained_per_second();
-    let lost = report.alerts - report.delivered;
+    let lost = report.alerts.saturating_sub(report.delivered);
     let line = format!(
         "{:<28} alerts {:>5} | {:>6.1} s | calls {:>5} | busiest second {:>2}, sustained {:>4.1}/s = {:.0}% of the cap {QPS} | DingTalk limit errors {} | delivered {:>4} lost {} | queued → card p50/p95/p99 {} / {} / {}",
         "in-memory store (20 QPS)",

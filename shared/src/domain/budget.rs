@@ -49,15 +49,24 @@ pub fn allowed_per_second(qps: u32) -> u32 {
 /// How long a month total read from the store may be used instead of a new read.
 pub const MONTH_READ_FRESH_MS: i64 = 5_000;
 
+/// Longest time a batch's month counters wait in memory before they are written
+/// (the notifier's timeout, 30 s, and a margin).
+pub const BATCH_LAG_SECS: u64 = 36;
+
+/// Whether the month's total is near enough to the reserve that every call must
+/// read it and count at once: other instances' counts wait up to [`BATCH_LAG_SECS`]
+/// in memory (and this instance's view lags as much), so within twice the calls
+/// every instance together can make in that time (at most `qps` a second), nothing
+/// is deferred.
+pub fn near_reserve(known_total: u64, budget: &Budget<'_>) -> bool {
+    let lag = u64::from(budget.qps) * 2 * BATCH_LAG_SECS;
+    known_total.saturating_add(lag) >= budget.reserve_from()
+}
+
 /// Whether the month's total must be read again before a call: when it is older
-/// than [`MONTH_READ_FRESH_MS`], or when every instance together (at most `qps` calls
-/// a second) could have brought it to the reserve since it was read `age_ms` ago.
+/// than [`MONTH_READ_FRESH_MS`], or [`near_reserve`].
 pub fn month_read_needed(known_total: u64, age_ms: i64, budget: &Budget<'_>) -> bool {
-    if !(0..MONTH_READ_FRESH_MS).contains(&age_ms) {
-        return true;
-    }
-    let since = u64::from(budget.qps) * (MONTH_READ_FRESH_MS / 1000 + 1) as u64;
-    known_total.saturating_add(since) >= budget.reserve_from()
+    !(0..MONTH_READ_FRESH_MS).contains(&age_ms) || near_reserve(known_total, budget)
 }
 
 /// An API's lowered per-second limit, learned from DingTalk's QPS refusals
@@ -221,14 +230,14 @@ mod tests {
             monthly_quota: 10_000,
             timezone: "Asia/Shanghai",
         };
-        // reserve from 9,000; in 6 s every instance together makes at most 120 calls.
+        // reserve from 9,000; 20 calls a second for twice 36 s: 1,440.
         for (total, age_ms, needed) in [
             (1_000, 0, false),
             (1_000, 4_999, false),
             (1_000, 5_000, true),
             (1_000, -1, true),
-            (8_879, 1_000, false),
-            (8_880, 1_000, true),
+            (7_559, 1_000, false),
+            (7_560, 1_000, true),
             (9_500, 0, true),
         ] {
             assert_eq!(

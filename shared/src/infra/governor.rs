@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::domain::budget::{
     AdaptiveLimit, Budget, DECREASE_GAP_MS, Priority, allowed_per_second, effective_limit, lowered,
-    may_start_with_tail, month_of, month_read_needed, second_tail_ms,
+    may_start_with_tail, month_of, month_read_needed, near_reserve, second_tail_ms,
 };
 use crate::infra::metrics::{MetricsSink, emit_now};
 use crate::infra::slot_pool::SlotPool;
@@ -165,15 +165,17 @@ impl Governor {
     }
 
     /// Adds one to a month counter: now, or at the end of the batch inside
-    /// [`Self::batched_usage`].
+    /// [`Self::batched_usage`] unless the month is near its reserve.
     async fn count(
         &self,
-        integration_id: &str,
+        budget: Budget<'_>,
         month: &str,
         field: &str,
         counted: bool,
     ) -> Result<(), StoreError> {
-        if BATCHED_USAGE.try_with(|_| ()).is_err() {
+        let integration_id = budget.integration_id;
+        let known = self.month_total_seen(integration_id, month).unwrap_or(0);
+        if BATCHED_USAGE.try_with(|_| ()).is_err() || near_reserve(known, &budget) {
             let total = self
                 .counters
                 .add_usage(integration_id, month, field, counted)
@@ -257,12 +259,12 @@ impl Governor {
             return Err(BudgetError::QuotaExhausted);
         }
         if priority == Priority::Normal && used >= budget.reserve_from() {
-            self.count(id, &month, "suppressed", false).await?;
+            self.count(budget, &month, "suppressed", false).await?;
             self.metric(id, "Suppressed", 1.0, "Count");
             return Err(BudgetError::QuotaReserved);
         }
         let granted = self.take_a_second(budget, kind, &month, None).await?;
-        self.count(id, &month, kind, true).await?;
+        self.count(budget, &month, kind, true).await?;
         let total = self.month_total_seen(id, &month).unwrap_or(used + 1);
         self.metric(id, "DingTalkCalls", 1.0, "Count");
         let percent = (total as f64) * 100.0 / (budget.monthly_quota.max(1) as f64);
@@ -424,8 +426,8 @@ impl Governor {
         loop {
             let now_ms = self.clock.now_ms();
             let second = now_ms.div_euclid(1000);
-            // A granted call still in its second, and not in its last 100 ms (a
-            // call sent then may land in DingTalk's next second).
+            // A granted call still in its second, and not in its tail (a call sent
+            // then may land in DingTalk's next second).
             let may_start = may_start_with_tail(now_ms, budget.qps, self.tail_ms());
             if granted == Some(second) && may_start {
                 return Ok(second);
@@ -437,7 +439,7 @@ impl Governor {
                 return Ok(second);
             }
             if granted.is_none() {
-                self.count(id, month, "throttle_wait", false).await?;
+                self.count(budget, month, "throttle_wait", false).await?;
                 self.metric(id, "ThrottleWaits", 1.0, "Count");
             }
             if started.elapsed() >= self.max_wait {

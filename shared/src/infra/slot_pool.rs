@@ -34,6 +34,23 @@ struct Held {
     full: bool,
 }
 
+/// One caller counted as waiting for the lock (uncounted when dropped, also when
+/// the caller is cancelled).
+struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    fn join(waiting: &'a AtomicU32) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl SlotPool {
     /// A pool taking its slots from `counters`.
     pub fn new(counters: Arc<dyn RateCounters>) -> Self {
@@ -53,12 +70,14 @@ impl SlotPool {
     /// Takes one slot of `key`'s second `second` (of `limit`); false when it is full.
     pub async fn take(&self, key: &str, second: i64, limit: u32) -> Result<bool, StoreError> {
         let slots = self.slots(key);
-        slots.waiting.fetch_add(1, Ordering::SeqCst);
+        let queued = Waiting::join(&slots.waiting);
         let mut held = slots.held.lock().await;
-        let others = slots
-            .waiting
-            .fetch_sub(1, Ordering::SeqCst)
-            .saturating_sub(1);
+        drop(queued);
+        let others = slots.waiting.load(Ordering::SeqCst);
+        if held.second > second {
+            // A caller for a later second went first: take without keeping the rest.
+            return Ok(self.counters.take_slots(key, second, limit, 1).await? == 1);
+        }
         if held.second == second {
             if held.free > 0 {
                 held.free -= 1;

@@ -103,20 +103,23 @@ fn refused_open<R: std::fmt::Debug>(
         err.as_service_error()
     {
         let reasons = cancelled.cancellation_reasons();
-        let failed = |i: usize| {
-            reasons
-                .get(i)
-                .and_then(|r| r.code())
-                .is_some_and(|code| code != "None")
-        };
-        if reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+        if code(0) == "ConditionalCheckFailed" {
             let pointer = reasons.first().and_then(|r| r.item()).cloned();
             return Ok(Opening::Taken(pointer));
         }
-        if failed(0) || failed(1) {
-            // A concurrent write (TransactionConflict) or an id taken: read again.
+        // A concurrent write on either item, or the new id taken: read and decide again.
+        if [code(0), code(1)].contains(&"TransactionConflict")
+            || code(1) == "ConditionalCheckFailed"
+        {
             return Ok(Opening::Raced);
         }
+        // Throttling, validation, …: an error of ours (the record is retried).
+        return Err(StoreError::Dynamo(format!(
+            "incident open refused: {}, {}",
+            code(0),
+            code(1)
+        )));
     }
     Err(StoreError::from_sdk(err))
 }

@@ -58,7 +58,10 @@ impl StoreError {
         R: std::fmt::Debug,
     {
         match err.as_service_error().and_then(|e| e.code()) {
-            Some("ConditionalCheckFailedException") => Self::Conflict,
+            // A write that met an item's in-flight transaction lost a race too.
+            Some("ConditionalCheckFailedException" | "TransactionConflictException") => {
+                Self::Conflict
+            }
             Some(code) => Self::Dynamo(format!(
                 "{code}: {}",
                 err.as_service_error()

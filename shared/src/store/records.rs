@@ -27,8 +27,11 @@ impl Store {
     }
 
     /// Appends records of any incidents, 25 to a `BatchWriteItem` (what DynamoDB
-    /// leaves unprocessed is sent again, a few times, then is an error).
+    /// leaves unprocessed is sent again, a few times). A chunk that fails is written
+    /// one record at a time, so one bad record costs only itself; the first error is
+    /// returned after every record was tried.
     pub async fn add_records(&self, entries: &[TimelineEntry]) -> Result<(), StoreError> {
+        let mut first_error = None;
         for chunk in entries.chunks(25) {
             let mut writes = Vec::with_capacity(chunk.len());
             for entry in chunk {
@@ -43,9 +46,19 @@ impl Store {
                     .map_err(|err| StoreError::Dynamo(err.to_string()))?;
                 writes.push(WriteRequest::builder().put_request(put).build());
             }
-            self.write_all(writes).await?;
+            if self.write_all(writes).await.is_ok() {
+                continue;
+            }
+            for entry in chunk {
+                if let Err(err) = self
+                    .add_record(&entry.incident_id, entry.at_ms, &entry.record)
+                    .await
+                {
+                    first_error.get_or_insert(err);
+                }
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Sends one `BatchWriteItem`, then what it left unprocessed, with a short backoff.

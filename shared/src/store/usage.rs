@@ -60,8 +60,8 @@ impl Store {
     }
 
     /// Takes up to `want` calls from second `second`'s budget of `limit` in one
-    /// conditional write (fewer when fewer are left: the refusal returns the count, and
-    /// the rest is asked for once more); returns how many were taken.
+    /// conditional write (fewer when fewer are left: a refusal returns the count, and
+    /// what is left is asked for, until none is); returns how many were taken.
     pub async fn take_slots(
         &self,
         key: &str,
@@ -70,7 +70,8 @@ impl Store {
         want: u32,
     ) -> Result<u32, StoreError> {
         let mut want = want.min(limit);
-        for _ in 0..3 {
+        // Each refusal returns the count: ask for what is left until none is.
+        for _ in 0..=limit {
             if want == 0 {
                 break;
             }
@@ -104,7 +105,7 @@ impl Store {
                         .and_then(|v| v.as_n().ok())
                         .and_then(|v| v.parse::<u32>().ok())
                         .unwrap_or(limit);
-                    want = want.saturating_sub(1).min(limit.saturating_sub(calls));
+                    want = want.min(limit.saturating_sub(calls));
                 }
             }
         }
