@@ -8,6 +8,7 @@ use integration_tests::{TestStack, alert_body, record_of};
 use local_stack::sandbox::{Limits, MessageTarget};
 use serde_json::{Value, json};
 use shared::services::notifier::NotifierSettings;
+use shared::store::ports::RateCounters;
 use shared::{FixedClock, Services};
 
 const CID: &str = "cidBudget000000000000001==";

@@ -251,18 +251,6 @@ impl RateCounters for MemoryStore {
         Ok(true)
     }
 
-    async fn add_usage(
-        &self,
-        integration_id: &str,
-        month: &str,
-        field: &str,
-        counted: bool,
-    ) -> Result<u64, StoreError> {
-        let counts = BTreeMap::from([(field.to_string(), 1)]);
-        self.add_usage_counts(integration_id, month, &counts, u64::from(counted))
-            .await
-    }
-
     async fn add_usage_counts(
         &self,
         integration_id: &str,

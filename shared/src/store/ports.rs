@@ -108,7 +108,11 @@ pub trait RateCounters: Send + Sync {
         month: &str,
         field: &str,
         counted: bool,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        let counts = BTreeMap::from([(field.to_string(), 1)]);
+        self.add_usage_counts(integration_id, month, &counts, u64::from(counted))
+            .await
+    }
     /// Adds several counts to month `month` in one write (`counted` of them to the
     /// total); returns the month's total after the change.
     async fn add_usage_counts(
@@ -252,15 +256,6 @@ mod dynamo {
             gap_ms: i64,
         ) -> Result<bool, StoreError> {
             Store::lower_adaptive_limit(self, integration_id, kind, learned, gap_ms).await
-        }
-        async fn add_usage(
-            &self,
-            integration_id: &str,
-            month: &str,
-            field: &str,
-            counted: bool,
-        ) -> Result<u64, StoreError> {
-            Store::add_usage(self, integration_id, month, field, counted).await
         }
         async fn add_usage_counts(
             &self,

@@ -164,20 +164,6 @@ impl Store {
         applied(result)
     }
 
-    /// Adds one to month `month`'s `field` (and to its total when `counted`);
-    /// returns the month's total after the change.
-    pub async fn add_usage(
-        &self,
-        integration_id: &str,
-        month: &str,
-        field: &str,
-        counted: bool,
-    ) -> Result<u64, StoreError> {
-        let counts = BTreeMap::from([(field.to_string(), 1)]);
-        self.add_usage_counts(integration_id, month, &counts, u64::from(counted))
-            .await
-    }
-
     /// Adds several counts to month `month`'s counters in one write (`counted` of
     /// them to the total); returns the month's total after the change.
     pub async fn add_usage_counts(
