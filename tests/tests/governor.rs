@@ -480,8 +480,11 @@ async fn a_lower_real_limit_is_learned_after_a_few_refusals() {
         .filter(|(_, c)| c.status != 200)
         .map(|(i, _)| i)
         .collect();
+    // At most the two seconds before the limit is learned: (18 − 5) + (9 − 5) = 17.
+    // Slots taken together send a second's calls at once, so the first refusal comes
+    // back after more of them than when each call took its own slot (then ≤ 12).
     assert!(
-        !refused.is_empty() && refused.len() <= 12,
+        !refused.is_empty() && refused.len() <= 17,
         "a handful of refusals: {refused:?}"
     );
     assert!(
