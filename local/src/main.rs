@@ -47,7 +47,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("    ingest token        {token}");
         }
         println!(
-            "    escalation          critical alerts follow \"demo-escalation\": Alice, then after 30 s Bob and Carol with a phone DING"
+            "    escalation          critical alerts follow \"demo-escalation\": Alice, then after 30 s Bob and whoever is on call in \"demo-oncall\", with a phone DING"
+        );
+        println!(
+            "    on-call             \"demo-oncall\": Carol and Bob take turns every hour (notice 5 min before); GET {local}/api/integrations/{}/preflight",
+            demo.id
         );
         println!("\n  Open {local}/sandbox and install the cool app in a group.");
     }

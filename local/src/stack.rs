@@ -605,9 +605,10 @@ async fn demo_escalation(services: &Services, integration_id: &str) -> Result<()
     {
         return Ok(());
     }
+    let oncall = demo_schedule(services, integration_id).await?;
     let policy = json!({"name": "demo-escalation", "layers": [
         {"targets": {"members": ["alice@example.com"]}, "escalate_after_secs": 30},
-        {"targets": {"members": ["bob@example.com", "carol@example.com"]}, "escalate_after_secs": 60,
+        {"targets": {"members": ["bob@example.com"], "schedules": [oncall]}, "escalate_after_secs": 60,
          "ding": {"remind_type": "call", "severities": ["critical"], "after_secs": 0}}],
         "repeat": {"times": 1, "from_layer": 1}, "ack_timeout_secs": 1800});
     admin
@@ -621,4 +622,24 @@ async fn demo_escalation(services: &Services, integration_id: &str) -> Result<()
         .await
         .map_err(|e| aws(&e))?;
     Ok(())
+}
+
+/// The demo's on-call schedule: Carol and Bob take turns every hour (from today's
+/// midnight, Shanghai time), with a 1:1 notice 5 minutes before each handoff, so
+/// `make dev` shows a handoff within the hour. Returns its id.
+async fn demo_schedule(services: &Services, integration_id: &str) -> Result<String, DevError> {
+    let aws = |e: &dyn std::fmt::Display| DevError::Aws(e.to_string());
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let schedule = json!({"name": "demo-oncall", "timezone": "Asia/Shanghai",
+        "rotations": [{"members": ["carol@example.com", "bob@example.com"],
+                       "start": format!("{today}T00:00"), "shift": {"hours": 1}}],
+        "handoff_notice_mins": 5});
+    let created = services
+        .schedule_admin()
+        .create(integration_id, &schedule)
+        .await
+        .map_err(|e| aws(&e))?;
+    Ok(created["id"].as_str().unwrap_or_default().to_string())
 }

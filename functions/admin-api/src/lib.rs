@@ -13,6 +13,8 @@ use shared::services::directory::MemberDirectory;
 use shared::services::escalation_admin::EscalationAdmin;
 use shared::services::incident_reader::{IncidentReader, incidents_json};
 use shared::services::integration_center::IntegrationCenter;
+use shared::services::preflight::Preflight;
+use shared::services::schedule_admin::ScheduleAdmin;
 use shared::{Config, Services};
 use subtle::ConstantTimeEq;
 use tracing::{Instrument, error, info_span};
@@ -29,6 +31,8 @@ pub struct AdminApi {
     directory: MemberDirectory,
     incidents: IncidentReader,
     escalation: EscalationAdmin,
+    schedules: ScheduleAdmin,
+    preflight: Preflight,
 }
 
 impl AdminApi {
@@ -41,6 +45,8 @@ impl AdminApi {
             directory: services.member_directory(),
             incidents: services.incident_reader(),
             escalation: services.escalation_admin(),
+            schedules: services.schedule_admin(),
+            preflight: services.preflight(),
         }
     }
 
@@ -106,19 +112,21 @@ impl AdminApi {
         let base = public_base_url(&self.config, request);
         let route: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = request.method().as_str();
-        if let Some(found) = self
-            .integration_routes(method, &route, request, &base)
-            .await?
+        if let Some(found) =
+            Box::pin(self.integration_routes(method, &route, request, &base)).await?
         {
             return Ok(found);
         }
-        if let Some(found) = self.directory_routes(method, &route, request).await? {
+        if let Some(found) = Box::pin(self.directory_routes(method, &route, request)).await? {
             return Ok(found);
         }
-        if let Some(found) = self.incident_routes(method, &route, request).await? {
+        if let Some(found) = Box::pin(self.incident_routes(method, &route, request)).await? {
             return Ok(found);
         }
-        if let Some(found) = self.escalation_routes(method, &route, request).await? {
+        if let Some(found) = Box::pin(self.escalation_routes(method, &route, request)).await? {
+            return Ok(found);
+        }
+        if let Some(found) = Box::pin(self.schedule_routes(method, &route, request)).await? {
             return Ok(found);
         }
         Err(unrouted(method, &route))
@@ -181,6 +189,9 @@ impl AdminApi {
             }
             ("GET", ["api", "integrations", id, "members"]) => {
                 (200, json(self.directory.members(id).await?))
+            }
+            ("DELETE", ["api", "integrations", id, "members", email]) => {
+                (200, json(self.directory.delete_member(id, email).await?))
             }
             ("POST", ["api", "integrations", id, "members", email, "link-code"]) => {
                 (201, json(self.directory.link_code(id, email).await?))
@@ -268,6 +279,70 @@ impl AdminApi {
     }
 }
 
+impl AdminApi {
+    /// On-call schedules, overrides and the pre-flight check (ARCHITECTURE.md §8).
+    async fn schedule_routes(
+        &self,
+        method: &str,
+        route: &[&str],
+        request: &Request,
+    ) -> Result<Option<Response<Body>>, ApiError> {
+        let schedules = &self.schedules;
+        let q = |name: &str| query_param(request, name);
+        let (status, answer) = match (method, route) {
+            ("GET", ["api", "integrations", id, "schedules"]) => {
+                (200, json(schedules.list(id).await?))
+            }
+            ("POST", ["api", "integrations", id, "schedules"]) => {
+                (201, schedules.create(id, &read_json(request)?).await?)
+            }
+            ("GET", ["api", "integrations", id, "schedules", sid]) => {
+                (200, schedules.get(id, sid).await?)
+            }
+            ("PUT", ["api", "integrations", id, "schedules", sid]) => {
+                (200, schedules.replace(id, sid, &read_json(request)?).await?)
+            }
+            ("DELETE", ["api", "integrations", id, "schedules", sid]) => {
+                (200, schedules.delete(id, sid).await?)
+            }
+            ("POST", ["api", "integrations", id, "schedules", sid, "overrides"]) => {
+                let body = read_json(request)?;
+                (201, schedules.add_override(id, sid, &body).await?)
+            }
+            (
+                "DELETE",
+                [
+                    "api",
+                    "integrations",
+                    id,
+                    "schedules",
+                    sid,
+                    "overrides",
+                    oid,
+                ],
+            ) => (200, schedules.delete_override(id, sid, oid).await?),
+            ("GET", ["api", "integrations", id, "schedules", sid, "oncall"]) => {
+                (200, schedules.oncall(id, sid, q("at").as_deref()).await?)
+            }
+            ("GET", ["api", "integrations", id, "schedules", sid, "shifts"]) => {
+                let (from, to) = (q("from"), q("to"));
+                (
+                    200,
+                    schedules
+                        .shifts(id, sid, from.as_deref(), to.as_deref())
+                        .await?,
+                )
+            }
+            ("GET", ["api", "integrations", id, "preflight"]) => {
+                let days = q("days");
+                (200, json(self.preflight.check(id, days.as_deref()).await?))
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(json_response(status, &answer)))
+    }
+}
+
 /// A service answer as JSON.
 fn json(answer: impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(answer).unwrap_or(serde_json::Value::Null)
@@ -289,15 +364,26 @@ fn unrouted(method: &str, route: &[&str]) -> ApiError {
             | "ingest-token"
             | "webhook-secret"
             | "escalation-policies"
-            | "routes",
+            | "routes"
+            | "schedules"
+            | "preflight",
         ]
         | [
             "api",
             "integrations",
             _,
-            "bindings" | "escalation-policies",
+            "bindings" | "escalation-policies" | "schedules" | "members",
             _,
         ]
+        | [
+            "api",
+            "integrations",
+            _,
+            "schedules",
+            _,
+            "overrides" | "oncall" | "shifts",
+        ]
+        | ["api", "integrations", _, "schedules", _, "overrides", _]
         | ["api", "incidents", _] => ApiError::new(
             405,
             "method_not_allowed",

@@ -120,6 +120,7 @@
     header();
     if (!me.member) return associate();
     if (params.get("incident")) return detail(params.get("incident"), params.get("action"));
+    if (params.get("view") === "shifts" || params.get("view") === "oncall") return oncall();
     return list();
   }
 
@@ -152,6 +153,9 @@
     var unlink = el("button", { "class": "btn", id: "unlink", text: "Switch account", onclick: function () {
       api("/unlink", "POST").then(function (r) { if (r.status === 200) { me = r.body; route(); } });
     } });
+    var onCall = el("button", { "class": "btn", id: "open-oncall", text: "📟 Who is on call", onclick: function () {
+      params.set("view", "oncall"); oncall();
+    } });
     api("/incidents" + query).then(function (r) {
       if (r.status !== 200) return show(message("error", (r.body.error && r.body.error.message) || "Could not load incidents"));
       var items = r.body.map(function (i) {
@@ -162,7 +166,35 @@
       show(
         el("div", { "class": "tabs" }, [el("strong", { text: group ? "Incidents in this group" : "My open incidents" })]),
         items.length ? el("div", { "class": "list", id: "incident-list" }, items) : message("ok", group ? "No incidents in this group." : "Nothing open for you. \u2615", "empty"),
+        onCall,
         me.member ? unlink : null
+      );
+    });
+  }
+
+  // Who is on call (the group's schedules when opened from a group) and my next shifts.
+  function oncall() {
+    var cid = params.get("cid") || params.get("openConversationId") || "";
+    api("/oncall" + (cid ? "?cid=" + encodeURIComponent(cid) : "")).then(function (r) {
+      if (r.status !== 200) return show(message("error", (r.body.error && r.body.error.message) || "Could not load schedules"));
+      var names = function (people) { return people.map(function (p) { return p.name; }).join(", "); };
+      var boards = r.body.schedules.map(function (s) {
+        return el("div", { "class": "card", "data-schedule": s.id }, [
+          el("div", { "class": "title", text: s.name + (s.chat ? " · " + s.chat : "") }),
+          el("div", { "data-testid": "oncall-now", text: s.now.length ? "On call now: " + names(s.now) + " until " + time(s.until) : "Nobody is on call now" }),
+          s.next ? el("div", { "class": "muted", text: "Next: " + s.next.name + " from " + time(s.next.start) }) : null
+        ]);
+      });
+      var shifts = r.body.my_shifts.map(function (s) {
+        return el("li", {}, [el("strong", { text: s.schedule }), document.createTextNode(" " + time(s.start) + " → " + time(s.end) + (s.source === "override" ? " (override)" : ""))]);
+      });
+      var back = el("button", { "class": "btn", id: "back", text: "← Incidents", onclick: function () { params.delete("view"); list(); } });
+      show(
+        back,
+        el("div", { "class": "tabs" }, [el("strong", { text: "Who is on call" })]),
+        boards.length ? el("div", { "class": "list", id: "oncall-list" }, boards) : message("ok", "No on-call schedules yet.", "no-schedules"),
+        el("div", { "class": "card" }, [el("div", { "class": "title", text: "My next shifts (14 days)" }),
+          shifts.length ? el("ul", { id: "my-shifts" }, shifts) : el("div", { "class": "muted", id: "no-shifts", text: "No shifts for you in the next 14 days." })])
       );
     });
   }

@@ -261,6 +261,14 @@ impl H5Page {
                     &incidents_json(&self.app.incidents(&session, &view, cid.as_deref()).await?),
                 ))
             }
+            ("GET", ["oncall"]) => {
+                let session = self.session(id, request)?;
+                let cid = query_param(request, "cid");
+                Ok(json_response(
+                    200,
+                    &self.app.oncall(&session, cid.as_deref()).await?,
+                ))
+            }
             ("GET", ["incidents", incident]) => {
                 let session = self.session(id, request)?;
                 Ok(json_response(

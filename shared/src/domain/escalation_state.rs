@@ -32,6 +32,9 @@ pub struct PolicySnapshot {
     pub repeat: Repeat,
     /// Acknowledgement timeout.
     pub ack_timeout_secs: Option<u32>,
+    /// Who was on call in layer 0's schedules when the incident opened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opening_oncall: Vec<String>,
 }
 
 impl From<&EscalationPolicy> for PolicySnapshot {
@@ -43,6 +46,7 @@ impl From<&EscalationPolicy> for PolicySnapshot {
             layers: policy.layers.clone(),
             repeat: policy.repeat,
             ack_timeout_secs: policy.ack_timeout_secs,
+            opening_oncall: Vec::new(),
         }
     }
 }
@@ -129,11 +133,18 @@ pub struct Escalation {
     /// When the incident was acknowledged (for the ack timeout).
     #[serde(default)]
     pub acked_at_ms: Option<i64>,
+    /// Who was on call in the current layer's schedules when it was notified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oncall: Vec<String>,
 }
 
 impl Escalation {
     /// A fresh state at layer 0, notified now by the alert itself (round 0).
     pub fn start(policy: Option<PolicySnapshot>, now_ms: i64) -> Self {
+        let policy_oncall = policy
+            .as_ref()
+            .map(|p| p.opening_oncall.clone())
+            .unwrap_or_default();
         Self {
             policy,
             layer: 0,
@@ -147,6 +158,7 @@ impl Escalation {
             ding_owed: None,
             exhausted: false,
             acked_at_ms: None,
+            oncall: policy_oncall,
         }
     }
 
@@ -315,6 +327,7 @@ fn escalate(incident: &mut Incident, now_ms: i64) -> Option<Fired> {
     };
     esc.layer = layer;
     esc.loop_count = loop_count;
+    esc.oncall.clear();
     let round = new_round(esc, RoundTo::Layer(layer), now_ms);
     let members = &policy.layers[layer as usize].targets.members;
     if !members.is_empty() {
@@ -461,11 +474,10 @@ pub fn timers(incident: &Incident) -> Vec<i64> {
 
 /// Who a round goes to.
 pub fn round_targets(incident: &Incident, round: &Round) -> Targets {
-    match &round.to {
+    let esc = incident.escalation.as_ref();
+    let mut targets = match &round.to {
         RoundTo::Layer(0) => incident.targets.clone(),
-        RoundTo::Layer(n) => incident
-            .escalation
-            .as_ref()
+        RoundTo::Layer(n) => esc
             .and_then(|e| e.policy.as_ref())
             .and_then(|p| p.layers.get(*n as usize))
             .map(|layer| Targets {
@@ -479,6 +491,61 @@ pub fn round_targets(incident: &Incident, round: &Round) -> Targets {
             members: vec![email.clone()],
             dingtalk_user_ids: Vec::new(),
         },
+    };
+    if let (RoundTo::Layer(n), Some(esc)) = (&round.to, esc)
+        && *n == esc.layer
+    {
+        add_missing(&mut targets.members, &esc.oncall);
+    }
+    targets
+}
+
+fn add_missing(have: &mut Vec<String>, add: &[String]) {
+    for email in add {
+        if !have.contains(email) {
+            have.push(email.clone());
+        }
+    }
+}
+
+/// The schedules of the layer a just-fired step notifies (empty when the round is
+/// not a layer's, or the layer names none): look up who is on call in them, then
+/// [`staff_layer`].
+pub fn layer_schedules(incident: &Incident) -> Vec<String> {
+    let Some(esc) = incident.escalation.as_ref() else {
+        return Vec::new();
+    };
+    match esc.undelivered.as_ref().map(|r| &r.to) {
+        Some(RoundTo::Layer(n)) if *n == esc.layer => esc
+            .current_layer()
+            .map(|l| l.targets.schedules.clone())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Puts whoever is on call in the current layer's schedules on the incident: they
+/// are notified with the layer's round (1:1, and @mentioned in its groups), DINGed
+/// with the layer, and become assignees (with the layer's members when the layer
+/// was just reached, `new_layer`; added to the assignees otherwise).
+pub fn staff_layer(incident: &mut Incident, oncall: &[String], new_layer: bool) {
+    let Some(esc) = incident.escalation.as_mut() else {
+        return;
+    };
+    esc.oncall.clear();
+    add_missing(&mut esc.oncall, oncall);
+    if oncall.is_empty() {
+        return;
+    }
+    if new_layer {
+        let mut who = esc
+            .current_layer()
+            .map(|l| l.targets.members.clone())
+            .unwrap_or_default();
+        add_missing(&mut who, oncall);
+        incident.assignees = who;
+    } else {
+        add_missing(&mut incident.assignees, oncall);
     }
 }
 
@@ -491,6 +558,7 @@ pub fn ding_members(incident: &Incident) -> Vec<String> {
         .current_layer()
         .map(|l| l.targets.members.clone())
         .unwrap_or_default();
+    add_missing(&mut members, &esc.oncall);
     if esc.layer == 0 {
         for email in &incident.targets.members {
             if !members.contains(email) {

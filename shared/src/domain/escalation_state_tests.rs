@@ -44,6 +44,7 @@ fn policy(repeat: u32, from: u32, ack_timeout: Option<u32>) -> PolicySnapshot {
             from_layer: from,
         },
         ack_timeout_secs: ack_timeout,
+        opening_oncall: Vec::new(),
     }
 }
 
@@ -351,4 +352,38 @@ fn timers_are_one_for_owed_work_and_one_for_the_due_step() {
     assert_eq!(timers(&incident), vec![T0 + 60_000]);
     let (escalated, _) = fire(&incident, T0 + 60_000);
     assert_eq!(timers(&escalated), vec![0, T0 + 90_000]);
+}
+
+#[test]
+fn a_layer_naming_a_schedule_pages_whoever_is_on_call_when_it_fires() {
+    let mut with_schedule = policy(0, 0, None);
+    with_schedule.layers[1].targets.schedules = vec!["sched".into()];
+    with_schedule.opening_oncall = Vec::new();
+    let incident = opened(&with_schedule);
+    let (mut escalated, fired) =
+        fire_due(&incident, None, T0 + 60_000).expect("the second layer is due");
+    assert!(matches!(fired, Fired::Escalated { layer: 1, .. }));
+    assert_eq!(layer_schedules(&escalated), vec!["sched"]);
+    staff_layer(&mut escalated, &["dave@example.com".to_string()], true);
+    let round = esc(&escalated).undelivered.clone().expect("round");
+    assert_eq!(
+        round_targets(&escalated, &round).members,
+        vec!["bob@example.com", "dave@example.com"]
+    );
+    assert_eq!(
+        escalated.assignees,
+        vec!["bob@example.com", "dave@example.com"]
+    );
+    assert!(ding_members(&escalated).contains(&"dave@example.com".to_string()));
+    // Layer 0's schedules are looked up when the incident opens.
+    let mut at_open = policy(0, 0, None);
+    at_open.opening_oncall = vec!["erin@example.com".into()];
+    let opened = opened(&at_open);
+    assert!(
+        opened
+            .targets
+            .members
+            .contains(&"erin@example.com".to_string())
+    );
+    assert!(opened.assignees.contains(&"erin@example.com".to_string()));
 }

@@ -291,6 +291,10 @@ pub enum RecordKind {
     AckTimeout,
     /// A snooze ended: the incident is triggered again.
     SnoozeEnded,
+    /// A schedule's handoff message was sent, or could not be (audit log).
+    Handoff,
+    /// The daily pre-flight report was sent (audit log).
+    Preflight,
 }
 
 /// One line of an incident's timeline.

@@ -247,6 +247,8 @@ pub fn new_incident(
             add_new(&mut incident.targets.chats, &first.targets.chats);
             add_new(&mut incident.targets.members, &first.targets.members);
             add_new(&mut incident.assignees, &first.targets.members);
+            add_new(&mut incident.targets.members, &policy.opening_oncall);
+            add_new(&mut incident.assignees, &policy.opening_oncall);
         }
         incident.escalation = Some(Escalation::start(Some(policy.clone()), ms_of(now)));
         let next = schedule(&incident);

@@ -72,6 +72,16 @@ pub enum Job {
         /// When the step is due (Unix ms).
         due_ms: i64,
     },
+    /// A schedule's handoff message falls due (ARCHITECTURE.md §8): the notice
+    /// before a shift, or "now on call" at it. Sent once whatever the duplicates.
+    HandoffTimer {
+        /// The schedule's integration.
+        integration_id: String,
+        /// The schedule.
+        schedule_id: String,
+        /// When the message is due (Unix ms).
+        due_ms: i64,
+    },
 }
 
 fn first_attempt() -> u32 {
@@ -87,6 +97,7 @@ impl Job {
             Self::LinkPrompt { .. } => "link_prompt",
             Self::DigestRefresh { .. } => "digest_refresh",
             Self::EscalationTimer { .. } => "escalation_timer",
+            Self::HandoffTimer { .. } => "handoff_timer",
         }
     }
 
@@ -97,7 +108,8 @@ impl Job {
             | Self::Webhook { integration_id, .. }
             | Self::LinkPrompt { integration_id, .. }
             | Self::DigestRefresh { integration_id, .. }
-            | Self::EscalationTimer { integration_id, .. } => integration_id,
+            | Self::EscalationTimer { integration_id, .. }
+            | Self::HandoffTimer { integration_id, .. } => integration_id,
         }
     }
 
@@ -107,7 +119,9 @@ impl Job {
             Self::IncidentChanged { incident_id, .. }
             | Self::Webhook { incident_id, .. }
             | Self::EscalationTimer { incident_id, .. } => Some(incident_id),
-            Self::LinkPrompt { .. } | Self::DigestRefresh { .. } => None,
+            Self::LinkPrompt { .. } | Self::DigestRefresh { .. } | Self::HandoffTimer { .. } => {
+                None
+            }
         }
     }
 }
@@ -156,12 +170,13 @@ pub enum MessageError {
     InvalidAlert(String),
 }
 
-const JOB_TYPES: [&str; 5] = [
+const JOB_TYPES: [&str; 6] = [
     "incident_changed",
     "webhook",
     "link_prompt",
     "digest_refresh",
     "escalation_timer",
+    "handoff_timer",
 ];
 
 impl QueueMessage {
@@ -239,6 +254,11 @@ mod tests {
                 incident_id: "n".into(),
                 epoch: 3,
                 due_ms: 1_000,
+            },
+            Job::HandoffTimer {
+                integration_id: "i".into(),
+                schedule_id: "s".into(),
+                due_ms: 2_000,
             },
         ];
         for job in jobs {

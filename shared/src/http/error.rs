@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// The offending request field, for validation errors.
     pub field: Option<String>,
+    /// Where a resource that cannot be deleted is still used (409 `in_use`).
+    pub used_in: Vec<String>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            used_in: Vec::new(),
         }
     }
 
@@ -34,6 +37,14 @@ impl ApiError {
         Self {
             field: Some(field.into()),
             ..Self::new(400, "validation_failed", message)
+        }
+    }
+
+    /// 409: the resource is still used where `used_in` says.
+    pub fn in_use(message: impl Into<String>, used_in: Vec<String>) -> Self {
+        Self {
+            used_in,
+            ..Self::new(409, "in_use", message)
         }
     }
 
@@ -57,6 +68,9 @@ impl ApiError {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = &self.field {
             error["field"] = field.clone().into();
+        }
+        if !self.used_in.is_empty() {
+            error["used_in"] = self.used_in.clone().into();
         }
         json!({ "error": error })
     }

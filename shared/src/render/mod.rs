@@ -4,6 +4,7 @@
 //! they share: links into the H5 app, local times, the status line.
 
 pub mod card;
+pub mod oncall_messages;
 pub mod robot_markdown;
 pub mod sanitize;
 pub mod webhook_payload;

@@ -200,4 +200,69 @@ impl MemberDirectory {
             .await?
             .ok_or(CenterError::NotFound)
     }
+
+    /// `DELETE …/members/{email}`: refused (409, listing where) while a schedule
+    /// or an escalation policy names the member; their binding goes with them.
+    pub async fn delete_member(
+        &self,
+        integration_id: &str,
+        email: &str,
+    ) -> Result<Value, CenterError> {
+        self.require_integration(integration_id).await?;
+        let email = email.trim().to_lowercase();
+        if self
+            .store
+            .get_member(integration_id, &email)
+            .await?
+            .is_none()
+        {
+            return Err(CenterError::Missing("member"));
+        }
+        let used_in = self.member_uses(integration_id, &email).await?;
+        if !used_in.is_empty() {
+            return Err(CenterError::InUse(
+                format!("{email} is in schedules or escalation policies: take them out first"),
+                used_in,
+            ));
+        }
+        if let Some(binding) = self.store.binding_of_member(integration_id, &email).await? {
+            self.store
+                .unbind(integration_id, &binding.dingtalk_user_id)
+                .await?;
+        }
+        self.store.delete_member(integration_id, &email).await?;
+        info!(integration_id, "member deleted");
+        Ok(serde_json::json!({"deleted": email}))
+    }
+
+    /// Where a member is named: schedule rotations and overrides still ahead,
+    /// and policy layers.
+    async fn member_uses(
+        &self,
+        integration_id: &str,
+        email: &str,
+    ) -> Result<Vec<String>, CenterError> {
+        let now_ms = self.clock.now_ms();
+        let mut used_in = Vec::new();
+        for schedule in self.store.list_schedules(integration_id).await? {
+            for (i, rotation) in schedule.rotations.iter().enumerate() {
+                if rotation.members.iter().any(|m| m == email) {
+                    used_in.push(format!("schedule {:?} rotations[{i}]", schedule.name));
+                }
+            }
+            for o in &schedule.overrides {
+                if o.member == email && o.end_ms > now_ms {
+                    used_in.push(format!("schedule {:?} override {}", schedule.name, o.id));
+                }
+            }
+        }
+        for policy in self.store.list_policies(integration_id).await? {
+            for (i, layer) in policy.layers.iter().enumerate() {
+                if layer.targets.members.iter().any(|m| m == email) {
+                    used_in.push(format!("escalation policy {:?} layers[{i}]", policy.name));
+                }
+            }
+        }
+        Ok(used_in)
+    }
 }

@@ -15,11 +15,11 @@ use crate::domain::routing::{self, Route};
 use crate::services::integration_center::CenterError;
 use crate::store::Store;
 
-/// What a policy may name: the integration's chats and members (and, once
-/// schedules exist, its schedules).
+/// What a policy may name: the integration's chats, members and schedules.
 struct Known {
     chats: HashSet<String>,
     members: HashSet<String>,
+    schedules: HashSet<String>,
 }
 
 impl PolicyDirectory for Known {
@@ -29,8 +29,8 @@ impl PolicyDirectory for Known {
     fn has_member(&self, email: &str) -> bool {
         self.members.contains(&email.trim().to_ascii_lowercase())
     }
-    fn has_schedule(&self, _id: &str) -> bool {
-        false
+    fn has_schedule(&self, id: &str) -> bool {
+        self.schedules.contains(id)
     }
 }
 
@@ -86,6 +86,13 @@ impl EscalationAdmin {
                 .into_iter()
                 .map(|m| m.email)
                 .collect(),
+            schedules: self
+                .store
+                .list_schedules(integration_id)
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect(),
         };
         validate_policy(&spec, &known)?;
         Ok(spec)
@@ -125,6 +132,12 @@ impl EscalationAdmin {
         let id = format!("pol_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let policy = EscalationPolicy::from_spec(id, 1, spec, &rfc3339(self.clock.now_ms()));
         self.store.create_policy(integration_id, &policy).await?;
+        crate::services::preflight::ensure_daily_of(
+            &self.store,
+            integration_id,
+            self.clock.now_ms(),
+        )
+        .await?;
         Ok(policy)
     }
 

@@ -432,6 +432,62 @@ impl H5App {
         }
     }
 
+    /// "Who is on call" (the schedules announcing in group `cid`, or all) and the
+    /// person's shifts in the next 14 days.
+    pub async fn oncall(&self, session: &Session, cid: Option<&str>) -> Result<Value, H5Error> {
+        use crate::domain::oncall_schedule::ms_to_rfc3339;
+        use crate::domain::oncall_timeline::{on_call_at, shifts};
+        let member = self.member_of(session).await?;
+        let (schedules, members, chats) = futures::try_join!(
+            self.store.list_schedules(&session.iid),
+            self.store.list_members(&session.iid),
+            self.store.list_chats(&session.iid),
+        )?;
+        let name_of = |email: &str| {
+            members
+                .iter()
+                .find(|m| m.email == email)
+                .map_or_else(|| email.to_string(), |m| m.name.clone())
+        };
+        let now_ms = self.clock.now_ms();
+        let horizon = now_ms + 14 * 86_400_000;
+        let cid = cid.filter(|c| !c.is_empty());
+        let mut board = Vec::new();
+        let mut mine = Vec::new();
+        for schedule in &schedules {
+            let tz = schedule.tz();
+            let timeline = shifts(schedule, now_ms, horizon);
+            for shift in timeline.iter().filter(|s| s.member == member.email) {
+                mine.push(
+                    json!({"schedule": schedule.name, "start": ms_to_rfc3339(tz, shift.start_ms),
+                    "end": ms_to_rfc3339(tz, shift.end_ms), "source": shift.source}),
+                );
+            }
+            if cid.is_some() && schedule.chat.as_deref() != cid {
+                continue;
+            }
+            let now = on_call_at(schedule, now_ms);
+            let next = timeline
+                .iter()
+                .find(|s| s.start_ms >= now.until_ms && !now.members.contains(&s.member));
+            let chat_title = schedule.chat.as_ref().map(|c| {
+                chats
+                    .iter()
+                    .find(|g| &g.open_conversation_id == c)
+                    .and_then(|g| g.title.clone())
+                    .unwrap_or_else(|| c.clone())
+            });
+            board.push(json!({
+                "id": schedule.id, "name": schedule.name, "chat": chat_title,
+                "now": now.members.iter().map(|e| json!({"email": e, "name": name_of(e)})).collect::<Vec<_>>(),
+                "until": ms_to_rfc3339(tz, now.until_ms),
+                "next": next.map(|s| json!({"email": s.member, "name": name_of(&s.member), "start": ms_to_rfc3339(tz, s.start_ms)})),
+            }));
+        }
+        mine.sort_by(|a, b| a["start"].as_str().cmp(&b["start"].as_str()));
+        Ok(json!({"schedules": board, "my_shifts": mine}))
+    }
+
     /// One incident with its timeline.
     pub async fn incident(
         &self,

@@ -13,6 +13,7 @@ use crate::domain::escalation_state;
 use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, RecordKind};
 use crate::domain::job::Job;
 use crate::domain::member::Member;
+use crate::domain::oncall_schedule::members_on_call;
 use crate::infra::queue::JobQueue;
 use crate::store::{AlertApplied, Store, StoreError};
 
@@ -245,6 +246,12 @@ impl IncidentActions {
                     _ => escalation_state::escalate_now(&current, now_ms).map(|(next, _)| next),
                 }
                 .map_err(|e| ActionError::NotApplicable(e.0))?;
+                let ids = escalation_state::layer_schedules(&next);
+                if !ids.is_empty() {
+                    let schedules = self.store.list_schedules(&current.integration_id).await?;
+                    let oncall = members_on_call(&schedules, &ids, now_ms);
+                    escalation_state::staff_layer(&mut next, &oncall, true);
+                }
                 next.updated_at = now;
                 next.version = current.version + 1;
                 self.store

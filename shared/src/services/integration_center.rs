@@ -34,6 +34,9 @@ pub enum CenterError {
     /// Someone else changed it meanwhile (409).
     #[error("the integration changed meanwhile; read it again and retry")]
     Conflict,
+    /// It is still used elsewhere (409 listing where).
+    #[error("{0}")]
+    InUse(String, Vec<String>),
     /// Our store failed (500).
     #[error(transparent)]
     Store(StoreError),
@@ -55,6 +58,7 @@ impl From<CenterError> for ApiError {
             CenterError::NotFound => ApiError::not_found("integration"),
             CenterError::Missing(what) => ApiError::not_found(what),
             CenterError::Conflict => ApiError::new(409, "conflict", err.to_string()),
+            CenterError::InUse(message, used_in) => ApiError::in_use(message, used_in),
             CenterError::Store(e) => ApiError::internal(&e),
         }
     }

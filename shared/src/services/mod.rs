@@ -11,6 +11,9 @@ pub mod incident_reader;
 pub mod ingest;
 pub mod integration_center;
 pub mod notifier;
+pub mod oncall_runner;
+pub mod preflight;
+pub mod schedule_admin;
 
 use std::sync::Arc;
 
@@ -220,12 +223,26 @@ impl Services {
         MemberDirectory::new(self.store.clone(), self.clock.clone())
     }
 
-    /// The incident reader.
+    /// Escalation policies and routes (admin API).
     pub fn escalation_admin(&self) -> crate::services::escalation_admin::EscalationAdmin {
         crate::services::escalation_admin::EscalationAdmin::new(
             self.store.clone(),
             self.clock.clone(),
         )
+    }
+
+    /// On-call schedules (admin API).
+    pub fn schedule_admin(&self) -> crate::services::schedule_admin::ScheduleAdmin {
+        crate::services::schedule_admin::ScheduleAdmin::new(
+            self.store.clone(),
+            self.clock.clone(),
+            Some(self.job_queue()),
+        )
+    }
+
+    /// The pre-flight check (admin API).
+    pub fn preflight(&self) -> crate::services::preflight::Preflight {
+        crate::services::preflight::Preflight::new(self.store.clone(), self.clock.clone())
     }
 
     /// The incident reader (admin API).
@@ -244,6 +261,18 @@ impl Services {
             outbound: self.outbound_policy(),
         };
         Notifier::new(NotifierStores::on(self.store.clone()), parts, settings)
+            .with_oncall(self.oncall_runner())
+    }
+
+    /// Handoff messages and daily pre-flight reports (the notifier's sweep and timers).
+    pub fn oncall_runner(&self) -> crate::services::oncall_runner::OnCallRunner {
+        crate::services::oncall_runner::OnCallRunner::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            Some(self.job_queue()),
+            self.config.public_base_url.clone(),
+        )
     }
 
     /// A notifier on other stores (the bench's in-memory phase): its own governor

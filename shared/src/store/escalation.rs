@@ -7,7 +7,7 @@
 //! - Incidents with a step due (or something owed) are on the sparse index `gsi2`
 //!   under `TIMERS`, sorted by due time: the sweep's one Query.
 
-use super::{GSI2, Item, Store, StoreError, applied, from_typed, n, partition, s, typed_item};
+use super::{Item, Store, StoreError, applied, from_typed, n, partition, s, typed_item};
 use crate::domain::escalation::EscalationPolicy;
 use crate::domain::incident::Incident;
 use crate::domain::routing::Route;
@@ -147,20 +147,8 @@ impl Store {
         now_ms: i64,
         limit: i32,
     ) -> Result<Vec<Incident>, StoreError> {
-        let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI2)
-            .key_condition_expression("gsi2pk = :k AND gsi2sk <= :upper")
-            .expression_attribute_values(":k", s(TIMER_KEY))
-            .expression_attribute_values(":upper", s(format!("{:013}#~", now_ms.max(0))))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        page.items
-            .unwrap_or_default()
+        self.due_on_index(TIMER_KEY, now_ms, limit)
+            .await?
             .into_iter()
             .map(|item: Item| from_typed(item))
             .collect()

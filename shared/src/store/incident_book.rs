@@ -17,6 +17,7 @@ use crate::domain::incident_state::{
 };
 use crate::domain::integration::Integration;
 use crate::domain::member::{Binding, Member};
+use crate::domain::oncall_schedule::OnCallSchedule;
 use crate::domain::routing::Route;
 
 /// A source of new incident ids.
@@ -53,6 +54,9 @@ pub trait IncidentBook: Send + Sync {
         &self,
         integration_id: &str,
     ) -> Result<Vec<EscalationPolicy>, StoreError>;
+    /// The integration's on-call schedules.
+    async fn list_schedules(&self, integration_id: &str)
+    -> Result<Vec<OnCallSchedule>, StoreError>;
     /// A member by email.
     async fn get_member(
         &self,
@@ -109,6 +113,12 @@ impl IncidentBook for Store {
         integration_id: &str,
     ) -> Result<Vec<EscalationPolicy>, StoreError> {
         Store::list_policies(self, integration_id).await
+    }
+    async fn list_schedules(
+        &self,
+        integration_id: &str,
+    ) -> Result<Vec<OnCallSchedule>, StoreError> {
+        Store::list_schedules(self, integration_id).await
     }
     async fn get_member(
         &self,
@@ -297,6 +307,12 @@ impl IncidentBook for MemoryIncidents {
         &self,
         _integration_id: &str,
     ) -> Result<Vec<EscalationPolicy>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn list_schedules(
+        &self,
+        _integration_id: &str,
+    ) -> Result<Vec<OnCallSchedule>, StoreError> {
         Ok(Vec::new())
     }
     async fn get_member(

@@ -48,6 +48,19 @@ impl Store {
             .transpose()
     }
 
+    /// Deletes a member (their binding is removed separately).
+    pub async fn delete_member(&self, integration_id: &str, email: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(partition(integration_id)))
+            .key("sk", s(member_key(email)))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
     /// Every member of an integration.
     pub async fn list_members(&self, integration_id: &str) -> Result<Vec<Member>, StoreError> {
         self.query_prefix(integration_id, "MEMBER#")

@@ -7,6 +7,7 @@
 //! - `SEEN#<key>`: an idempotency claim (event id, message id) with a TTL
 //! - `TOKEN`: the app access token shared by every Lambda instance
 //! - `POLICY#<id>`, `ROUTES`: escalation policies and routes (see `escalation`)
+//! - `SCHED#<id>`, `PREFLIGHT`: on-call schedules and the daily pre-flight timer (see `schedules`)
 
 mod chats;
 mod claims;
@@ -22,6 +23,7 @@ mod members;
 pub mod memory;
 pub mod ports;
 mod records;
+mod schedules;
 mod usage;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -35,6 +37,7 @@ pub use claims::CachedToken;
 pub use incident_book::{IncidentBook, MemoryIncidents, NewId};
 pub use incidents::AlertApplied;
 pub use link_codes::Redeemed;
+pub use schedules::DailyTimer;
 pub use usage::{Digest, MonthUsage};
 
 /// A store failure. `Conflict` is a lost conditional write; the rest are ours (5xx).

@@ -13,11 +13,13 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::{JobError, Notifier};
 use crate::domain::escalation_state::{
-    EARLY_TOLERANCE_MS, Fired, PolicySnapshot, fire_due, round_targets,
+    EARLY_TOLERANCE_MS, Fired, PolicySnapshot, fire_due, layer_schedules, round_targets,
+    staff_layer,
 };
 use crate::domain::incident::{AlertEvent, Incident, IncidentStatus, RecordKind};
 use crate::domain::integration::Integration;
 use crate::domain::job::Job;
+use crate::domain::oncall_schedule::members_on_call;
 use crate::domain::routing;
 use crate::render::RenderContext;
 use crate::store::StoreError;
@@ -36,6 +38,8 @@ pub struct SweepReport {
     pub due: usize,
     /// Incidents whose run failed (retried by the next sweep).
     pub failed: usize,
+    /// Handoff messages and pre-flight reports (ARCHITECTURE.md §8).
+    pub oncall: crate::services::oncall_runner::OnCallSweepReport,
 }
 
 impl Notifier {
@@ -74,7 +78,50 @@ impl Notifier {
             labels.remove(routing::POLICY_LABEL);
             found = routing::route_policy(&routes, &labels, alert.severity).and_then(find);
         }
-        Ok(found.map(PolicySnapshot::from))
+        let Some(mut snapshot) = found.map(PolicySnapshot::from) else {
+            return Ok(None);
+        };
+        if let Some(first) = snapshot.layers.first() {
+            let ids = first.targets.schedules.clone();
+            snapshot.opening_oncall = self
+                .on_call(&integration.id, &ids, self.clock.now_ms())
+                .await?;
+        }
+        Ok(Some(snapshot))
+    }
+
+    /// Whoever is on call in `ids` (schedules of the integration) at `at_ms`.
+    pub(super) async fn on_call(
+        &self,
+        integration_id: &str,
+        ids: &[String],
+        at_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let schedules = self.store.list_schedules(integration_id).await?;
+        Ok(members_on_call(&schedules, ids, at_ms))
+    }
+
+    /// Puts whoever is on call in the layer a fired step notifies on the incident.
+    async fn staff(
+        &self,
+        integration_id: &str,
+        incident: &mut Incident,
+        new_layer: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let ids = layer_schedules(incident);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let oncall = self.on_call(integration_id, &ids, now_ms).await?;
+        if oncall.is_empty() {
+            warn!(incident_id = %incident.id, "nobody is on call in the layer's schedules");
+        }
+        staff_layer(incident, &oncall, new_layer);
+        Ok(())
     }
 
     /// Queues the incident's escalation timers; a failure is left to the sweep.
@@ -124,7 +171,7 @@ impl Notifier {
             .await?;
         let mut report = SweepReport {
             due: due.len(),
-            failed: 0,
+            ..SweepReport::default()
         };
         for incident in due {
             if Instant::now() + self.settings.deadline_margin > deadline {
@@ -142,6 +189,12 @@ impl Notifier {
                 warn!(incident_id = %incident.id, error = %err, "escalation step failed; the next sweep retries it");
                 report.failed += 1;
             }
+        }
+        if let Some(runner) = &self.oncall {
+            let margin = deadline
+                .checked_sub(self.settings.deadline_margin)
+                .unwrap_or(deadline);
+            report.oncall = runner.sweep(margin).await?;
         }
         Ok(report)
     }
@@ -172,9 +225,13 @@ impl Notifier {
                 self.drain(integration, &incident, deadline).await?;
                 continue;
             }
-            let Some((next, fired)) = fire_due(&incident, epoch, self.clock.now_ms()) else {
+            let now_ms = self.clock.now_ms();
+            let Some((mut next, fired)) = fire_due(&incident, epoch, now_ms) else {
                 return Ok(());
             };
+            let new_layer = matches!(fired, Fired::Escalated { .. });
+            self.staff(&integration.id, &mut next, new_layer, now_ms)
+                .await?;
             match self.store.replace_incident(&next, incident.version).await {
                 Ok(()) => {
                     self.after_fired(integration, &next, &fired).await;

@@ -152,6 +152,8 @@ pub struct Notifier {
     outbound: OutboundPolicy,
     /// Reads shared by the records of one SQS batch (None outside a batch).
     batch: Option<Arc<BatchScope>>,
+    /// Handoff messages and pre-flight reports (None on in-memory ports).
+    oncall: Option<crate::services::oncall_runner::OnCallRunner>,
 }
 
 /// Where the notifier sends and what it reports to.
@@ -186,7 +188,14 @@ impl Notifier {
             jobs: parts.jobs,
             outbound: parts.outbound,
             batch: None,
+            oncall: None,
         }
+    }
+
+    /// The same notifier, also sending handoff messages and pre-flight reports.
+    pub fn with_oncall(mut self, runner: crate::services::oncall_runner::OnCallRunner) -> Self {
+        self.oncall = Some(runner);
+        self
     }
 
     /// Handles an SQS batch: records of different incident keys concurrently (at
@@ -358,6 +367,22 @@ impl Notifier {
                 self.escalation_timer(&integration, &incident_id, epoch, due_ms, deadline)
                     .instrument(span)
                     .await
+            }
+            Job::HandoffTimer {
+                schedule_id,
+                due_ms,
+                ..
+            } => {
+                let Some(runner) = &self.oncall else {
+                    return Err(JobError::Retry("this notifier sends no handoffs".into()));
+                };
+                let span = info_span!("handoff_timer", integration_id = %integration.id, schedule_id = %schedule_id);
+                runner
+                    .handoff_timer(&integration.id, &schedule_id, due_ms)
+                    .instrument(span)
+                    .await
+                    .map(|_| ())
+                    .map_err(JobError::from)
             }
         }
     }
