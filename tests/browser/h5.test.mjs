@@ -2,7 +2,7 @@
 // (the sandbox stands in for DingTalk and its JSAPI):
 // first visit → link-code association → incident list → Acknowledge → the incident
 // is acknowledged and its record names the member; a second visit goes straight to
-// the list. Saves screenshots of the mobile and PC layouts.
+// the list; "who is on call" shows the demo schedule. Saves screenshots of the mobile and PC layouts.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
@@ -102,6 +102,14 @@ try {
   await again.goto(base + appUrl);
   await again.waitForSelector("#incident-list, #empty");
   check("second visit goes straight to the list", (await again.$("#link-code")) === null);
+
+  // Who is on call: the demo schedule with its current person, and my next shifts.
+  await again.click("#open-oncall");
+  await again.waitForSelector("#oncall-list");
+  const board = await again.textContent("#oncall-list");
+  check("who is on call shows the demo schedule and its person", board.includes("demo-oncall") && /On call now: (Carol|Bob)/.test(board), board);
+  check("my next shifts says Robert has none", (await again.$("#no-shifts")) !== null);
+  await again.screenshot({ path: `${artifacts}/h5-mobile-oncall.png`, fullPage: true });
 
   // Alert buttons open the incident with the action ready to confirm.
   await again.goto(`${base}${appUrl}?incident=${incident.id}&action=resolve`);

@@ -78,13 +78,7 @@ impl OnCall {
 async fn a_layer_paging_a_schedule_notifies_whoever_is_on_call_when_it_fires() {
     let t = OnCall::start().await;
     // Weekly: bob this week (from Monday 2026-11-30 09:00), carol the next.
-    let sid = t
-        .schedule(
-            json!({"name": "payments primary", "timezone": "Asia/Shanghai",
-            "rotations": [{"members": ["bob@example.com", "carol@example.com"],
-                           "start": "2026-11-30T09:00", "shift": {"weeks": 1}}]}),
-        )
-        .await;
+    let sid = paged_schedule(&t).await;
     let (status, now) = t
         .call("GET", &format!("/schedules/{sid}/oncall"), None)
         .await;
@@ -100,21 +94,6 @@ async fn a_layer_paging_a_schedule_notifies_whoever_is_on_call_when_it_fires() {
         )
         .await;
     assert_eq!(next_week["members"], json!(["carol@example.com"]));
-
-    let (status, policy) = t
-        .call("POST", "/escalation-policies", Some(json!({"name": "payments", "layers": [
-            {"targets": {"chats": [GROUP_A], "members": ["alice@example.com"]}, "escalate_after_secs": 60},
-            {"targets": {"chats": [GROUP_B], "schedules": [sid]}, "escalate_after_secs": 300}]})))
-        .await;
-    assert_eq!(status, 201, "{policy}");
-    let (status, _) = t
-        .call(
-            "PUT",
-            "/routes",
-            Some(json!([{"name": "all", "matchers": ["service=payments"], "policy": "payments"}])),
-        )
-        .await;
-    assert_eq!(status, 200);
 
     let body = alert_body(
         &t.id,
@@ -145,8 +124,39 @@ async fn a_layer_paging_a_schedule_notifies_whoever_is_on_call_when_it_fires() {
         "{detail}"
     );
     assert_eq!(detail["escalation"]["layer"], 1);
+}
 
-    // An override: carol takes over for the afternoon; a new incident's layer 1 pages her.
+/// A schedule (bob this week, carol the next) paged by layer 1 of the route's policy.
+async fn paged_schedule(t: &OnCall) -> String {
+    let sid = t
+        .schedule(
+            json!({"name": "payments primary", "timezone": "Asia/Shanghai",
+            "rotations": [{"members": ["bob@example.com", "carol@example.com"],
+                           "start": "2026-11-30T09:00", "shift": {"weeks": 1}}]}),
+        )
+        .await;
+    let (status, policy) = t
+        .call("POST", "/escalation-policies", Some(json!({"name": "payments", "layers": [
+            {"targets": {"chats": [GROUP_A], "members": ["alice@example.com"]}, "escalate_after_secs": 60},
+            {"targets": {"chats": [GROUP_B], "schedules": [sid]}, "escalate_after_secs": 300}]})))
+        .await;
+    assert_eq!(status, 201, "{policy}");
+    let (status, _) = t
+        .call(
+            "PUT",
+            "/routes",
+            Some(json!([{"name": "all", "matchers": ["service=payments"], "policy": "payments"}])),
+        )
+        .await;
+    assert_eq!(status, 200);
+    sid
+}
+
+#[tokio::test]
+async fn an_override_takes_over_the_page_and_shows_in_the_shifts() {
+    let t = OnCall::start().await;
+    let sid = paged_schedule(&t).await;
+    // Carol takes over for the day; the incident's layer 1 pages her, not bob.
     let (status, o) = t
         .call("POST", &format!("/schedules/{sid}/overrides"), Some(json!({
             "member": "carol@example.com", "start": "2026-12-02T08:00", "end": "2026-12-02T18:00"})))
@@ -361,7 +371,7 @@ async fn preflight_names_an_unassociated_oncall_member_and_an_uninstalled_group(
 }
 
 #[tokio::test]
-async fn bad_schedules_are_refused_naming_the_field_and_used_members_cannot_be_deleted() {
+async fn bad_schedule_bodies_are_refused_naming_the_field() {
     let t = OnCall::start().await;
     let base = || {
         json!({"name": "s", "timezone": "Asia/Shanghai",
@@ -432,7 +442,15 @@ async fn bad_schedules_are_refused_naming_the_field_and_used_members_cannot_be_d
         assert_eq!(status, 400, "{field}: {answer}");
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
-    let sid = t.schedule(base()).await;
+}
+
+#[tokio::test]
+async fn bad_overrides_ranges_and_layers_are_refused_and_used_members_cannot_be_deleted() {
+    let t = OnCall::start().await;
+    let sid = t
+        .schedule(json!({"name": "s", "timezone": "Asia/Shanghai",
+            "rotations": [{"members": ["alice@example.com"], "start": "2026-12-01T09:00", "shift": {"days": 1}}]}))
+        .await;
     let (status, answer) = t
         .call(
             "POST",
@@ -496,4 +514,69 @@ async fn bad_schedules_are_refused_naming_the_field_and_used_members_cannot_be_d
         )
         .await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_h5_app_shows_who_is_on_call_and_my_next_shifts() {
+    let t = OnCall::start().await;
+    t.schedule(
+        json!({"name": "payments daily", "timezone": "Asia/Shanghai",
+        "rotations": [{"members": ["alice@example.com", "bob@example.com"],
+                       "start": "2026-12-01T09:00", "shift": {"days": 1}}],
+        "chat": GROUP_A}),
+    )
+    .await;
+    t.schedule(json!({"name": "db weekly", "timezone": "Asia/Shanghai",
+        "rotations": [{"members": ["carol@example.com"], "start": "2026-11-30T09:00", "shift": {"weeks": 1}}]}))
+        .await;
+    let code = t.stack.sandbox.issue_auth_code("bob0002");
+    let app = |method: &str, path: &str, token: Option<&str>, body: Option<Value>| {
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        if let Some(token) = token {
+            headers.push(("authorization", format!("Bearer {token}")));
+        }
+        let path = format!("/dingtalk/{}/app/api{path}", t.id);
+        let request = integration_tests::request(
+            method,
+            &path,
+            &headers,
+            body.map(|b| b.to_string().into_bytes()),
+        );
+        async { integration_tests::read(t.stack.h5.handle(request).await) }
+    };
+    let (status, login) = app("POST", "/login", None, Some(json!({"code": code}))).await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["session"].as_str().expect("session").to_string();
+    let (status, board) = app("GET", "/oncall", Some(&token), None).await;
+    assert_eq!(status, 200, "{board}");
+    let schedules = board["schedules"].as_array().expect("schedules");
+    assert_eq!(schedules.len(), 2);
+    let daily = schedules
+        .iter()
+        .find(|s| s["name"] == "payments daily")
+        .expect("daily");
+    assert_eq!(daily["now"][0]["name"], "Alice");
+    assert_eq!(daily["until"], "2026-12-02T09:00:00+08:00");
+    assert_eq!(daily["next"]["name"], "Bob");
+    assert_eq!(daily["chat"], "Payments on-call");
+    // Bob's next shifts: every other day from Wednesday 09:00, for 14 days.
+    let mine = board["my_shifts"].as_array().expect("shifts");
+    assert_eq!(mine.len(), 7, "{board}");
+    assert_eq!(mine[0]["start"], "2026-12-02T09:00:00+08:00");
+    assert_eq!(mine[0]["end"], "2026-12-03T09:00:00+08:00");
+    // Opened from the group: that group's schedules only.
+    let (_, group) = app(
+        "GET",
+        &format!("/oncall?cid={}", GROUP_A.replace('=', "%3D")),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        group["schedules"].as_array().map(Vec::len),
+        Some(1),
+        "{group}"
+    );
+    let (status, _) = app("GET", "/oncall", None, None).await;
+    assert_eq!(status, 401);
 }

@@ -246,12 +246,7 @@ impl IncidentActions {
                     _ => escalation_state::escalate_now(&current, now_ms).map(|(next, _)| next),
                 }
                 .map_err(|e| ActionError::NotApplicable(e.0))?;
-                let ids = escalation_state::layer_schedules(&next);
-                if !ids.is_empty() {
-                    let schedules = self.store.list_schedules(&current.integration_id).await?;
-                    let oncall = members_on_call(&schedules, &ids, now_ms);
-                    escalation_state::staff_layer(&mut next, &oncall, true);
-                }
+                self.staff(&mut next, now_ms).await?;
                 next.updated_at = now;
                 next.version = current.version + 1;
                 self.store
@@ -285,6 +280,17 @@ impl IncidentActions {
             Err(StoreError::Conflict) => Err(self.conflict(&incident_id).await),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Puts whoever is on call in the layer an Escalate reached on the incident.
+    async fn staff(&self, next: &mut Incident, now_ms: i64) -> Result<(), StoreError> {
+        let ids = escalation_state::layer_schedules(next);
+        if !ids.is_empty() {
+            let schedules = self.store.list_schedules(&next.integration_id).await?;
+            let oncall = members_on_call(&schedules, &ids, now_ms);
+            escalation_state::staff_layer(next, &oncall, true);
+        }
+        Ok(())
     }
 
     async fn conflict(&self, incident_id: &str) -> ActionError {
