@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::locale::{Locale, MessageTemplates};
 use super::secret::Secret;
 use super::validation::ValidationError;
 
@@ -95,6 +96,13 @@ pub struct Integration {
     pub webhook_url: Option<String>,
     /// IANA time zone for times shown to people.
     pub timezone: String,
+    /// The language of what is sent to DingTalk (stored default en-US: integrations
+    /// made before locales keep English; new ones get zh-CN).
+    #[serde(default)]
+    pub locale: Locale,
+    /// The integration's own title and body templates (ARCHITECTURE.md §11).
+    #[serde(default, skip_serializing_if = "MessageTemplates::is_empty")]
+    pub templates: MessageTemplates,
     /// Targets for alerts that name none.
     pub default_targets: Targets,
     /// SHA-256 (hex) of the ingest token; the token itself is shown once.
@@ -147,6 +155,8 @@ pub struct IntegrationChanges {
     card_template_id: Option<Option<String>>,
     webhook_url: Option<Option<String>>,
     timezone: Option<String>,
+    locale: Option<Locale>,
+    templates: Option<MessageTemplates>,
     default_targets: Option<Targets>,
     storm_threshold: Option<u32>,
     storm_window_secs: Option<u32>,
@@ -264,6 +274,26 @@ impl IntegrationChanges {
                     }
                     changes.timezone = Some(tz);
                 }
+                "locale" => {
+                    let tag = text(f, value, 2, 16)?;
+                    changes.locale = Some(
+                        Locale::parse(&tag)
+                            .filter(|l| l.tag().eq_ignore_ascii_case(&tag))
+                            .ok_or_else(|| ValidationError::new(f, "must be zh-CN or en-US"))?,
+                    );
+                }
+                "templates" => {
+                    changes.templates = Some(if value.is_null() {
+                        MessageTemplates::default()
+                    } else {
+                        serde_json::from_value(value.clone()).map_err(|e| {
+                            ValidationError::new(
+                                f,
+                                format!("{{\"title\"?: string, \"body\"?: string}}: {e}"),
+                            )
+                        })?
+                    });
+                }
                 "default_targets" => changes.default_targets = Some(targets(value)?),
                 "storm_threshold" => {
                     let n = whole_number(f, value, 1, 10_000)?;
@@ -307,6 +337,8 @@ impl IntegrationChanges {
             timezone: self
                 .timezone
                 .unwrap_or_else(|| DEFAULT_TIMEZONE.to_string()),
+            locale: self.locale.unwrap_or(Locale::ZhCn),
+            templates: self.templates.unwrap_or_default(),
             default_targets: self.default_targets.unwrap_or_default(),
             ingest_token_sha256,
             public_base_url: None,
@@ -349,6 +381,8 @@ impl IntegrationChanges {
         set!(card_template_id);
         set!(webhook_url);
         set!(timezone);
+        set!(locale);
+        set!(templates);
         set!(default_targets);
         set!(storm_threshold);
         set!(storm_window_secs);
@@ -534,6 +568,10 @@ pub struct IntegrationView {
     pub webhook_url: Option<String>,
     /// Time zone.
     pub timezone: String,
+    /// Language of what is sent to DingTalk.
+    pub locale: Locale,
+    /// User templates (`{}` when none).
+    pub templates: MessageTemplates,
     /// Default targets.
     pub default_targets: Targets,
     /// Storm control threshold (new incidents per group per window).
@@ -573,6 +611,8 @@ impl IntegrationView {
             card_template_id: integration.card_template_id.clone(),
             webhook_url: integration.webhook_url.clone(),
             timezone: integration.timezone.clone(),
+            locale: integration.locale,
+            templates: integration.templates.clone(),
             default_targets: integration.default_targets.clone(),
             storm_threshold: integration.storm_threshold,
             storm_window_secs: integration.storm_window_secs,

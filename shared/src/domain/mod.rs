@@ -12,6 +12,7 @@ pub mod incident;
 pub mod incident_state;
 pub mod integration;
 pub mod job;
+pub mod locale;
 pub mod member;
 pub mod oncall_schedule;
 pub mod oncall_timeline;
