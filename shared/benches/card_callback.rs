@@ -55,6 +55,8 @@ fn bench(c: &mut Criterion) {
         base_url: "https://incidents.example",
         timezone: "Asia/Shanghai",
         mentions: &[],
+        locale: shared::domain::locale::Locale::ZhCn,
+        custom: None,
     };
     c.bench_function(
         "card answer: params + content hash, largest incident",

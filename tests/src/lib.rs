@@ -199,9 +199,11 @@ impl TestStack {
         )
     }
 
-    /// The create payload of the default test app.
+    /// The create payload of the default test app (English: most tests match the
+    /// English texts; `tests/presentation.rs` creates one without a locale, zh-CN).
     pub fn create_payload(&self) -> Value {
         json!({
+            "locale": "en-US",
             "name": "Payments on-call",
             "corp_id": APP.corp_id,
             "agent_id": "3001234567",

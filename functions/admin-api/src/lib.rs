@@ -15,6 +15,7 @@ use shared::services::incident_reader::{IncidentReader, incidents_json};
 use shared::services::integration_center::IntegrationCenter;
 use shared::services::preflight::Preflight;
 use shared::services::schedule_admin::ScheduleAdmin;
+use shared::services::template_preview::TemplatePreview;
 use shared::{Config, Services};
 use subtle::ConstantTimeEq;
 use tracing::{Instrument, error, info_span};
@@ -33,6 +34,7 @@ pub struct AdminApi {
     escalation: EscalationAdmin,
     schedules: ScheduleAdmin,
     preflight: Preflight,
+    previews: TemplatePreview,
 }
 
 impl AdminApi {
@@ -47,6 +49,7 @@ impl AdminApi {
             escalation: services.escalation_admin(),
             schedules: services.schedule_admin(),
             preflight: services.preflight(),
+            previews: services.template_preview(),
         }
     }
 
@@ -169,6 +172,10 @@ impl AdminApi {
             }
             ("POST", ["api", "integrations", id, "verify"]) => {
                 (200, json(self.center.verify(id, base).await?))
+            }
+            ("POST", ["api", "integrations", id, "templates", "preview"]) => {
+                let body = read_json(request)?;
+                (200, self.previews.preview(id, &body).await?)
             }
             _ => return Ok(None),
         };
@@ -384,6 +391,7 @@ fn unrouted(method: &str, route: &[&str]) -> ApiError {
             "overrides" | "oncall" | "shifts",
         ]
         | ["api", "integrations", _, "schedules", _, "overrides", _]
+        | ["api", "integrations", _, "templates", "preview"]
         | ["api", "incidents", _] => ApiError::new(
             405,
             "method_not_allowed",

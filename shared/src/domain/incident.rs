@@ -295,6 +295,10 @@ pub enum RecordKind {
     Handoff,
     /// The daily pre-flight report was sent (audit log).
     Preflight,
+    /// The integration's template failed; the built-in text was sent instead.
+    TemplateFailed,
+    /// Someone added a note (H5 app); the detail is the note's text.
+    Note,
 }
 
 /// One line of an incident's timeline.

@@ -200,6 +200,11 @@ impl IntegrationChanges {
         Self::parse(map)
     }
 
+    /// The templates this change sets, if it sets them.
+    pub fn templates(&self) -> Option<&MessageTemplates> {
+        self.templates.as_ref()
+    }
+
     /// The webhook URL this change sets, if it sets one.
     pub fn webhook_url(&self) -> Option<&str> {
         self.webhook_url.as_ref().and_then(|u| u.as_deref())
@@ -682,6 +687,19 @@ mod tests {
                 .field,
             "client_secret"
         );
+    }
+
+    #[test]
+    fn new_integrations_default_to_zh_cn_and_stored_ones_without_a_locale_stay_english() {
+        let created = IntegrationChanges::for_create(&valid())
+            .expect("valid")
+            .create("id".into(), "hash".into(), "now")
+            .expect("created");
+        assert_eq!(created.locale, Locale::ZhCn);
+        let mut stored = serde_json::to_value(&created).expect("json");
+        stored.as_object_mut().map(|m| m.remove("locale"));
+        let old: Integration = serde_json::from_value(stored).expect("an item from before locales");
+        assert_eq!(old.locale, Locale::EnUs);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Where a resource that cannot be deleted is still used (409 `in_use`).
     pub used_in: Vec<String>,
+    /// The line of a template that does not compile (400 `template_invalid`).
+    pub line: Option<usize>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             used_in: Vec::new(),
+            line: None,
         }
     }
 
@@ -45,6 +48,19 @@ impl ApiError {
         Self {
             used_in,
             ..Self::new(409, "in_use", message)
+        }
+    }
+
+    /// 400: a user template does not compile.
+    pub fn template_invalid(err: &crate::render::templates::TemplateInvalid) -> Self {
+        Self {
+            field: Some(format!("templates.{}", err.field)),
+            line: Some(err.line),
+            ..Self::new(
+                400,
+                "template_invalid",
+                format!("line {}: {}", err.line, err.message),
+            )
         }
     }
 
@@ -68,6 +84,9 @@ impl ApiError {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = &self.field {
             error["field"] = field.clone().into();
+        }
+        if let Some(line) = self.line {
+            error["line"] = line.into();
         }
         if !self.used_in.is_empty() {
             error["used_in"] = self.used_in.clone().into();

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     RenderContext, cut, escalation_line, in_dingtalk, incident_url, local_time, markdown_link,
-    sanitize, started, status_line,
+    sanitize, started, status_color, status_line,
 };
 use crate::domain::incident::{Incident, IncidentStatus};
 
@@ -33,12 +33,28 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
     let mut put = |k: &str, v: String| {
         map.insert(k.to_string(), Value::from(cut(&v, 1000).to_string()));
     };
+    let s = ctx.strings();
+    let custom = ctx.custom.as_ref();
     put("incident", incident.id.clone());
-    put("title", sanitize::inline(&incident.title));
+    put(
+        "title",
+        custom
+            .and_then(|c| c.title.clone())
+            .unwrap_or_else(|| sanitize::inline(&incident.title)),
+    );
     put("severity", incident.severity.label().to_string());
     put("status", status.to_string());
-    put("status_text", status_line(incident));
-    put("description", sanitize::description(&incident.description));
+    put("status_text", status_line(incident, s));
+    put("status_label", s.status(incident.status).to_string());
+    put("severity_label", s.severity(incident.severity).to_string());
+    put("status_color", status_color(incident).to_string());
+    put("locale", ctx.locale.tag().to_string());
+    put(
+        "description",
+        custom
+            .and_then(|c| c.body.clone())
+            .unwrap_or_else(|| sanitize::description(&incident.description)),
+    );
     put("labels", labels.join(" · "));
     put("links", links.join("  "));
     put("acked_by", incident.acked_by.clone().unwrap_or_default());
@@ -64,7 +80,7 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
     put("show_snooze", open.to_string());
     put(
         "escalation",
-        escalation_line(incident, ctx.timezone).unwrap_or_default(),
+        escalation_line(incident, ctx.timezone, s).unwrap_or_default(),
     );
     put("assignees", incident.assignees.join(", "));
     let has_policy = incident
@@ -77,6 +93,16 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
         "details_url",
         in_dingtalk(&incident_url(ctx.base_url, incident, None)),
     );
+    for (key, label) in [
+        ("btn_ack", s.ack),
+        ("btn_resolve", s.resolve),
+        ("btn_snooze", s.snooze),
+        ("btn_escalate", s.escalate),
+        ("btn_reassign", s.reassign),
+        ("btn_details", s.details),
+    ] {
+        put(key, label.to_string());
+    }
     map
 }
 
@@ -164,6 +190,37 @@ mod tests {
         );
         assert_eq!(params["status"], "firing");
         assert_eq!(params["show_ack"], "true");
+    }
+
+    #[test]
+    fn a_zh_cn_critical_firing_card_speaks_chinese_and_en_us_is_unchanged() {
+        let mut zh = ctx(&[]);
+        zh.locale = crate::domain::locale::Locale::ZhCn;
+        let params = card_params(&incident("x"), &zh);
+        assert!(
+            params["status_text"]
+                .as_str()
+                .is_some_and(|t| t.contains("告警中") && t.contains("严重"))
+        );
+        assert_eq!(params["status_label"], "告警中");
+        assert_eq!(params["severity_label"], "严重");
+        assert_eq!(params["btn_ack"], "✋ 认领");
+        assert_eq!(params["status"], "firing", "API values stay English");
+        let mut resolved = incident("x");
+        resolved.status = IncidentStatus::Resolved;
+        let params = card_params(&resolved, &zh);
+        assert!(
+            params["status_text"]
+                .as_str()
+                .is_some_and(|t| t.contains("已恢复"))
+        );
+        let en = card_params(&incident("x"), &ctx(&[]));
+        assert!(
+            en["status_text"]
+                .as_str()
+                .is_some_and(|t| t.contains("FIRING · critical"))
+        );
+        assert_eq!(en["btn_ack"], "✋ Acknowledge");
     }
 
     #[test]

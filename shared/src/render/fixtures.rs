@@ -39,5 +39,7 @@ pub fn ctx<'a>(mentions: &'a [(String, String)]) -> RenderContext<'a> {
         base_url: "https://x.example",
         timezone: "Asia/Shanghai",
         mentions,
+        locale: crate::domain::locale::Locale::EnUs,
+        custom: None,
     }
 }

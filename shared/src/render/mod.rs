@@ -7,9 +7,16 @@ pub mod card;
 pub mod oncall_messages;
 pub mod robot_markdown;
 pub mod sanitize;
+pub mod strings;
+pub mod template_warnings;
+pub mod templates;
 pub mod webhook_payload;
 
 use crate::domain::incident::{Incident, IncidentStatus, Severity};
+use crate::domain::integration::Integration;
+use crate::domain::locale::Locale;
+use strings::{Strings, fill};
+use templates::CustomText;
 
 pub use card::{card_params, content_hash};
 pub use robot_markdown::{alert_message, resolved_message};
@@ -28,6 +35,65 @@ pub struct RenderContext<'a> {
     pub timezone: &'a str,
     /// People to @mention: (userId, name).
     pub mentions: &'a [(String, String)],
+    /// The language of the text.
+    pub locale: Locale,
+    /// What the integration's templates made of the incident (none: built-in text).
+    pub custom: Option<CustomText>,
+}
+
+impl<'a> RenderContext<'a> {
+    /// The context of `integration`'s messages, with links under `base_url`.
+    pub fn of(integration: &'a Integration, base_url: &'a str) -> Self {
+        Self {
+            base_url,
+            timezone: &integration.timezone,
+            mentions: &[],
+            locale: integration.locale,
+            custom: None,
+        }
+    }
+
+    /// The same, @mentioning `mentions`.
+    pub fn mentioning(mut self, mentions: &'a [(String, String)]) -> Self {
+        self.mentions = mentions;
+        self
+    }
+
+    /// The same, with the text the user's templates made.
+    pub fn with_custom(mut self, custom: Option<CustomText>) -> Self {
+        self.custom = custom;
+        self
+    }
+
+    /// The context of `incident`'s messages: with what the integration's templates
+    /// make of it, or (a failing template) the built-in text and the failure.
+    pub fn for_incident(
+        integration: &'a Integration,
+        base_url: &'a str,
+        incident: &Incident,
+        now_ms: i64,
+    ) -> (Self, Option<templates::TemplateFailed>) {
+        let ctx = Self::of(integration, base_url);
+        if integration.templates.is_empty() {
+            return (ctx, None);
+        }
+        let scope = templates::TemplateScope {
+            integration: &integration.name,
+            timezone: &integration.timezone,
+            locale: integration.locale,
+            base_url,
+            now_ms,
+        };
+        match templates::render(&integration.templates, incident, scope) {
+            Ok(custom) => (ctx.with_custom(Some(custom)), None),
+            Err(failed) => (ctx, Some(failed)),
+        }
+    }
+
+    /// The strings of the context's language.
+    pub fn strings(&self) -> &'static Strings {
+        Strings::of(self.locale)
+    }
 }
 
 /// An H5 app URL for an incident, with an action ready to confirm.
@@ -82,13 +148,14 @@ pub(crate) fn markdown_link(title: &str, url: &str) -> String {
     format!("[{title}]({url})")
 }
 
-/// The coloured status word and severity.
-pub(crate) fn status_line(incident: &Incident) -> String {
-    let severity = incident.severity.label();
+/// The coloured status word and severity, in `s`'s language.
+pub(crate) fn status_line(incident: &Incident, s: &Strings) -> String {
+    let severity = s.severity(incident.severity);
+    let word = s.status(incident.status);
     match incident.status {
-        IncidentStatus::Resolved => format!("<font color={GREEN}>✅ RESOLVED · {severity}</font>"),
+        IncidentStatus::Resolved => format!("<font color={GREEN}>✅ {word} · {severity}</font>"),
         IncidentStatus::Acknowledged => {
-            format!("<font color={ORANGE}>🟠 ACKNOWLEDGED · {severity}</font>")
+            format!("<font color={ORANGE}>🟠 {word} · {severity}</font>")
         }
         IncidentStatus::Triggered => {
             let icon = match incident.severity {
@@ -96,24 +163,37 @@ pub(crate) fn status_line(incident: &Incident) -> String {
                 Severity::Warning => "🟠",
                 Severity::Info => "🔵",
             };
-            format!("<font color={RED}>{icon} FIRING · {severity}</font>")
+            format!("<font color={RED}>{icon} {word} · {severity}</font>")
         }
+    }
+}
+
+/// The colour of an incident's status (the card header).
+pub(crate) fn status_color(incident: &Incident) -> &'static str {
+    match incident.status {
+        IncidentStatus::Resolved => GREEN,
+        IncidentStatus::Acknowledged => ORANGE,
+        IncidentStatus::Triggered => RED,
     }
 }
 
 /// Where the escalation stands and who is on it: `⏫ Layer 2 of 3 · next
 /// escalation 09:42 CST · assignees: …` (none for an incident without a policy).
-pub(crate) fn escalation_line(incident: &Incident, timezone: &str) -> Option<String> {
+pub(crate) fn escalation_line(incident: &Incident, timezone: &str, s: &Strings) -> Option<String> {
     let view = crate::domain::escalation_state::view(incident);
     let mut parts = Vec::new();
     if let Some(view) = &view {
-        parts.push(format!("⏫ Layer {} of {}", view.layer + 1, view.layers));
+        let (n, m) = ((view.layer + 1).to_string(), view.layers.to_string());
+        parts.push(fill(s.layer_of, &[("n", &n), ("m", &m)]));
         match (&view.next_at, view.next_step, view.state) {
             (Some(at), Some(crate::domain::escalation_state::StepKind::Escalate), "waiting") => {
-                parts.push(format!("next escalation {}", local_time(at, timezone)));
+                parts.push(fill(
+                    s.next_escalation,
+                    &[("time", &local_time(at, timezone))],
+                ));
             }
             (_, _, "done") if incident.status != IncidentStatus::Resolved => {
-                parts.push("every layer notified".into());
+                parts.push(s.every_layer_notified.into());
             }
             _ => {}
         }
@@ -124,7 +204,7 @@ pub(crate) fn escalation_line(incident: &Incident, timezone: &str) -> Option<Str
             .iter()
             .map(|a| sanitize::inline(a))
             .collect();
-        parts.push(format!("assignees: {}", names.join(", ")));
+        parts.push(fill(s.assignees, &[("names", &names.join(", "))]));
     }
     (!parts.is_empty()).then(|| parts.join(" · "))
 }

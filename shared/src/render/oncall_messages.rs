@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
+use super::markdown_link;
 use super::sanitize::inline;
-use super::{ORANGE, markdown_link};
+use super::strings::{Strings, fill};
 use crate::dingtalk::RobotMessage;
 use crate::domain::preflight::Problem;
 
@@ -42,44 +43,58 @@ pub struct HandoffText<'a> {
     pub tz: chrono_tz::Tz,
     /// The H5 app's "my shifts" page.
     pub app_url: &'a str,
+    /// The language.
+    pub strings: &'static Strings,
+}
+
+impl HandoffText<'_> {
+    fn values(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("schedule", inline(self.schedule)),
+            ("member", inline(self.member)),
+            ("start", local(self.tz, self.start_ms)),
+            ("until", local(self.tz, self.until_ms)),
+            ("link", markdown_link(self.strings.my_shifts, self.app_url)),
+        ]
+    }
+}
+
+fn filled(text: &str, values: &[(&'static str, String)]) -> String {
+    let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fill(text, &pairs)
 }
 
 /// The 1:1 notice to the incoming person before their shift.
 pub fn handoff_notice(text: &HandoffText<'_>) -> RobotMessage {
-    let schedule = inline(text.schedule);
+    let values = text.values();
     markdown(
-        format!("On call soon: {schedule}"),
-        format!(
-            "### <font color={ORANGE}>🕘 You are on call soon</font>\n\n**{schedule}**: your shift starts {} and runs until {}.\n\nPages of escalation layers that use this schedule come to you then. {}",
-            local(text.tz, text.start_ms),
-            local(text.tz, text.until_ms),
-            markdown_link("See your next shifts", text.app_url),
-        ),
+        filled(text.strings.handoff_title, &values),
+        filled(text.strings.handoff_text, &values),
     )
 }
 
 /// "Now on call" in the schedule's group, at the handoff.
 pub fn now_on_call(text: &HandoffText<'_>) -> RobotMessage {
-    let schedule = inline(text.schedule);
-    let member = inline(text.member);
+    let values = text.values();
     markdown(
-        format!("Now on call: {member}"),
-        format!(
-            "### 📟 Now on call: {member}\n\n**{schedule}**, from {} until {}.",
-            local(text.tz, text.start_ms),
-            local(text.tz, text.until_ms),
-        ),
+        filled(text.strings.now_on_call_title, &values),
+        filled(text.strings.now_on_call_text, &values),
     )
 }
 
 /// The daily pre-flight report: what would make a page go nowhere.
-pub fn preflight_report(integration_name: &str, days: u32, problems: &[Problem]) -> RobotMessage {
-    let mut text = format!(
-        "### <font color={ORANGE}>🛫 Pre-flight: {} problem{} in the next {days} days</font>\n\n**{}**: these would make a page go nowhere.\n",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" },
-        inline(integration_name),
-    );
+pub fn preflight_report(
+    integration_name: &str,
+    days: u32,
+    problems: &[Problem],
+    s: &Strings,
+) -> RobotMessage {
+    let values = vec![
+        ("count", problems.len().to_string()),
+        ("days", days.to_string()),
+        ("integration", inline(integration_name)),
+    ];
+    let mut text = filled(s.preflight_text, &values);
     for problem in problems.iter().take(MAX_LISTED) {
         text.push_str(&format!(
             "\n- {}\n  → {}",
@@ -88,10 +103,8 @@ pub fn preflight_report(integration_name: &str, days: u32, problems: &[Problem])
         ));
     }
     if problems.len() > MAX_LISTED {
-        text.push_str(&format!(
-            "\n\n…and {} more: GET /api/integrations/{{id}}/preflight",
-            problems.len() - MAX_LISTED
-        ));
+        let more = (problems.len() - MAX_LISTED).to_string();
+        text.push_str(&fill(s.preflight_more, &[("n", &more)]));
     }
-    markdown(format!("Pre-flight: {} problems", problems.len()), text)
+    markdown(filled(s.preflight_title, &values), text)
 }

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::strings::{Strings, fill};
 use super::{
     GREEN, RenderContext, cut, escalation_line, in_dingtalk, incident_url, local_time,
     markdown_link, sanitize, started, status_line,
@@ -17,7 +18,7 @@ pub const MSG_PARAM_BUDGET: usize = 14_000;
 const LIST_BUDGET: usize = 3_000;
 
 /// Items joined by `separator` while they fit in [`LIST_BUDGET`]; then how many more.
-fn within_budget(items: impl Iterator<Item = String>, separator: &str) -> String {
+fn within_budget(items: impl Iterator<Item = String>, separator: &str, s: &Strings) -> String {
     let mut shown = String::new();
     let mut more = 0;
     for item in items {
@@ -31,27 +32,28 @@ fn within_budget(items: impl Iterator<Item = String>, separator: &str) -> String
         }
     }
     if more > 0 {
-        shown.push_str(&format!("{separator}… {more} more in the app"));
+        shown.push_str(separator);
+        shown.push_str(&fill(s.more_in_app, &[("n", &more.to_string())]));
     }
     shown
 }
 
 /// The labels line and the links list, each within its budget.
-fn labels_and_links(incident: &Incident) -> String {
+fn labels_and_links(incident: &Incident, s: &Strings) -> String {
     let mut text = String::new();
     if !incident.labels.is_empty() {
         let labels = incident
             .labels
             .iter()
             .map(|(k, v)| format!("{}: {}", sanitize::inline(k), sanitize::inline(cut(v, 200))));
-        text.push_str(&format!("> {}\n\n", within_budget(labels, " · ")));
+        text.push_str(&format!("> {}\n\n", within_budget(labels, " · ", s)));
     }
     if !incident.links.is_empty() {
         let links = incident
             .links
             .iter()
             .map(|link| format!("- {}", markdown_link(&link.title, &link.url)));
-        text.push_str(&within_budget(links, "\n"));
+        text.push_str(&within_budget(links, "\n", s));
         text.push('\n');
     }
     text
@@ -59,9 +61,13 @@ fn labels_and_links(incident: &Incident) -> String {
 
 /// The markdown body; `description_max` bytes of the description at most.
 fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) -> String {
+    let s = ctx.strings();
+    if let Some(custom) = ctx.custom.as_ref().and_then(|c| c.body.as_ref()) {
+        return with_mentions(custom.clone(), ctx);
+    }
     let mut text = format!(
         "### {}\n\n**{}**\n\n",
-        status_line(incident),
+        status_line(incident, s),
         sanitize::inline(&incident.title)
     );
     if !incident.description.is_empty() {
@@ -70,28 +76,33 @@ fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) ->
         text.push_str(shown);
         if shown.len() < clean.len() {
             text.push_str(&format!(
-                "…\n\n[Full description]({})",
+                "…\n\n[{}]({})",
+                s.full_description,
                 in_dingtalk(&incident_url(ctx.base_url, incident, None))
             ));
         }
         text.push_str("\n\n");
     }
-    text.push_str(&labels_and_links(incident));
+    text.push_str(&labels_and_links(incident, s));
     let started = local_time(started(incident), ctx.timezone);
-    text.push_str(&format!("\nStarted {started}"));
+    text.push('\n');
+    text.push_str(&fill(s.started, &[("time", &started)]));
     if let Some(resolved) = &incident.resolved_at {
-        text.push_str(&format!(
-            " · resolved {}",
-            local_time(resolved, ctx.timezone)
-        ));
+        let time = local_time(resolved, ctx.timezone);
+        text.push_str(&fill(s.resolved_at, &[("time", &time)]));
     }
     if let Some(by) = &incident.acked_by {
-        text.push_str(&format!(" · acknowledged by {by}"));
+        text.push_str(&fill(s.acked_by, &[("name", by)]));
     }
-    text.push_str(&format!(" · key {}", sanitize::inline(&incident.key)));
-    if let Some(line) = escalation_line(incident, ctx.timezone) {
+    text.push_str(&fill(s.key, &[("key", &sanitize::inline(&incident.key))]));
+    if let Some(line) = escalation_line(incident, ctx.timezone, s) {
         text.push_str(&format!("\n\n{line}"));
     }
+    with_mentions(text, ctx)
+}
+
+/// The text with the people to @mention at its end (their names ring with `atUserIds`).
+fn with_mentions(mut text: String, ctx: &RenderContext<'_>) -> String {
     if !ctx.mentions.is_empty() {
         let names: Vec<String> = ctx
             .mentions
@@ -106,13 +117,18 @@ fn body(incident: &Incident, ctx: &RenderContext<'_>, description_max: usize) ->
 /// The alert message: a markdown action card with Acknowledge / Resolve / Snooze /
 /// Details buttons that open the incident in the H5 app inside DingTalk.
 pub fn alert_message(incident: &Incident, ctx: &RenderContext<'_>) -> RobotMessage {
-    let title = format!("[{}] {}", incident.severity.label(), incident.title);
+    let s = ctx.strings();
+    let title = ctx
+        .custom
+        .as_ref()
+        .and_then(|c| c.title.clone())
+        .unwrap_or_else(|| format!("[{}] {}", s.severity(incident.severity), incident.title));
     let build = |description_max: usize| {
         let buttons = [
-            ("✋ Acknowledge", Some("ack")),
-            ("✅ Resolve", Some("resolve")),
-            ("💤 Snooze", Some("snooze")),
-            ("📄 Details", None),
+            (s.ack, Some("ack")),
+            (s.resolve, Some("resolve")),
+            (s.snooze, Some("snooze")),
+            (s.details, None),
         ];
         let mut param =
             json!({"title": cut(&title, 500), "text": body(incident, ctx, description_max)});
@@ -130,37 +146,55 @@ pub fn alert_message(incident: &Incident, ctx: &RenderContext<'_>) -> RobotMessa
 }
 
 /// A DING's plain text: what is firing, that nobody took it, and where to act.
-pub fn ding_text(incident: &Incident, base_url: &str) -> String {
+pub fn ding_text(incident: &Incident, base_url: &str, s: &Strings) -> String {
     let layer = crate::domain::escalation_state::view(incident)
-        .map(|v| format!(" (escalation layer {} of {})", v.layer + 1, v.layers))
+        .map(|v| {
+            let (n, m) = ((v.layer + 1).to_string(), v.layers.to_string());
+            fill(s.ding_layer, &[("n", &n), ("m", &m)])
+        })
         .unwrap_or_default();
-    format!(
-        "🚨 [{}] {} — not acknowledged yet{layer}. Acknowledge: {}",
-        incident.severity.label(),
-        cut(&sanitize::inline(&incident.title), 300),
-        incident_url(base_url, incident, Some("ack")),
+    fill(
+        s.ding,
+        &[
+            ("severity", s.severity(incident.severity)),
+            ("title", cut(&sanitize::inline(&incident.title), 300)),
+            ("layer", &layer),
+            ("url", &incident_url(base_url, incident, Some("ack"))),
+        ],
     )
 }
 
 /// The short follow-up sent once per robot-message target when an incident resolves.
 pub fn resolved_message(incident: &Incident, ctx: &RenderContext<'_>) -> RobotMessage {
-    let by = incident.resolved_by.as_deref().unwrap_or("source");
+    let s = ctx.strings();
+    let by = incident.resolved_by.as_deref().unwrap_or(s.by_source);
     let when = incident
         .resolved_at
         .as_deref()
         .map(|t| local_time(t, ctx.timezone))
         .unwrap_or_default();
+    let line = fill(
+        s.resolved_line,
+        &[
+            ("time", &when),
+            ("by", &sanitize::inline(by)),
+            ("started", &local_time(started(incident), ctx.timezone)),
+            ("key", &sanitize::inline(&incident.key)),
+        ],
+    );
     let text = format!(
-        "### <font color={GREEN}>✅ RESOLVED</font>\n\n**{}**\n\nResolved {when} by {} · started {} · key {}\n\n[Details]({})",
+        "### <font color={GREEN}>✅ {}</font>\n\n**{}**\n\n{line}\n\n[{}]({})",
+        s.resolved,
         sanitize::inline(&incident.title),
-        sanitize::inline(by),
-        local_time(started(incident), ctx.timezone),
-        sanitize::inline(&incident.key),
+        s.details
+            .trim_start_matches(|c: char| !c.is_alphanumeric() && !c.is_whitespace())
+            .trim(),
         in_dingtalk(&incident_url(ctx.base_url, incident, None)),
     );
+    let title = format!("{} {}", s.resolved_title, incident.title);
     RobotMessage {
         msg_key: "sampleMarkdown".into(),
-        msg_param: json!({"title": cut(&format!("[Resolved] {}", incident.title), 500), "text": text}),
+        msg_param: json!({"title": cut(&title, 500), "text": text}),
     }
 }
 
@@ -184,13 +218,13 @@ fn fit(build: impl Fn(usize) -> Value) -> Value {
 }
 
 /// The 1:1 prompt to associate a DingTalk account, with a button into the app.
-pub fn link_prompt(app_url: &str) -> RobotMessage {
+pub fn link_prompt(app_url: &str, s: &Strings) -> RobotMessage {
     RobotMessage {
         msg_key: "sampleActionCard".into(),
         msg_param: json!({
-            "title": "Associate your account",
-            "text": "### Associate your on-call account\n\nYou pressed a button on an alert card, but your DingTalk account is not associated with an on-call account yet. Open the app once to associate it; then the buttons work for you.",
-            "singleTitle": "Open the app",
+            "title": s.link_title,
+            "text": s.link_text,
+            "singleTitle": s.link_button,
             "singleURL": in_dingtalk(app_url),
         }),
     }
@@ -214,21 +248,19 @@ pub struct UsageNotice<'a> {
 }
 
 /// The one-time notice that the month's DingTalk calls crossed a threshold.
-pub fn usage_notice(notice: &UsageNotice<'_>) -> RobotMessage {
-    let UsageNotice {
-        threshold,
-        used,
-        quota,
-        month,
-        critical_only_from,
-        integration_id,
-    } = *notice;
-    let text = format!(
-        "### <font color=#F58B00>⚠️ DingTalk API budget: {threshold}% used</font>\n\n{used} of {quota} calls this month ({month}) are used. From 80%, info alerts fold into each group's digest; from {critical_only_from}%, only critical alerts are sent and lower severities are recorded as suppressed. See GET /api/integrations/{integration_id}/usage for the burn rate and projected exhaustion; raise monthly_quota if your DingTalk edition allows more."
-    );
+pub fn usage_notice(notice: &UsageNotice<'_>, s: &Strings) -> RobotMessage {
+    let values = [
+        ("threshold", notice.threshold.to_string()),
+        ("used", notice.used.to_string()),
+        ("quota", notice.quota.to_string()),
+        ("month", notice.month.to_string()),
+        ("critical_from", notice.critical_only_from.to_string()),
+        ("integration", notice.integration_id.to_string()),
+    ];
+    let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
     RobotMessage {
         msg_key: "sampleMarkdown".into(),
-        msg_param: json!({"title": format!("DingTalk API budget {threshold}% used"), "text": text}),
+        msg_param: json!({"title": fill(s.usage_title, &values), "text": fill(s.usage_text, &values)}),
     }
 }
 
@@ -247,20 +279,24 @@ pub struct StormDigest<'a> {
     pub window_secs: u32,
     /// Link to the group's incidents in the app.
     pub link: &'a str,
+    /// The language.
+    pub strings: &'static Strings,
 }
 
 impl StormDigest<'_> {
     /// The digest's title.
     pub fn title(&self) -> String {
-        format!(
-            "🌪 Alert storm in {}: {} folded",
-            sanitize::inline(self.group),
-            self.folded
+        let group = sanitize::inline(self.group);
+        let folded = self.folded.to_string();
+        fill(
+            self.strings.digest_title,
+            &[("group", &group), ("folded", &folded)],
         )
     }
 
     /// The digest's markdown.
     pub fn text(&self) -> String {
+        let s = self.strings;
         let mut list: String = self
             .newest
             .iter()
@@ -268,12 +304,22 @@ impl StormDigest<'_> {
             .collect();
         let rest = self.folded.saturating_sub(self.newest.len() as u64);
         if rest > 0 {
-            list.push_str(&format!("- … and {rest} more\n"));
+            list.push_str(&fill(s.digest_more, &[("n", &rest.to_string())]));
         }
-        format!(
-            "### <font color=#D83931>🌪 Alert storm</font>\n\nMore than {} new incidents in {} s in this group: further alerts are folded here instead of one message each (and info alerts too while over 80% of the month's DingTalk calls are used).\n\n**{} folded**, newest first:\n\n{list}\n[Open the group's incidents]({})",
-            self.threshold, self.window_secs, self.folded, self.link
-        )
+        let (threshold, window, folded) = (
+            self.threshold.to_string(),
+            self.window_secs.to_string(),
+            self.folded.to_string(),
+        );
+        let head = fill(
+            s.digest_text,
+            &[
+                ("threshold", &threshold),
+                ("window", &window),
+                ("folded", &folded),
+            ],
+        );
+        format!("{head}{list}\n[{}]({})", s.digest_link, self.link)
     }
 
     /// The digest as a robot message.
@@ -349,6 +395,7 @@ mod tests {
             threshold: 1,
             window_secs: 60,
             link: "https://l",
+            strings: &crate::render::strings::EN_US,
         };
         assert!(
             !digest

@@ -15,6 +15,7 @@ use crate::domain::integration::Integration;
 use crate::domain::member::Member;
 use crate::http::ApiError;
 use crate::infra::crypto::verify_card_callback_signature;
+use crate::render::strings::{Strings, fill};
 use crate::render::{self, RenderContext};
 use crate::services::incident_actions::{Action, ActionError, IncidentActions};
 use crate::store::{Store, StoreError};
@@ -242,22 +243,19 @@ impl CardCallback {
             .clone()
             .or_else(|| integration.public_base_url.clone())
             .unwrap_or_default();
-        let ctx = RenderContext {
-            base_url: &ctx_base,
-            timezone: &integration.timezone,
-            mentions: &[],
+        let now_ms = self.clock.now_ms();
+        let card_now = |i: &Incident| {
+            let (ctx, _) = RenderContext::for_incident(&integration, &ctx_base, i, now_ms);
+            render::card_params(i, &ctx)
         };
-        let card_now = |i: &Incident| render::card_params(i, &ctx);
+        let s = Strings::of(integration.locale);
 
         let Some(action) = Action::parse(
             &click.action,
             click.duration.as_deref(),
             click.member.as_deref(),
         ) else {
-            return Ok(answer(
-                card_now(&incident),
-                notice("Unknown button; update the card template (see README)"),
-            ));
+            return Ok(answer(card_now(&incident), notice(s.card_unknown_button)));
         };
         let member = match self
             .clicker(&integration, &click.user_id, &incident, &ctx_base)
@@ -275,10 +273,7 @@ impl CardCallback {
             Err(ActionError::NotAllowed(why) | ActionError::NotApplicable(why)) => {
                 (incident.clone(), notice(&why))
             }
-            Err(ActionError::Conflict(now)) => (
-                *now,
-                notice("Someone acted first; this is the current state."),
-            ),
+            Err(ActionError::Conflict(now)) => (*now, notice(s.card_conflict)),
             Err(ActionError::NotFound) => return Err(CardCallbackError::UnknownCard),
             Err(ActionError::Store(e)) => return Err(e.into()),
         };
@@ -303,8 +298,10 @@ impl CardCallback {
                 .queue_link_prompt(&integration.id, user_id)
                 .await;
             let link = render::incident_url(base_url, incident, None);
-            return Ok(Err(notice(&format!(
-                "Your DingTalk account is not associated yet: open the app once ({link}) to associate it, then press the button again."
+            let s = Strings::of(integration.locale);
+            return Ok(Err(notice(&fill(
+                s.card_not_associated,
+                &[("link", &link)],
             ))));
         };
         match self
@@ -314,7 +311,7 @@ impl CardCallback {
         {
             Some(member) => Ok(Ok(member)),
             None => Ok(Err(notice(
-                "Your associated account no longer exists; open the app to associate again.",
+                Strings::of(integration.locale).card_member_gone,
             ))),
         }
     }

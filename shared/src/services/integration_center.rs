@@ -34,6 +34,9 @@ pub enum CenterError {
     /// Someone else changed it meanwhile (409).
     #[error("the integration changed meanwhile; read it again and retry")]
     Conflict,
+    /// A template does not compile (400 `template_invalid` with the line; nothing saved).
+    #[error(transparent)]
+    TemplateInvalid(#[from] crate::render::templates::TemplateInvalid),
     /// It is still used elsewhere (409 listing where).
     #[error("{0}")]
     InUse(String, Vec<String>),
@@ -59,6 +62,7 @@ impl From<CenterError> for ApiError {
             CenterError::Missing(what) => ApiError::not_found(what),
             CenterError::Conflict => ApiError::new(409, "conflict", err.to_string()),
             CenterError::InUse(message, used_in) => ApiError::in_use(message, used_in),
+            CenterError::TemplateInvalid(t) => ApiError::template_invalid(&t),
             CenterError::Store(e) => ApiError::internal(&e),
         }
     }
@@ -122,6 +126,9 @@ impl IntegrationCenter {
     /// ingest token, shown this once.
     pub async fn create(&self, body: &Value, base: &str) -> Result<IntegrationView, CenterError> {
         let changes = IntegrationChanges::for_create(body)?;
+        if let Some(templates) = changes.templates() {
+            crate::render::templates::check(templates)?;
+        }
         self.check_outbound(&changes)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let ingest_token = new_ingest_token();
@@ -162,6 +169,9 @@ impl IntegrationCenter {
         base: &str,
     ) -> Result<IntegrationView, CenterError> {
         let changes = IntegrationChanges::for_update(body)?;
+        if let Some(templates) = changes.templates() {
+            crate::render::templates::check(templates)?;
+        }
         self.check_outbound(&changes)?;
         let mut integration = self.load(id).await?;
         let expected = integration.version;

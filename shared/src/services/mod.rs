@@ -14,6 +14,7 @@ pub mod notifier;
 pub mod oncall_runner;
 pub mod preflight;
 pub mod schedule_admin;
+pub mod template_preview;
 
 use std::sync::Arc;
 
@@ -237,6 +238,15 @@ impl Services {
             self.store.clone(),
             self.clock.clone(),
             Some(self.job_queue()),
+        )
+    }
+
+    /// Template previews (admin API).
+    pub fn template_preview(&self) -> crate::services::template_preview::TemplatePreview {
+        crate::services::template_preview::TemplatePreview::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.config.public_base_url.clone(),
         )
     }
 

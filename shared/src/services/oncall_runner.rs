@@ -275,6 +275,7 @@ impl OnCallRunner {
             until_ms,
             tz: schedule.tz(),
             app_url: &app_url,
+            strings: crate::render::strings::Strings::of(integration.locale),
         };
         Ok(match message.kind {
             HandoffKind::Notice => {
@@ -388,7 +389,12 @@ impl OnCallRunner {
         if report.ok {
             return Ok(false);
         }
-        let message = preflight_report(&integration.name, DEFAULT_DAYS, &report.problems);
+        let message = preflight_report(
+            &integration.name,
+            DEFAULT_DAYS,
+            &report.problems,
+            crate::render::strings::Strings::of(integration.locale),
+        );
         let sent = self.send_to_defaults(&integration, &message).await?;
         let record = OperationRecord {
             at: rfc3339(now_ms),

@@ -8,7 +8,6 @@ use crate::clock::rfc3339;
 use crate::domain::bounds;
 use crate::domain::incident::{AlertEvent, Incident, RecordKind};
 use crate::domain::integration::Integration;
-use crate::render::RenderContext;
 use crate::store::AlertApplied;
 
 /// Bounds an event at the notifier's door (producers may write to the queue
@@ -173,11 +172,7 @@ impl Notifier {
             .deliver_round(integration, incident, &incident.targets, 0, deadline)
             .await?;
         if changed && integration.card_template_id.is_some() {
-            let ctx = RenderContext {
-                base_url: self.base_url(integration),
-                timezone: &integration.timezone,
-                mentions: &[],
-            };
+            let (ctx, _) = self.render_ctx(integration, incident);
             self.update_cards(integration, incident, &ctx, deadline, &mut retry)
                 .await?;
         }

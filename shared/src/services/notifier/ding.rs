@@ -185,7 +185,11 @@ impl Notifier {
         let app = AppCredentials::from(integration).with_priority(priority_of(incident));
         let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
         let names: Vec<&str> = chunk.iter().map(|(_, email)| email.as_str()).collect();
-        let content = render::robot_markdown::ding_text(incident, self.base_url(integration));
+        let content = render::robot_markdown::ding_text(
+            incident,
+            self.base_url(integration),
+            crate::render::strings::Strings::of(integration.locale),
+        );
         let mut remind = rule.remind_type;
         let mut outcome = self
             .with_backoff(deadline, || {

@@ -21,7 +21,6 @@ use crate::domain::integration::Integration;
 use crate::domain::job::Job;
 use crate::domain::oncall_schedule::members_on_call;
 use crate::domain::routing;
-use crate::render::RenderContext;
 use crate::store::StoreError;
 
 /// Rounds of read-decide-write one run makes before it leaves the rest to the
@@ -326,11 +325,7 @@ impl Notifier {
                     .deliver_round(integration, incident, &wanted, round.n, deadline)
                     .await?;
                 if integration.card_template_id.is_some() {
-                    let ctx = RenderContext {
-                        base_url: self.base_url(integration),
-                        timezone: &integration.timezone,
-                        mentions: &[],
-                    };
+                    let (ctx, _) = self.render_ctx(integration, incident);
                     self.update_cards(integration, incident, &ctx, deadline, &mut retry)
                         .await?;
                 }

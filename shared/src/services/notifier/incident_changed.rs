@@ -8,7 +8,6 @@ use tracing::{info, instrument};
 use super::{JobError, Notifier};
 use crate::domain::incident::IncidentStatus;
 use crate::domain::integration::Integration;
-use crate::render::RenderContext;
 
 impl Notifier {
     /// Runs an `incident_changed` job for incident `incident_id` at `version`.
@@ -34,11 +33,7 @@ impl Notifier {
                 .deliver_resolved(integration, &incident, deadline)
                 .await;
         }
-        let ctx = RenderContext {
-            base_url: self.base_url(integration),
-            timezone: &integration.timezone,
-            mentions: &[],
-        };
+        let (ctx, _) = self.render_ctx(integration, &incident);
         let mut retry = None;
         self.update_cards(integration, &incident, &ctx, deadline, &mut retry)
             .await?;

@@ -21,7 +21,10 @@ impl Notifier {
             self.base_url(integration),
             integration.id
         );
-        let message = robot_markdown::link_prompt(&app_url);
+        let message = robot_markdown::link_prompt(
+            &app_url,
+            crate::render::strings::Strings::of(integration.locale),
+        );
         let users = [user_id.to_string()];
         match self
             .dingtalk

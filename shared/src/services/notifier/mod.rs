@@ -420,6 +420,30 @@ impl Notifier {
         }
     }
 
+    /// How `incident` is rendered for `integration`: its language, and what its
+    /// templates make of the incident (a failing template: the built-in text, and
+    /// the failure, for the caller to record).
+    fn render_ctx<'a>(
+        &'a self,
+        integration: &'a Integration,
+        incident: &Incident,
+    ) -> (
+        crate::render::RenderContext<'a>,
+        Option<crate::render::templates::TemplateFailed>,
+    ) {
+        let base_url = self.base_url(integration);
+        let (ctx, failed) = crate::render::RenderContext::for_incident(
+            integration,
+            base_url,
+            incident,
+            self.clock.now_ms(),
+        );
+        if let Some(failed) = &failed {
+            warn!(incident_id = %incident.id, error = %failed, "template failed; the built-in text is used");
+        }
+        (ctx, failed)
+    }
+
     fn base_url<'a>(&'a self, integration: &'a Integration) -> &'a str {
         self.public_base_url
             .as_deref()

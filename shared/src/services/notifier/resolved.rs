@@ -12,7 +12,7 @@ use crate::domain::delivery::{
 };
 use crate::domain::incident::Incident;
 use crate::domain::integration::Integration;
-use crate::render::{self, RenderContext};
+use crate::render;
 
 /// Whether a delivery still owes a resolved follow-up.
 fn owes_follow_up(delivery: &Delivery) -> bool {
@@ -51,11 +51,7 @@ impl Notifier {
         incident: &Incident,
         deadline: Instant,
     ) -> Result<(), JobError> {
-        let ctx = RenderContext {
-            base_url: self.base_url(integration),
-            timezone: &integration.timezone,
-            mentions: &[],
-        };
+        let (ctx, _) = self.render_ctx(integration, incident);
         let mut retry = None;
         self.update_cards(integration, incident, &ctx, deadline, &mut retry)
             .await?;

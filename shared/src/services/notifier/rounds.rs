@@ -15,6 +15,7 @@ use crate::domain::delivery::{
     Channel, DeliveryKey, DeliveryStep, StepOutcome, StepState, TargetKind,
 };
 use crate::domain::incident::Incident;
+use crate::domain::incident::RecordKind;
 use crate::domain::integration::{Integration, Targets};
 use crate::render::{self, RenderContext};
 
@@ -38,11 +39,17 @@ impl Notifier {
     ) -> Result<Option<String>, JobError> {
         let targets = self.resolve_targets(integration, wanted).await?;
         self.record_problems(incident, &targets, round).await?;
-        let ctx = RenderContext {
-            base_url: self.base_url(integration),
-            timezone: &integration.timezone,
-            mentions: &targets.mentions,
-        };
+        let (ctx, failed) = self.render_ctx(integration, incident);
+        let ctx = ctx.mentioning(&targets.mentions);
+        if let Some(failed) = failed {
+            self.record(
+                &incident.id,
+                RecordKind::TemplateFailed,
+                None,
+                format!("{failed}; the built-in text was sent (round {round})"),
+            )
+            .await;
+        }
         let mut retry = None;
         for chat in &targets.chats {
             let to = RoundTarget { chat, round };
@@ -74,13 +81,7 @@ impl Notifier {
                     .await?;
             }
         } else {
-            let direct = render::alert_message(
-                incident,
-                &RenderContext {
-                    mentions: &[],
-                    ..ctx.clone()
-                },
-            );
+            let direct = render::alert_message(incident, &ctx.clone().mentioning(&[]));
             let failed = self
                 .send_to_users(
                     integration,

@@ -387,6 +387,7 @@ impl Notifier {
             threshold: integration.storm_threshold,
             window_secs: integration.storm_window_secs,
             link: &link,
+            strings: crate::render::strings::Strings::of(integration.locale),
         };
         let Some(template_id) = integration.card_template_id.as_deref() else {
             let message = storm.message();

@@ -9,6 +9,7 @@ use crate::dingtalk::AppCredentials;
 use crate::domain::budget::{DEFAULT_RESERVE_PERCENT, Priority, THRESHOLDS, month_of, reaches};
 use crate::domain::integration::Integration;
 use crate::render::robot_markdown::{UsageNotice, usage_notice};
+use crate::render::strings::Strings;
 
 impl Notifier {
     /// Sends each threshold's notice once, when the month's usage has crossed it.
@@ -55,8 +56,11 @@ impl Notifier {
                 critical_only_from: 100 - DEFAULT_RESERVE_PERCENT,
                 integration_id: &integration.id,
             };
-            self.send_usage_notice(integration, &usage_notice(&notice))
-                .await;
+            self.send_usage_notice(
+                integration,
+                &usage_notice(&notice, Strings::of(integration.locale)),
+            )
+            .await;
         }
     }
 
