@@ -1,5 +1,10 @@
 //! The H5 app's API through its handler: login-free identity, association, incidents,
 //! actions, and the refusals (codes, licences, races, sessions, origins).
+//! The list of all open incidents with its filters, notes and the person's language
+//! are in `h5_app/views.rs`.
+
+#[path = "h5_app/views.rs"]
+mod views;
 
 use integration_tests::{
     APP, BASE_URL, SESSION_SECRET, TestStack, alert_body, read, record_of, request,
@@ -9,7 +14,6 @@ use serde_json::{Value, json};
 use shared::infra::session::{Session, SessionKey};
 
 const CID: &str = "cidH5Group000000000001==";
-
 struct H5 {
     stack: TestStack,
     id: String,
@@ -17,8 +21,28 @@ struct H5 {
 
 impl H5 {
     async fn start() -> Self {
+        Self::start_with(json!({})).await
+    }
+
+    /// A stack whose integration is created with `fields` set in (null: left out of)
+    /// the default payload.
+    async fn start_with(fields: Value) -> Self {
         let stack = TestStack::start().await;
-        let id = stack.create_integration().await;
+        let mut payload = stack.create_payload();
+        let object = payload.as_object_mut().expect("object");
+        for (k, v) in fields.as_object().expect("object") {
+            // null leaves a field out (the create default applies).
+            if v.is_null() {
+                object.remove(k);
+            } else {
+                object.insert(k.clone(), v.clone());
+            }
+        }
+        let (status, created) = stack
+            .admin("POST", "/api/integrations", Some(payload))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
         stack.install_chat(&id, CID, "值班群").await;
         // Bob's DingTalk profile email is not his member email: he needs a link code.
         stack
@@ -82,14 +106,31 @@ impl H5 {
     }
 
     async fn incident_for(&self, member: &str, key: &str) -> String {
-        let body = alert_body(
+        self.raise(
+            key,
+            "critical",
+            json!({"chats": [CID], "members": [member]}),
+        )
+        .await
+    }
+
+    /// Raises alert `key` of `severity` to `targets`; returns its incident's id.
+    async fn raise(&self, key: &str, severity: &str, targets: Value) -> String {
+        let mut body: Value = serde_json::from_str(&alert_body(
             &self.id,
             key,
             "firing",
             "2026-11-24T01:00:00Z",
-            json!({"chats": [CID], "members": [member]}),
+            targets,
+        ))
+        .expect("json");
+        body["alert"]["severity"] = json!(severity);
+        assert!(
+            self.stack
+                .deliver(&[(key, body.to_string())])
+                .await
+                .is_empty()
         );
-        assert!(self.stack.deliver(&[(key, body)]).await.is_empty());
         self.stack
             .services
             .store
@@ -100,6 +141,46 @@ impl H5 {
             .find(|i| i.key == key)
             .expect("incident")
             .id
+    }
+
+    /// Logs Bob in and associates him with Robert's member; returns his session.
+    async fn robert(&self) -> String {
+        let (token, _) = self.login("bob0002").await;
+        let code = self.link_code("robert@corp.example").await;
+        let (status, me) = self
+            .call(
+                "POST",
+                "/associate",
+                Some(&token),
+                Some(json!({"code": code})),
+            )
+            .await;
+        assert_eq!(status, 200, "{me}");
+        token
+    }
+
+    /// Chooses the page's language (`POST /locale {"locale": value}`).
+    async fn choose(&self, token: &str, value: Value) -> (u16, Value) {
+        self.call(
+            "POST",
+            "/locale",
+            Some(token),
+            Some(json!({"locale": value})),
+        )
+        .await
+    }
+
+    /// The ids of a list answer, in order.
+    async fn ids(&self, token: &str, query: &str) -> Vec<String> {
+        let (status, list) = self
+            .call("GET", &format!("/incidents{query}"), Some(token), None)
+            .await;
+        assert_eq!(status, 200, "{query}: {list}");
+        list.as_array()
+            .expect("array")
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_string())
+            .collect()
     }
 }
 
@@ -518,7 +599,15 @@ async fn unassociated_people_read_no_incidents() {
     let (token, _) = h5.login("bob0002").await;
     let group = format!("/incidents?view=group&cid={}", CID.replace('=', "%3D"));
     let detail = format!("/incidents/{incident_id}");
-    for path in [group.as_str(), detail.as_str(), "/incidents?view=mine"] {
+    let paths = [
+        group.as_str(),
+        detail.as_str(),
+        "/incidents?view=mine",
+        "/incidents?view=all",
+        "/incidents?view=all&severity=critical",
+        "/groups",
+    ];
+    for path in paths {
         let (status, body) = h5.call("GET", path, Some(&token), None).await;
         assert_eq!(status, 403, "{path}: {body}");
         assert_eq!(body["error"]["code"], "forbidden");
@@ -527,4 +616,38 @@ async fn unassociated_people_read_no_incidents() {
             "nothing of the incident leaks"
         );
     }
+    let notes = format!("/incidents/{incident_id}/notes");
+    let (status, body) = h5
+        .call(
+            "POST",
+            &notes,
+            Some(&token),
+            Some(json!({"text": "me too"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, _) = h5
+        .call(
+            "POST",
+            "/locale",
+            Some(&token),
+            Some(json!({"locale": "en-US"})),
+        )
+        .await;
+    assert_eq!(status, 403, "no binding to remember a language on");
+    let (_, detail) = h5
+        .stack
+        .admin("GET", &format!("/api/incidents/{incident_id}"), None)
+        .await;
+    assert!(
+        detail["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .all(|r| r["kind"] != "note"),
+        "no note written"
+    );
 }

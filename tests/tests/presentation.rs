@@ -13,7 +13,9 @@ async fn start() -> (TestStack, String) {
     let stack = TestStack::start().await;
     let mut payload = stack.create_payload();
     payload.as_object_mut().map(|p| p.remove("locale"));
-    let (status, created) = stack.admin("POST", "/api/integrations", Some(payload)).await;
+    let (status, created) = stack
+        .admin("POST", "/api/integrations", Some(payload))
+        .await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
     stack.install_chat(&id, GROUP, "值班群").await;

@@ -5,12 +5,14 @@
 use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
+use shared::domain::locale::Locale;
 use shared::http::{
     ApiError, body_bytes, json_body, json_response, path_segments, public_base_url, query_param,
 };
 use shared::infra::session::Session;
 use shared::services::h5_app::{H5App, H5Error};
-use shared::services::incident_reader::{incident_json, incidents_json};
+use shared::services::h5_incidents::ListQuery;
+use shared::services::incident_reader::incident_json;
 use shared::{Config, Services};
 use tracing::{Instrument, info_span};
 
@@ -20,6 +22,19 @@ const STYLE: &str = include_str!("../assets/app.css");
 
 /// Largest API body.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The page shell's few words, before app.js (whose table holds every other string)
+/// takes over: `(page title, signing in, needs JavaScript)`.
+fn shell_strings(locale: Locale) -> (&'static str, &'static str, &'static str) {
+    match locale {
+        Locale::ZhCn => ("事件", "正在通过钉钉登录…", "此页面需要启用 JavaScript。"),
+        Locale::EnUs => (
+            "Incidents",
+            "Signing you in with DingTalk…",
+            "This page needs JavaScript.",
+        ),
+    }
+}
 
 /// The handler.
 #[derive(Clone)]
@@ -152,8 +167,14 @@ impl H5Page {
             "name": integration.name,
             "base": base,
             "timezone": integration.timezone,
+            "locale": integration.locale,
         });
+        let (incidents, signing_in, noscript) = shell_strings(integration.locale);
         let html = INDEX
+            .replace("{{LANG}}", integration.locale.tag())
+            .replace("{{INCIDENTS}}", incidents)
+            .replace("{{SIGNING_IN}}", signing_in)
+            .replace("{{NOSCRIPT}}", noscript)
             .replace("{{JSAPI_URL}}", &escape_html(&self.config.jsapi_url))
             .replace("{{TITLE}}", &escape_html(&integration.name))
             .replace("{{CONFIG}}", &script_safe_json(&config))
@@ -217,85 +238,115 @@ impl H5Page {
         if method != "GET" {
             self.check_origin(request)?;
         }
-        let body = || -> Result<Value, ApiError> {
-            let bytes = body_bytes(request, MAX_BODY_BYTES)?;
-            if bytes.is_empty() {
-                Ok(json!({}))
-            } else {
-                json_body(bytes)
-            }
-        };
-        let text = |v: &Value, k: &str| {
-            v.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
+        if method == "POST" && api == ["login"] {
+            let code = text(&body(request)?, "code");
+            return Ok(json_response(200, &self.app.login(id, &code).await?));
+        }
+        let session = self.session(id, request)?;
         match (method, api) {
-            ("POST", ["login"]) => {
-                let code = text(&body()?, "code");
-                Ok(json_response(200, &self.app.login(id, &code).await?))
-            }
-            ("GET", ["me"]) => {
-                let session = self.session(id, request)?;
-                Ok(json_response(200, &self.app.me(&session).await?))
-            }
+            ("GET", ["me"]) => Ok(json_response(200, &self.app.me(&session).await?)),
             ("POST", ["associate"]) => {
-                let session = self.session(id, request)?;
-                let code = text(&body()?, "code");
+                let code = text(&body(request)?, "code");
                 Ok(json_response(
                     200,
                     &self.app.associate(&session, &code).await?,
                 ))
             }
-            ("POST", ["unlink"]) => {
-                let session = self.session(id, request)?;
-                Ok(json_response(200, &self.app.unlink(&session).await?))
-            }
-            ("GET", ["incidents"]) => {
-                let session = self.session(id, request)?;
-                let view = query_param(request, "view").unwrap_or_else(|| "mine".into());
-                let cid = query_param(request, "cid");
+            ("POST", ["unlink"]) => Ok(json_response(200, &self.app.unlink(&session).await?)),
+            ("POST", ["locale"]) => {
+                let body = body(request)?;
                 Ok(json_response(
                     200,
-                    &incidents_json(&self.app.incidents(&session, &view, cid.as_deref()).await?),
+                    &self.app.set_locale(&session, body.get("locale")).await?,
                 ))
             }
             ("GET", ["oncall"]) => {
-                let session = self.session(id, request)?;
                 let cid = query_param(request, "cid");
                 Ok(json_response(
                     200,
                     &self.app.oncall(&session, cid.as_deref()).await?,
                 ))
             }
-            ("GET", ["incidents", incident]) => {
-                let session = self.session(id, request)?;
+            ("GET", ["groups"]) => Ok(json_response(200, &self.app.groups(&session).await?)),
+            (_, ["incidents", rest @ ..]) => {
+                self.incidents_api(&session, method, rest, request).await
+            }
+            _ => Err(ApiError::not_found("route").into()),
+        }
+    }
+
+    /// `GET incidents?view=&severity=&cid=`, `GET incidents/{id}`,
+    /// `POST incidents/{id}/actions`, `POST incidents/{id}/notes`.
+    async fn incidents_api(
+        &self,
+        session: &Session,
+        method: &str,
+        api: &[&str],
+        request: &Request,
+    ) -> Result<Response<Body>, Failure> {
+        match (method, api) {
+            ("GET", []) => {
+                let (view, severity, cid) = (
+                    query_param(request, "view"),
+                    query_param(request, "severity"),
+                    query_param(request, "cid"),
+                );
+                let query = ListQuery {
+                    view: view.as_deref(),
+                    severity: severity.as_deref(),
+                    cid: cid.as_deref(),
+                };
                 Ok(json_response(
                     200,
-                    &self.app.incident(&session, incident).await?,
+                    &self.app.incidents(session, query).await?,
                 ))
             }
-            ("POST", ["incidents", incident, "actions"]) => {
-                let session = self.session(id, request)?;
-                let body = body()?;
+            ("GET", [incident]) => Ok(json_response(
+                200,
+                &self.app.incident(session, incident).await?,
+            )),
+            ("POST", [incident, "actions"]) => {
+                let body = body(request)?;
                 let duration = body.get("duration").and_then(Value::as_str);
                 let member = body.get("member").and_then(Value::as_str);
                 let version = body.get("version").and_then(Value::as_u64);
                 let action = text(&body, "action");
+                let now = self
+                    .app
+                    .act(session, incident, &action, (duration, member), version)
+                    .await?;
+                Ok(json_response(200, &incident_json(&now)))
+            }
+            ("POST", [incident, "notes"]) => {
+                let body = body(request)?;
+                let text = body.get("text").and_then(Value::as_str);
                 Ok(json_response(
-                    200,
-                    &incident_json(
-                        &self
-                            .app
-                            .act(&session, incident, &action, (duration, member), version)
-                            .await?,
-                    ),
+                    201,
+                    &self.app.add_note(session, incident, text).await?,
                 ))
             }
             _ => Err(ApiError::not_found("route").into()),
         }
     }
+}
+
+/// The JSON body of an API call (`{}` when empty).
+fn body(request: &Request) -> Result<Value, ApiError> {
+    let bytes = body_bytes(request, MAX_BODY_BYTES)?;
+    if bytes.is_empty() {
+        Ok(json!({}))
+    } else {
+        json_body(bytes)
+    }
+}
+
+/// A string field of a body (empty when absent).
+fn text(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A failed API call: an error, or a lost race with the incident as it is now.

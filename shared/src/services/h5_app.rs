@@ -1,6 +1,6 @@
 //! The H5 app's service: login-free DingTalk identity, account association (link
-//! codes, or an exact profile-email match), and incidents seen and acted on by the
-//! associated member.
+//! codes, or an exact profile-email match) and the person's language; the incidents
+//! seen and acted on by the associated member are in [`super::h5_incidents`].
 
 use std::sync::Arc;
 
@@ -10,13 +10,13 @@ use tracing::{info, warn};
 
 use crate::clock::{Clock, rfc3339};
 use crate::dingtalk::{AppCredentials, DingTalkClient, DingTalkError};
-use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, RecordKind};
+use crate::domain::incident::{Incident, OperationRecord, RecordKind};
 use crate::domain::integration::Integration;
+use crate::domain::locale::Locale;
 use crate::domain::member::{Binding, Member};
 use crate::http::ApiError;
 use crate::infra::session::{SESSION_SECONDS, Session, SessionError, SessionKey};
-use crate::services::incident_actions::{Action, ActionError, IncidentActions};
-use crate::services::incident_reader::{IncidentDetail, IncidentReader};
+use crate::services::incident_actions::IncidentActions;
 use crate::store::{Redeemed, Store, StoreError};
 
 /// Wrong link codes a person may enter per 15 minutes.
@@ -94,6 +94,8 @@ pub struct Me {
     pub member: Option<MemberView>,
     /// How the association was made.
     pub associated_via: Option<String>,
+    /// The page's language: the one the person chose, else the integration's.
+    pub locale: Locale,
 }
 
 /// The answer to a login.
@@ -111,10 +113,10 @@ pub struct LoginAnswer {
 /// The H5 app service.
 #[derive(Clone)]
 pub struct H5App {
-    store: Store,
+    pub(super) store: Store,
     dingtalk: DingTalkClient,
-    clock: Arc<dyn Clock>,
-    actions: IncidentActions,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) actions: IncidentActions,
     sessions: Option<SessionKey>,
 }
 
@@ -286,16 +288,18 @@ impl H5App {
         Ok(())
     }
 
-    /// Who the session belongs to.
+    /// Who the session belongs to, and the page's language.
     pub async fn me(&self, session: &Session) -> Result<Me, H5Error> {
-        let binding = self
-            .store
-            .binding_of_user(&session.iid, &session.uid)
-            .await?;
+        let (found, integration) = futures::try_join!(
+            self.store.binding_and_locale(&session.iid, &session.uid),
+            self.store.get_integration(&session.iid),
+        )?;
+        let (binding, chosen) = found.map_or((None, None), |(b, l)| (Some(b), l));
         let member = match &binding {
             Some(b) => self.store.get_member(&session.iid, &b.member).await?,
             None => None,
         };
+        let locale = chosen.or(integration.map(|i| i.locale)).unwrap_or_default();
         Ok(Me {
             user: json!({"userid": session.uid, "name": session.name}),
             member: member.map(|m| MemberView {
@@ -304,7 +308,42 @@ impl H5App {
                 licensed: m.licensed,
             }),
             associated_via: binding.map(|b| b.via),
+            locale,
         })
+    }
+
+    /// Remembers on the person's binding the language they chose in the page
+    /// (`"zh-CN"` or `"en-US"`; `null` follows the integration's again). Only an
+    /// associated person has a binding to remember it on (403 otherwise).
+    pub async fn set_locale(
+        &self,
+        session: &Session,
+        value: Option<&Value>,
+    ) -> Result<Me, H5Error> {
+        let invalid = || {
+            H5Error::Invalid(
+                "locale",
+                "locale must be \"zh-CN\" or \"en-US\" (null: follow the integration's)".into(),
+            )
+        };
+        let locale = match value {
+            Some(Value::Null) => None,
+            Some(Value::String(tag)) => Some(
+                Locale::parse(tag)
+                    .filter(|l| l.tag().eq_ignore_ascii_case(tag))
+                    .ok_or_else(invalid)?,
+            ),
+            _ => return Err(invalid()),
+        };
+        if !self
+            .store
+            .set_binding_locale(&session.iid, &session.uid, locale)
+            .await?
+        {
+            return Err(not_associated());
+        }
+        info!(integration_id = %session.iid, locale = locale.map_or("integration", Locale::tag), "H5 language chosen");
+        self.me(session).await
     }
 
     /// Associates the session's DingTalk user with a member by a one-time link code.
@@ -369,12 +408,13 @@ impl H5App {
         self.me(session).await
     }
 
-    async fn member_of(&self, session: &Session) -> Result<Member, H5Error> {
+    /// The session's associated member (403 when not associated).
+    pub(super) async fn member_of(&self, session: &Session) -> Result<Member, H5Error> {
         let binding = self
             .store
             .binding_of_user(&session.iid, &session.uid)
             .await?
-            .ok_or_else(|| H5Error::Forbidden("your DingTalk account is not associated yet: enter the link code from your admin".into()))?;
+            .ok_or_else(not_associated)?;
         self.store
             .get_member(&session.iid, &binding.member)
             .await?
@@ -382,154 +422,10 @@ impl H5App {
                 H5Error::Forbidden("the associated member no longer exists; associate again".into())
             })
     }
+}
 
-    /// Incidents for the page: `mine` (open ones sent to me) or `group` (sent to a group chat).
-    pub async fn incidents(
-        &self,
-        session: &Session,
-        view: &str,
-        chat: Option<&str>,
-    ) -> Result<Vec<Incident>, H5Error> {
-        // Readers are members: an unassociated person sees nothing (403).
-        let member = self.member_of(session).await?;
-        let all = self.store.list_incidents(&session.iid).await?;
-        match view {
-            "group" => {
-                let cid = chat.filter(|c| !c.is_empty()).ok_or_else(|| {
-                    H5Error::Invalid(
-                        "cid",
-                        "the group view needs the group's openConversationId".into(),
-                    )
-                })?;
-                let title = self
-                    .store
-                    .get_chat(&session.iid, cid)
-                    .await?
-                    .and_then(|c| c.title);
-                let (open, resolved): (Vec<Incident>, Vec<Incident>) = all
-                    .into_iter()
-                    .filter(|i| {
-                        i.targets
-                            .chats
-                            .iter()
-                            .any(|c| c == cid || Some(c) == title.as_ref())
-                    })
-                    .partition(|i| i.status != IncidentStatus::Resolved);
-                Ok(open
-                    .into_iter()
-                    .chain(resolved.into_iter().take(20))
-                    .collect())
-            }
-            _ => Ok(all
-                .into_iter()
-                .filter(|i| i.status != IncidentStatus::Resolved)
-                .filter(|i| {
-                    i.targets.members.contains(&member.email)
-                        || i.assignees.contains(&member.email)
-                        || i.targets.dingtalk_user_ids.contains(&session.uid)
-                })
-                .collect()),
-        }
-    }
-
-    /// "Who is on call" (the schedules announcing in group `cid`, or all) and the
-    /// person's shifts in the next 14 days.
-    pub async fn oncall(&self, session: &Session, cid: Option<&str>) -> Result<Value, H5Error> {
-        use crate::domain::oncall_schedule::ms_to_rfc3339;
-        use crate::domain::oncall_timeline::{on_call_at, shifts};
-        let member = self.member_of(session).await?;
-        let (schedules, members, chats) = futures::try_join!(
-            self.store.list_schedules(&session.iid),
-            self.store.list_members(&session.iid),
-            self.store.list_chats(&session.iid),
-        )?;
-        let name_of = |email: &str| {
-            members
-                .iter()
-                .find(|m| m.email == email)
-                .map_or_else(|| email.to_string(), |m| m.name.clone())
-        };
-        let now_ms = self.clock.now_ms();
-        let horizon = now_ms + 14 * 86_400_000;
-        let cid = cid.filter(|c| !c.is_empty());
-        let mut board = Vec::new();
-        let mut mine = Vec::new();
-        for schedule in &schedules {
-            let tz = schedule.tz();
-            let timeline = shifts(schedule, now_ms, horizon);
-            for shift in timeline.iter().filter(|s| s.member == member.email) {
-                mine.push(
-                    json!({"schedule": schedule.name, "start": ms_to_rfc3339(tz, shift.start_ms),
-                    "end": ms_to_rfc3339(tz, shift.end_ms), "source": shift.source}),
-                );
-            }
-            if cid.is_some() && schedule.chat.as_deref() != cid {
-                continue;
-            }
-            let now = on_call_at(schedule, now_ms);
-            let next = timeline
-                .iter()
-                .find(|s| s.start_ms >= now.until_ms && !now.members.contains(&s.member));
-            let chat_title = schedule.chat.as_ref().map(|c| {
-                chats
-                    .iter()
-                    .find(|g| &g.open_conversation_id == c)
-                    .and_then(|g| g.title.clone())
-                    .unwrap_or_else(|| c.clone())
-            });
-            board.push(json!({
-                "id": schedule.id, "name": schedule.name, "chat": chat_title,
-                "now": now.members.iter().map(|e| json!({"email": e, "name": name_of(e)})).collect::<Vec<_>>(),
-                "until": ms_to_rfc3339(tz, now.until_ms),
-                "next": next.map(|s| json!({"email": s.member, "name": name_of(&s.member), "start": ms_to_rfc3339(tz, s.start_ms)})),
-            }));
-        }
-        mine.sort_by(|a, b| a["start"].as_str().cmp(&b["start"].as_str()));
-        Ok(json!({"schedules": board, "my_shifts": mine}))
-    }
-
-    /// One incident with its timeline.
-    pub async fn incident(
-        &self,
-        session: &Session,
-        incident_id: &str,
-    ) -> Result<IncidentDetail, H5Error> {
-        self.member_of(session).await?;
-        let detail = IncidentReader::new(self.store.clone())
-            .detail(incident_id)
-            .await
-            .map_err(|_| H5Error::NotFound("incident"))?;
-        if detail.incident.integration_id != session.iid {
-            return Err(H5Error::NotFound("incident"));
-        }
-        Ok(detail)
-    }
-
-    /// Applies an action as the session's member (bound and licensed).
-    pub async fn act(
-        &self,
-        session: &Session,
-        incident_id: &str,
-        action: &str,
-        (duration, member): (Option<&str>, Option<&str>),
-        version: Option<u64>,
-    ) -> Result<Incident, H5Error> {
-        let action = Action::parse(action, duration, member).ok_or_else(|| {
-            H5Error::Invalid(
-                "action",
-                "action must be ack, resolve, snooze (30m, 2h, 24h), escalate or reassign (with a member)".into(),
-            )
-        })?;
-        let member = self.member_of(session).await?;
-        self.actions
-            .apply(&session.iid, incident_id, &member, action, version)
-            .await
-            .map_err(|err| match err {
-                ActionError::NotFound => H5Error::NotFound("incident"),
-                ActionError::NotAllowed(m) => H5Error::Forbidden(m),
-                ActionError::Conflict(now) => H5Error::Conflict(now),
-                ActionError::NotApplicable(m) => H5Error::Invalid("action", m),
-                ActionError::Store(e) => H5Error::Store(e),
-            })
-    }
+fn not_associated() -> H5Error {
+    H5Error::Forbidden(
+        "your DingTalk account is not associated yet: enter the link code from your admin".into(),
+    )
 }

@@ -20,6 +20,9 @@ use crate::store::{AlertApplied, Store, StoreError};
 /// How long a card update job waits, so bursts of clicks coalesce.
 pub const COALESCE_DELAY: Duration = Duration::from_secs(2);
 
+/// Longest note on an incident, in characters (after trimming).
+pub const MAX_NOTE_CHARS: usize = 2000;
+
 /// An action on an incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -201,6 +204,58 @@ impl IncidentActions {
             self.queue_webhook(&next, upstream, &record.detail).await;
         }
         Ok(next)
+    }
+
+    /// Adds a note by `actor` to an incident of the integration: a `note` record
+    /// (its detail is the trimmed text, 1 to [`MAX_NOTE_CHARS`] characters) and,
+    /// when the integration has a webhook, the upstream event `incident.note_added`
+    /// carrying the text. The incident itself does not change: no version, status
+    /// or card update, so a note never conflicts with an action.
+    pub async fn add_note(
+        &self,
+        integration_id: &str,
+        incident_id: &str,
+        actor: &Member,
+        text: &str,
+    ) -> Result<OperationRecord, ActionError> {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > MAX_NOTE_CHARS {
+            return Err(ActionError::NotApplicable(format!(
+                "a note has 1 to {MAX_NOTE_CHARS} characters"
+            )));
+        }
+        let incident = self
+            .store
+            .get_incident(incident_id)
+            .await?
+            .filter(|i| i.integration_id == integration_id)
+            .ok_or(ActionError::NotFound)?;
+        let now_ms = self.clock.now_ms();
+        let who = format!("{} <{}>", actor.name, actor.email);
+        let record = OperationRecord {
+            at: rfc3339(now_ms),
+            kind: RecordKind::Note,
+            target: None,
+            detail: text.to_string(),
+            actor: Some(who.clone()),
+        };
+        self.store.add_record(incident_id, now_ms, &record).await?;
+        info!(integration_id, incident_id, "note added");
+        if self
+            .store
+            .get_integration(integration_id)
+            .await?
+            .is_some_and(|i| i.webhook_url.is_some())
+        {
+            let mut job =
+                crate::render::webhook_payload::webhook_job(&incident, "note_added", &who);
+            if let Job::Webhook { event, .. } = &mut job {
+                event["occurred_at"] = serde_json::json!(record.at);
+                event["note"] = serde_json::json!({"text": text, "at": record.at, "author": who});
+            }
+            self.queue(&job, Duration::ZERO).await;
+        }
+        Ok(record)
     }
 
     /// Writes the incident's next state for `action` (conditional on its version).

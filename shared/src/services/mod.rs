@@ -6,6 +6,7 @@ pub mod directory;
 pub mod escalation_admin;
 pub mod event_subscription;
 pub mod h5_app;
+pub mod h5_incidents;
 pub mod incident_actions;
 pub mod incident_reader;
 pub mod ingest;

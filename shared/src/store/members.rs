@@ -3,8 +3,12 @@
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
-use super::{Item, Store, StoreError, from_typed, partition, s, typed_item};
+use super::{Item, Store, StoreError, applied, from_typed, partition, s, typed_item};
+use crate::domain::locale::Locale;
 use crate::domain::member::{Binding, Member};
+
+/// Attribute of a binding item holding the language its person chose in the H5 app.
+const LOCALE_ATTRIBUTE: &str = "locale";
 
 fn member_key(email: &str) -> String {
     format!("MEMBER#{}", email.to_lowercase())
@@ -82,6 +86,52 @@ impl Store {
             .transpose()
     }
 
+    /// The binding of a DingTalk user with the language they chose in the H5 app
+    /// (`None`: they follow the integration's), if they are bound.
+    pub async fn binding_and_locale(
+        &self,
+        integration_id: &str,
+        user_id: &str,
+    ) -> Result<Option<(Binding, Option<Locale>)>, StoreError> {
+        let Some(item) = self
+            .get_item(&partition(integration_id), &user_key(user_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let locale = item
+            .get(LOCALE_ATTRIBUTE)
+            .and_then(|v| v.as_s().ok())
+            .and_then(|tag| Locale::parse(tag));
+        Ok(Some((from_typed(item)?, locale)))
+    }
+
+    /// Remembers on a DingTalk user's binding the language they chose in the H5 app
+    /// (`None` clears it: they follow the integration's again). Returns false when
+    /// the user is not bound (nothing written).
+    pub async fn set_binding_locale(
+        &self,
+        integration_id: &str,
+        user_id: &str,
+        locale: Option<Locale>,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(partition(integration_id)))
+            .key("sk", s(user_key(user_id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#locale", LOCALE_ATTRIBUTE);
+        let update = match locale {
+            Some(locale) => update
+                .update_expression("SET #locale = :locale")
+                .expression_attribute_values(":locale", s(locale.tag())),
+            None => update.update_expression("REMOVE #locale"),
+        };
+        applied(update.send().await)
+    }
+
     /// The binding of a member, if any.
     pub async fn binding_of_member(
         &self,
@@ -123,13 +173,18 @@ impl Store {
         let pk = partition(integration_id);
         let mut replaced = Vec::new();
         let mut writes = Vec::new();
-        if let Some(old) = self
-            .binding_of_user(integration_id, &binding.dingtalk_user_id)
+        // The language the person chose stays with them when they are bound again.
+        let mut kept_locale = None;
+        if let Some(item) = self
+            .get_item(&pk, &user_key(&binding.dingtalk_user_id))
             .await?
-            && old.member != binding.member
         {
-            writes.push(delete(&self.table, &pk, &reverse_key(&old.member))?);
-            replaced.push(old);
+            kept_locale = item.get(LOCALE_ATTRIBUTE).cloned();
+            let old: Binding = from_typed(item)?;
+            if old.member != binding.member {
+                writes.push(delete(&self.table, &pk, &reverse_key(&old.member))?);
+                replaced.push(old);
+            }
         }
         if let Some(old) = self
             .binding_of_member(integration_id, &binding.member)
@@ -139,7 +194,10 @@ impl Store {
             writes.push(delete(&self.table, &pk, &user_key(&old.dingtalk_user_id))?);
             replaced.push(old);
         }
-        let forward = typed_item(binding, pk.clone(), user_key(&binding.dingtalk_user_id))?;
+        let mut forward = typed_item(binding, pk.clone(), user_key(&binding.dingtalk_user_id))?;
+        if let Some(locale) = kept_locale {
+            forward.insert(LOCALE_ATTRIBUTE.into(), locale);
+        }
         let mut reverse = Item::new();
         reverse.insert("pk".into(), s(&pk));
         reverse.insert("sk".into(), s(reverse_key(&binding.member)));
