@@ -21,10 +21,13 @@ dev: tools
 tools: rust-tools
 	@scripts/bootstrap-tools.sh
 
-## browser-tools: Debian's Chromium and playwright-core (for the H5 browser test)
+## browser-tools: Debian's Chromium, CJK fonts (so screenshots show Chinese) and
+## playwright-core (for the H5 browser test)
 browser-tools:
 	@command -v chromium >/dev/null || { echo "installing chromium (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed' || { echo "installing fonts-noto-cjk (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; }
 	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 rust-tools:

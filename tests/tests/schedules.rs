@@ -63,6 +63,20 @@ impl OnCall {
         assert_eq!(report.oncall.failed, 0);
     }
 
+    /// Moves the clock and runs two sweeps at once (overlapping invocations).
+    async fn after_twice(&self, secs: i64) {
+        self.clock.advance_ms(secs * 1000);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        let (a, b) = tokio::join!(
+            Box::pin(self.stack.notifier.sweep(deadline)),
+            Box::pin(self.stack.notifier.sweep(deadline))
+        );
+        assert_eq!(
+            a.expect("sweep").oncall.failed + b.expect("sweep").oncall.failed,
+            0
+        );
+    }
+
     fn messages_to(&self, target: MessageTarget) -> Vec<Value> {
         self.stack
             .sandbox
@@ -222,8 +236,8 @@ async fn handoff_notices_and_announcements_go_out_once_each() {
         t.messages_to(MessageTarget::User("bob0002".into()))
             .is_empty()
     );
-    t.after(30 * 60).await; // 08:31: bob's notice is due
-    t.after(60).await;
+    t.after_twice(30 * 60).await; // 08:31: bob's notice is due, two sweeps at once
+    t.after_twice(60).await;
     let notices = t.messages_to(MessageTarget::User("bob0002".into()));
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert!(
@@ -354,8 +368,8 @@ async fn preflight_names_an_unassociated_oncall_member_and_an_uninstalled_group(
         )
         .await;
     assert_eq!(status, 200, "{patched}");
-    t.after(61 * 60).await; // 09:01
-    t.after(60).await;
+    t.after_twice(61 * 60).await; // 09:01, two sweeps at once
+    t.after_twice(60).await;
     let reports: Vec<Value> = t
         .messages_to(MessageTarget::Group(GROUP_A.into()))
         .into_iter()

@@ -11,6 +11,7 @@ pub mod events;
 mod openapi;
 pub mod page;
 mod page_people;
+mod page_render;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

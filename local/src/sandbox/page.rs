@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::events::{cool_app_event, title_event};
+use super::page_render::{markdown, render_cards_in, web_url};
 use super::{MessageTarget, Sandbox, SandboxGroup, now_ms, page_people};
 
 /// coolAppCode of our cool app in the sandbox.
@@ -67,6 +68,9 @@ struct CardClickForm {
     out_track_id: String,
     action: String,
     user_id: String,
+    /// The member (email) a Reassign click hands the incident to.
+    #[serde(default)]
+    member: String,
 }
 
 /// A person presses a card button (a real signed callback to our `/cards`).
@@ -82,7 +86,10 @@ async fn card_click(State(sandbox): State<Sandbox>, Form(form): Form<CardClickFo
                 .map(String::from)
         })
         .unwrap_or_default();
-    let params = json!({"action": form.action, "incident": incident, "duration": "30m"});
+    let mut params = json!({"action": form.action, "incident": incident, "duration": "30m"});
+    if !form.member.is_empty() {
+        params["member"] = Value::from(form.member);
+    }
     if let Err(err) = sandbox
         .click_card(&form.out_track_id, &form.user_id, &params)
         .await
@@ -303,144 +310,107 @@ async fn state_json(State(sandbox): State<Sandbox>) -> Json<Value> {
     )
 }
 
-/// A card as the sandbox shows it: its variables, per-person notices, and buttons.
-fn render_card(out: &mut String, card: &super::CardInstance, users: &[super::SandboxUser]) {
-    let field = |k: &str| {
-        card.card_data
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    for key in [
-        "severity",
-        "status",
-        "title",
-        "description",
-        "labels",
-        "acked_by",
-        "resolved_by",
-        "snoozed_until",
-        "started_at",
-    ] {
-        let value = field(key);
-        if !value.is_empty() {
-            let _ = write!(
-                out,
-                "<div data-card-field=\"{key}\"><b>{key}</b>: {}</div>",
-                escape(&value)
-            );
-        }
-    }
-    for (user, data) in &card.private_data {
-        if let Some(notice) = data
-            .get("notice")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-        {
-            let _ = write!(
-                out,
-                "<div class=bad>to {}: {}</div>",
-                escape(user),
-                escape(notice)
-            );
-        }
-    }
-    let buttons = [
-        ("show_ack", "ack", "✋ Acknowledge"),
-        ("show_resolve", "resolve", "✅ Resolve"),
-        ("show_snooze", "snooze", "💤 Snooze 30 min"),
-    ];
-    let shown: Vec<_> = buttons
-        .iter()
-        .filter(|(flag, _, _)| field(flag) == "true")
-        .collect();
-    if !shown.is_empty() {
-        let _ = write!(
-            out,
-            "<form method=post action=/sandbox/actions/card-click><input type=hidden name=out_track_id value=\"{}\"> as <select name=user_id>",
-            escape(&card.out_track_id)
-        );
-        for user in users {
-            let _ = write!(
-                out,
-                "<option value=\"{}\">{}</option>",
-                escape(&user.user_id),
-                escape(&user.name)
-            );
-        }
-        out.push_str("</select><br>");
-        for (_, action, label) in shown {
-            let _ = write!(
-                out,
-                "<button class=btn name=action value={action}>{label}</button>"
-            );
-        }
-        out.push_str("</form>");
-    }
+/// A string parameter of a message (empty when absent).
+fn param_str<'a>(param: &'a Value, name: &str) -> &'a str {
+    param.get(name).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// A robot message; `footer` is trusted HTML put at the bottom of its box.
+/// A robot message as the DingTalk client shows it: title, body (markdown, or plain
+/// text for `sampleText`), then its buttons; `footer` is trusted HTML put at the
+/// bottom of its box.
 pub(super) fn render_message(out: &mut String, msg_key: &str, param: &Value, footer: &str) {
-    let field = |name: &str| param.get(name).and_then(Value::as_str).unwrap_or_default();
-    let title = field("title");
-    let text = [field("text"), field("content")].concat();
     let _ = write!(
         out,
-        "<div class=msg><div class=meta>{}</div>{}<div class=text>{}</div>",
-        escape(msg_key),
-        if title.is_empty() {
-            String::new()
-        } else {
-            format!("<b>{}</b>", escape(title))
-        },
-        escape(&text)
+        "<div class=\"msg robot\" data-msg-key=\"{key}\"><div class=meta>🤖 {key}</div>",
+        key = escape(msg_key)
     );
-    for i in 0..=5 {
-        let (t, u) = if i == 0 {
-            (
-                field("singleTitle").to_string(),
-                field("singleURL").to_string(),
-            )
-        } else {
-            (
-                [
-                    field(&format!("actionTitle{i}")),
-                    field(&format!("buttonTitle{i}")),
-                ]
-                .concat(),
-                [
-                    field(&format!("actionURL{i}")),
-                    field(&format!("buttonUrl{i}")),
-                ]
-                .concat(),
-            )
-        };
-        if !t.is_empty() {
-            let _ = write!(
-                out,
-                "<a class=btn href=\"{}\">{}</a>",
-                escape(&u),
-                escape(&t)
-            );
+    let title = param_str(param, "title");
+    if !title.is_empty() {
+        let _ = write!(out, "<div class=msg-title>{}</div>", escape(title));
+    }
+    let text = param_str(param, "text");
+    if !text.is_empty() {
+        let _ = write!(out, "<div class=md>{}</div>", markdown(text));
+    }
+    let content = param_str(param, "content");
+    if !content.is_empty() {
+        let _ = write!(out, "<div class=text>{}</div>", escape(content));
+    }
+    let buttons = message_buttons(param);
+    if !buttons.is_empty() {
+        let column = if buttons.len() > 2 { " column" } else { "" };
+        let _ = write!(out, "<div class=\"dt-buttons{column}\">");
+        for (label, url) in buttons {
+            link_button(out, label, url);
         }
+        out.push_str("</div>");
     }
     out.push_str(footer);
     out.push_str("</div>");
 }
 
-const HEAD: &str = r#"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1"><title>DingTalk sandbox</title><style>
-body{font:14px/1.45 system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f2f3f5;color:#1f2329}
+/// A message's buttons, (label, URL): `singleTitle`, then `actionTitle1..5` (or
+/// `buttonTitle1..5`).
+fn message_buttons(param: &Value) -> Vec<(&str, &str)> {
+    (0..=5)
+        .map(|i| match i {
+            0 => ("singleTitle".to_string(), "singleURL".to_string()),
+            i if !param_str(param, &format!("actionTitle{i}")).is_empty() => {
+                (format!("actionTitle{i}"), format!("actionURL{i}"))
+            }
+            i => (format!("buttonTitle{i}"), format!("buttonUrl{i}")),
+        })
+        .map(|(label, url)| (param_str(param, &label), param_str(param, &url)))
+        .filter(|(label, _)| !label.is_empty())
+        .collect()
+}
+
+/// A button that opens `url` (when it is a web page; else shown disabled).
+pub(super) fn link_button(out: &mut String, label: &str, url: &str) {
+    match web_url(url) {
+        Some(href) => {
+            let _ = write!(
+                out,
+                "<a class=dt-btn href=\"{}\" title=\"{}\" target=_blank rel=\"noopener noreferrer\">{}</a>",
+                escape(&href),
+                escape(url),
+                escape(label)
+            );
+        }
+        None => {
+            let _ = write!(
+                out,
+                "<span class=\"dt-btn off\" title=\"{}\">{}</span>",
+                escape(url),
+                escape(label)
+            );
+        }
+    }
+}
+
+const HEAD: &str = r#"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1"><title>DingTalk sandbox</title><style>
+body{font:14px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f2f3f5;color:#1f2329}
 header{background:#1677ff;color:#fff;padding:12px 20px}header small{opacity:.85}
 main{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:14px;padding:14px}
 section{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px #0001}
 h2{font-size:15px;margin:0 0 8px}.cid{font:11px monospace;color:#8f959e;word-break:break-all}
 .badge{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px}.on{background:#e8ffea;color:#00a854}.off{background:#f2f3f5;color:#646a73}
-.msg{border:1px solid #e5e6eb;border-radius:6px;padding:8px;margin:6px 0}.meta{font-size:11px;color:#8f959e}.text{white-space:pre-wrap}
+.msg{border:1px solid #e5e6eb;border-radius:6px;padding:8px;margin:6px 0}.meta{font-size:11px;color:#8f959e}.text{white-space:pre-wrap;overflow-wrap:anywhere}
 .ding{border-left:3px solid #d83931}.recalled .text{text-decoration:line-through;color:#8f959e}
 .btn{display:inline-block;margin:4px 6px 0 0;padding:3px 10px;border:1px solid #1677ff;border-radius:4px;color:#1677ff;text-decoration:none}
 form{display:inline}button{cursor:pointer}table{border-collapse:collapse;width:100%;font-size:12px}td{border-top:1px solid #eee;padding:3px}
 .bad{color:#d83931}.good{color:#00a854}
+.msg-title{font-weight:600;margin:2px 0 4px}.md{word-break:break-word}.md p{margin:4px 0}.md a{color:#1677ff}
+.md h1,.md h2,.md h3,.md h4,.md h5,.md h6{margin:6px 0 4px;line-height:1.35;font-size:14px}.md h1{font-size:20px}.md h2{font-size:18px}.md h3{font-size:16px}
+.md ul,.md ol{margin:4px 0;padding-left:22px}.md blockquote{margin:4px 0;padding:2px 10px;border-left:3px solid #dee0e3;color:#646a73}
+.md code{font:12px/1.4 monospace;background:#f2f3f5;border-radius:3px;padding:0 3px}.md pre{background:#f2f3f5;border-radius:4px;padding:6px 8px;overflow:auto}.refused{color:#8f959e;text-decoration:line-through}
+.dt-buttons{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px;padding-top:8px;border-top:1px solid #eff0f1}.dt-buttons.column{flex-direction:column}
+.dt-btn{flex:1 1 auto;text-align:center;padding:5px 10px;border:1px solid #dee0e3;border-radius:6px;background:#fff;color:#1677ff;text-decoration:none;font:inherit}.dt-btn:hover{background:#f0f5ff}.dt-btn.off{color:#8f959e;cursor:not-allowed}
+.card-msg{border:0;padding:0}.dt-card{border:1px solid #e5e6eb;border-radius:8px;overflow:hidden;background:#fff;margin-top:2px}
+.card-head{color:#fff;padding:6px 12px;font-weight:600}.card-body{padding:8px 12px}.card-title{font-weight:600;font-size:15px;margin-bottom:4px}
+.card-fact{font-size:12px;color:#646a73;margin-top:2px}.card-notice{margin:0 12px 8px;padding:4px 8px;background:#fff1f0;border-radius:4px;font-size:12px}
+.card-actions{padding:0 12px 10px}.card-actions form{display:block}.card-as{font-size:12px;color:#646a73;margin-right:8px}
+details.vars{padding:0 12px 8px;font-size:12px;color:#646a73}details.vars summary{cursor:pointer}
 </style></head><body>"#;
 
 /// The banner: apps, their subscriptions and usage, and the enforced limits.
@@ -478,25 +448,6 @@ fn render_header(out: &mut String, sandbox: &Sandbox) {
             "none"
         }
     );
-}
-
-/// The cards delivered to an open space (`IM_GROUP.cid…` or `IM_ROBOT.userId`).
-pub(super) fn render_cards_in(
-    out: &mut String,
-    cards: &[super::CardInstance],
-    users: &[super::SandboxUser],
-    in_space: impl Fn(&super::CardInstance) -> bool,
-) {
-    for c in cards.iter().filter(|c| in_space(c)) {
-        let _ = write!(
-            out,
-            "<div class=msg><div class=meta>card {} · {} updates</div>",
-            escape(&c.out_track_id),
-            c.updates
-        );
-        render_card(out, c, users);
-        out.push_str("</div>");
-    }
 }
 
 /// A group chat: its state, controls, robot messages and cards.
@@ -597,4 +548,44 @@ async fn page(State(sandbox): State<Sandbox>) -> Response {
     render_tables(&mut out, &sandbox);
     out.push_str("</main><script>setInterval(function(){var a=document.activeElement;if(!a||a.tagName!=='INPUT')location.reload()},4000)</script></body></html>");
     Html(out).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn robot_messages_show_title_markdown_and_buttons() {
+        let param = json!({"title": "<t>", "text": "### hi\n**x**",
+            "actionTitle1": "✋ 认领", "actionURL1": "https://x.example/a",
+            "actionTitle2": "bad", "actionURL2": "javascript:alert(1)",
+            "actionTitle3": "c", "actionURL3": "http://x.example/c"});
+        let mut out = String::new();
+        render_message(&mut out, "sampleActionCard4", &param, "<i>f</i>");
+        assert!(
+            out.contains("<div class=msg-title>&lt;t&gt;</div>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<div class=md><h3>hi</h3><p><b>x</b></p></div>"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "<div class=\"dt-buttons column\"><a class=dt-btn href=\"https://x.example/a\""
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("<span class=\"dt-btn off\" title=\"javascript:alert(1)\">bad</span>"),
+            "{out}"
+        );
+        assert!(out.ends_with("<i>f</i></div>"), "{out}");
+        let mut out = String::new();
+        render_message(&mut out, "sampleText", &json!({"content": "**a** <b>"}), "");
+        assert!(
+            out.contains("<div class=text>**a** &lt;b&gt;</div>"),
+            "{out}"
+        );
+    }
 }

@@ -8,7 +8,8 @@ use axum::response::Redirect;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::page::{escape, render_cards_in, render_message, url_encode};
+use super::page::{escape, render_message, url_encode};
+use super::page_render::render_cards_in;
 use super::{CardInstance, DingRecord, MessageTarget, RobotMessage, Sandbox, SandboxUser};
 
 /// What the people sections are drawn from (read once per page).

@@ -12,6 +12,8 @@ pub const NOTICE_GRACE_MS: i64 = 5 * 60_000;
 pub const ANNOUNCE_GRACE_MS: i64 = 60 * 60_000;
 /// How far ahead the next handoff is looked for.
 pub const LOOKAHEAD_MS: i64 = 35 * 86_400_000;
+/// How far back missed messages are looked for.
+const MISSED_LOOKBACK_MS: i64 = 86_400_000;
 /// Sent messages are remembered this long after their shift started.
 pub const KEEP_SENT_MS: i64 = 2 * 86_400_000;
 /// How early a timer may fire and still count as due.
@@ -34,10 +36,16 @@ pub fn stale(message: &HandoffMessage, now_ms: i64) -> bool {
     message.start_ms + grace < now_ms
 }
 
-/// The messages the schedule's handoffs call for, from a little before `now_ms`
-/// to `until_ms`, that were not decided yet and are not stale.
-fn wanted(schedule: &OnCallSchedule, now_ms: i64, until_ms: i64) -> Vec<HandoffMessage> {
-    let from = (now_ms - ANNOUNCE_GRACE_MS).max(schedule.handoff.since_ms);
+/// The messages the schedule's handoffs call for, from a day before `now_ms` to
+/// `until_ms`, that were not decided yet: the stale ones when `stale_ones`, else the
+/// others.
+fn undecided(
+    schedule: &OnCallSchedule,
+    now_ms: i64,
+    until_ms: i64,
+    stale_ones: bool,
+) -> Vec<HandoffMessage> {
+    let from = (now_ms - MISSED_LOOKBACK_MS).max(schedule.handoff.since_ms);
     let mut out = Vec::new();
     for handoff in handoffs(schedule, from, until_ms) {
         let mut kinds = Vec::new();
@@ -55,12 +63,33 @@ fn wanted(schedule: &OnCallSchedule, now_ms: i64, until_ms: i64) -> Vec<HandoffM
             };
             let decided = schedule.handoff.sent.contains(&message)
                 || schedule.handoff.owed.contains(&message);
-            if !decided && !stale(&message, now_ms) {
+            if !decided && stale(&message, now_ms) == stale_ones {
                 out.push(message);
             }
         }
     }
     out
+}
+
+fn wanted(schedule: &OnCallSchedule, now_ms: i64, until_ms: i64) -> Vec<HandoffMessage> {
+    undecided(schedule, now_ms, until_ms, false)
+}
+
+/// Messages whose time passed without being decided (nothing ran in time, say an
+/// outage): the schedule with them marked sent, and the messages, to record as
+/// missed. `None` when there are none.
+pub fn missed(
+    schedule: &OnCallSchedule,
+    now_ms: i64,
+) -> Option<(OnCallSchedule, Vec<HandoffMessage>)> {
+    let missed = undecided(schedule, now_ms, now_ms, true);
+    if missed.is_empty() {
+        return None;
+    }
+    let mut next = schedule.clone();
+    next.handoff.sent.extend(missed.iter().cloned());
+    next.revision = schedule.revision + 1;
+    Some((next, missed))
 }
 
 /// When the schedule next needs attention: now when a message is owed, else the

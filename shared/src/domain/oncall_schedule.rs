@@ -306,11 +306,16 @@ pub const MAX_NOTICE_MINS: u32 = 1440;
 
 /// `YYYY-MM-DDTHH:MM[:SS]` as a local date and time.
 pub fn parse_local(text: &str) -> Option<NaiveDateTime> {
+    use chrono::Datelike;
     let text = text.trim();
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
         .ok()
+        .filter(|t| (YEARS.0..=YEARS.1).contains(&t.year()))
 }
+
+/// The years a time given to the API may fall in.
+pub const YEARS: (i32, i32) = (1970, 9999);
 
 /// A local time in `tz` as Unix ms: the earlier of two in a fall-back hour, and
 /// moved forward past a spring-forward gap (02:30 that never happens is 03:30).
@@ -320,7 +325,9 @@ pub fn local_to_ms(tz: Tz, local: NaiveDateTime) -> i64 {
     }
     // In a gap: the offset from before it applies (02:30 EST is 07:30Z, 03:30 EDT).
     for minutes in 1..=180 {
-        let after = local + chrono::Duration::minutes(minutes);
+        let Some(after) = local.checked_add_signed(chrono::Duration::minutes(minutes)) else {
+            break;
+        };
         if let Some(end) = tz.from_local_datetime(&after).earliest() {
             let before = end.timestamp_millis() - 1;
             let offset = DateTime::from_timestamp_millis(before)
@@ -356,7 +363,10 @@ pub fn ms_to_rfc3339(tz: Tz, ms: i64) -> String {
 /// (`YYYY-MM-DDTHH:MM[:SS]`), as Unix ms.
 pub fn parse_instant(tz: Tz, text: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
-        return Some(t.timestamp_millis());
+        use chrono::Datelike;
+        return (YEARS.0..=YEARS.1)
+            .contains(&t.year())
+            .then(|| t.timestamp_millis());
     }
     parse_local(text).map(|local| local_to_ms(tz, local))
 }
@@ -567,6 +577,14 @@ mod tests {
             parse_instant(ny, "2026-12-01T09:00:00+08:00"),
             Some(at("2026-11-30T20:00"))
         );
+        // Far-away years are refused, not computed (chrono's edge would panic).
+        for text in [
+            "+262142-12-31T23:30",
+            "0001-01-01T00:00",
+            "+262142-12-31T23:30:00-05:00",
+        ] {
+            assert_eq!(parse_instant(ny, text), None, "{text}");
+        }
     }
 
     #[test]

@@ -132,12 +132,12 @@ impl EscalationAdmin {
         let id = format!("pol_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let policy = EscalationPolicy::from_spec(id, 1, spec, &rfc3339(self.clock.now_ms()));
         self.store.create_policy(integration_id, &policy).await?;
-        crate::services::preflight::ensure_daily_of(
+        crate::services::preflight::ensure_daily_best_effort(
             &self.store,
             integration_id,
             self.clock.now_ms(),
         )
-        .await?;
+        .await;
         Ok(policy)
     }
 

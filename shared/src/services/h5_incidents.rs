@@ -194,10 +194,11 @@ impl H5App {
             let tz = schedule.tz();
             let timeline = shifts(schedule, now_ms, horizon);
             for shift in timeline.iter().filter(|s| s.member == member.email) {
-                mine.push(
+                mine.push((
+                    shift.start_ms,
                     json!({"schedule": schedule.name, "start": ms_to_rfc3339(tz, shift.start_ms),
                     "end": ms_to_rfc3339(tz, shift.end_ms), "source": shift.source}),
-                );
+                ));
             }
             if cid.is_some() && schedule.chat.as_deref() != cid {
                 continue;
@@ -220,7 +221,9 @@ impl H5App {
                 "next": next.map(|s| json!({"email": s.member, "name": name_of(&s.member), "start": ms_to_rfc3339(tz, s.start_ms)})),
             }));
         }
-        mine.sort_by(|a, b| a["start"].as_str().cmp(&b["start"].as_str()));
+        // By instant: schedules in different zones carry different offsets.
+        mine.sort_by_key(|(start_ms, _)| *start_ms);
+        let mine: Vec<Value> = mine.into_iter().map(|(_, shift)| shift).collect();
         Ok(json!({"schedules": board, "my_shifts": mine}))
     }
 

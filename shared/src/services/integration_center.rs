@@ -139,6 +139,9 @@ impl IntegrationCenter {
         integration.webhook_secret = Some(crate::domain::Secret::new(webhook_secret.clone()));
         self.store.insert_integration(&integration).await?;
         info!(integration_id = %integration.id, "integration created");
+        let now_ms = self.clock.now_ms();
+        crate::services::preflight::ensure_daily_best_effort(&self.store, &integration.id, now_ms)
+            .await;
         let mut view = self.view(&integration, base);
         view.ingest_token = Some(ingest_token);
         view.webhook_secret = Some(webhook_secret);

@@ -16,17 +16,15 @@ use crate::clock::{Clock, rfc3339};
 use crate::dingtalk::{AppCredentials, DingTalkClient, RobotMessage};
 use crate::domain::budget::Priority;
 use crate::domain::chat::ChatStatus;
-use crate::domain::handoff::{EARLY_TOLERANCE_MS, decide_due, delivered, next_due, stale};
+use crate::domain::handoff::{EARLY_TOLERANCE_MS, decide_due, delivered, missed, next_due, stale};
 use crate::domain::incident::{OperationRecord, RecordKind};
 use crate::domain::integration::Integration;
 use crate::domain::job::Job;
 use crate::domain::oncall_schedule::{HandoffKind, HandoffMessage, OnCallSchedule};
 use crate::domain::oncall_timeline::on_call_at;
-use crate::domain::preflight::{local_day, next_report_ms};
 use crate::infra::queue::JobQueue;
-use crate::render::oncall_messages::{HandoffText, handoff_notice, now_on_call, preflight_report};
-use crate::services::preflight::{DEFAULT_DAYS, Preflight};
-use crate::store::{DailyTimer, Store, StoreError};
+use crate::render::oncall_messages::{HandoffText, handoff_notice, now_on_call};
+use crate::store::{Store, StoreError};
 
 /// Schedules, and integrations, one sweep takes on.
 const SWEEP_LIMIT: i32 = 100;
@@ -46,6 +44,42 @@ pub struct OnCallSweepReport {
     pub failed: usize,
 }
 
+/// A handoff timer is queued for a message due within this long (SQS's longest delay).
+const TIMER_HORIZON_MS: i64 = 900_000;
+/// How long a run holds a message it is sending.
+const LEASE_SECS: i64 = 120;
+/// How long a sent message is remembered as sent.
+const SENT_SECS: i64 = 3 * 86_400;
+
+/// What became of an owed message.
+enum Delivered {
+    /// It went out now.
+    Sent,
+    /// It was sent before, or can never be (recorded): clear it.
+    Done,
+    /// Another run is sending it: leave it.
+    InFlight,
+}
+
+fn ignore_conflict(err: StoreError) -> Result<(), StoreError> {
+    match err {
+        StoreError::Conflict => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// The claim key of one message: the schedule, kind, member and shift start.
+fn claim_key(schedule: &OnCallSchedule, message: &HandoffMessage) -> String {
+    let kind = match message.kind {
+        HandoffKind::Notice => "notice",
+        HandoffKind::Announce => "announce",
+    };
+    format!(
+        "HANDOFF#{}#{kind}#{}#{}",
+        schedule.id, message.member, message.start_ms
+    )
+}
+
 /// Why a message did not go out.
 enum SendError {
     /// It never can (recorded, then dropped).
@@ -62,6 +96,8 @@ pub struct OnCallRunner {
     clock: Arc<dyn Clock>,
     jobs: Option<JobQueue>,
     public_base_url: Option<String>,
+    /// Every integration was given its daily timer (once per instance).
+    backfilled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OnCallRunner {
@@ -79,6 +115,7 @@ impl OnCallRunner {
             clock,
             jobs,
             public_base_url,
+            backfilled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -93,8 +130,7 @@ impl OnCallRunner {
                 break;
             }
             let span = info_span!("handoffs", integration_id = %schedule.integration_id, schedule_id = %schedule.id);
-            match self
-                .run_handoffs(&schedule.integration_id, &schedule.id)
+            match Box::pin(self.run_handoffs(&schedule.integration_id, &schedule.id))
                 .instrument(span)
                 .await
             {
@@ -105,12 +141,15 @@ impl OnCallRunner {
                 }
             }
         }
+        if let Err(err) = self.backfill_daily().await {
+            warn!(error = %err, "daily pre-flight timers not backfilled");
+        }
         for timer in self.store.due_daily_timers(now_ms, SWEEP_LIMIT).await? {
             if Instant::now() >= deadline {
                 break;
             }
             let span = info_span!("preflight", integration_id = %timer.integration_id);
-            match self.daily_report(&timer).instrument(span).await {
+            match Box::pin(self.daily_report(&timer)).instrument(span).await {
                 Ok(sent) => report.reports += usize::from(sent),
                 Err(err) => {
                     warn!(integration_id = %timer.integration_id, error = %err, "pre-flight report failed; the next sweep retries it");
@@ -142,7 +181,7 @@ impl OnCallRunner {
                 .map_err(|e| StoreError::Dynamo(format!("queue: {e}")))?;
             return Ok(0);
         }
-        self.run_handoffs(integration_id, schedule_id).await
+        Box::pin(self.run_handoffs(integration_id, schedule_id)).await
     }
 
     /// Sends what the schedule owes, decides what is due, and moves its place on
@@ -152,21 +191,42 @@ impl OnCallRunner {
         integration_id: &str,
         schedule_id: &str,
     ) -> Result<usize, StoreError> {
-        let Some(integration) = self.store.get_integration(integration_id).await? else {
-            return Ok(0);
-        };
+        let integration = self.store.get_integration(integration_id).await?;
         let mut sent = 0;
         for _ in 0..RUN_PASSES {
             let Some(current) = self.store.get_schedule(integration_id, schedule_id).await? else {
                 return Ok(sent);
             };
             let now_ms = self.clock.now_ms();
+            let Some(integration) = &integration else {
+                // Its integration is gone: off the index for good.
+                let mut next = current.clone();
+                next.revision = current.revision + 1;
+                self.store
+                    .replace_schedule(&next, current.revision, None)
+                    .await
+                    .or_else(ignore_conflict)?;
+                return Ok(sent);
+            };
             if let Some(message) = current.handoff.owed.first().cloned() {
-                if self.deliver(&integration, &current, &message).await? {
-                    sent += 1;
+                match self.deliver_once(integration, &current, &message).await? {
+                    Delivered::Sent => sent += 1,
+                    Delivered::Done => {}
+                    Delivered::InFlight => return Ok(sent),
                 }
                 let next = delivered(&current, &message);
                 self.write(&next, current.revision, now_ms).await?;
+                continue;
+            }
+            if let Some((next, missed)) = missed(&current, now_ms) {
+                self.write(&next, current.revision, now_ms).await?;
+                for message in &missed {
+                    let detail = format!(
+                        "{} not sent: its time passed before a sweep ran",
+                        describe(&current, message)
+                    );
+                    self.audit(integration, &current, message, detail).await;
+                }
                 continue;
             }
             match decide_due(&current, now_ms) {
@@ -186,8 +246,8 @@ impl OnCallRunner {
         Ok(sent)
     }
 
-    /// Writes the schedule at its next due time; a lost race is retried by the
-    /// caller's next pass (it reads again).
+    /// Writes the schedule at its next due time, and queues a timer when that is
+    /// within SQS's longest delay; a lost race is retried by the caller's next pass.
     async fn write(
         &self,
         next: &OnCallSchedule,
@@ -195,40 +255,93 @@ impl OnCallRunner {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let due = next_due(next, now_ms);
-        match self.store.replace_schedule(next, expected, due).await {
-            Ok(()) | Err(StoreError::Conflict) => Ok(()),
-            Err(err) => Err(err),
+        self.store
+            .replace_schedule(next, expected, due)
+            .await
+            .or_else(ignore_conflict)?;
+        if let (Some(jobs), Some(due_ms)) = (&self.jobs, due)
+            && due_ms > now_ms
+            && due_ms - now_ms <= TIMER_HORIZON_MS
+        {
+            let job = Job::HandoffTimer {
+                integration_id: next.integration_id.clone(),
+                schedule_id: next.id.clone(),
+                due_ms,
+            };
+            if let Err(err) = jobs.send_timer(&job, due_ms, now_ms).await {
+                warn!(error = %err, "could not queue a handoff timer; the sweep sends it");
+            }
         }
+        Ok(())
     }
 
-    /// Sends one message: true when it went out. Permanent failures are recorded
-    /// and dropped; transient ones are errors while the message is still useful.
-    async fn deliver(
+    /// Sends an owed message at most once: a message already sent (a `SENT` claim)
+    /// is done; one another run is sending (a 2-minute `LEASE`) is left to it; a
+    /// stale one is dropped with a record.
+    async fn deliver_once(
         &self,
         integration: &Integration,
         schedule: &OnCallSchedule,
         message: &HandoffMessage,
-    ) -> Result<bool, StoreError> {
-        let result = self.send(integration, schedule, message).await?;
-        let now_ms = self.clock.now_ms();
-        let (detail, ok) = match result {
-            Ok(()) => (format!("{} sent", describe(schedule, message)), true),
-            Err(SendError::Permanent(why)) => (
-                format!("{} not sent: {why}", describe(schedule, message)),
-                false,
-            ),
-            Err(SendError::Transient(why)) if !stale(message, now_ms) => {
-                // Kept owed: the next sweep tries again while it is still useful.
-                return Err(StoreError::Dynamo(format!("DingTalk: {why}")));
-            }
-            Err(SendError::Transient(why)) => (
-                format!("{} not sent in time: {why}", describe(schedule, message)),
-                false,
-            ),
-        };
-        if !ok {
-            warn!(%detail, "handoff message failed");
+    ) -> Result<Delivered, StoreError> {
+        let key = claim_key(schedule, message);
+        let now_secs = self.clock.now_ms() / 1000;
+        if self
+            .store
+            .claimed(&integration.id, &format!("SENT#{key}"), now_secs)
+            .await?
+        {
+            return Ok(Delivered::Done);
         }
+        if !self
+            .store
+            .claim(
+                &integration.id,
+                &format!("LEASE#{key}"),
+                now_secs,
+                LEASE_SECS,
+            )
+            .await?
+        {
+            return Ok(Delivered::InFlight);
+        }
+        let outcome = if stale(message, self.clock.now_ms()) {
+            Err(SendError::Permanent(
+                "too late: the shift began a while ago".into(),
+            ))
+        } else {
+            self.send(integration, schedule, message).await?
+        };
+        if let Err(SendError::Transient(why)) = &outcome {
+            self.store
+                .release(&integration.id, &format!("LEASE#{key}"))
+                .await?;
+            return Err(StoreError::Dynamo(format!("DingTalk: {why}")));
+        }
+        self.store
+            .claim(&integration.id, &format!("SENT#{key}"), now_secs, SENT_SECS)
+            .await?;
+        let ok = outcome.is_ok();
+        let detail = match outcome {
+            Ok(()) => format!("{} sent", describe(schedule, message)),
+            Err(SendError::Permanent(why) | SendError::Transient(why)) => {
+                warn!(error = %why, "handoff message not sent");
+                format!("{} not sent: {why}", describe(schedule, message))
+            }
+        };
+        self.audit(integration, schedule, message, detail).await;
+        Ok(if ok { Delivered::Sent } else { Delivered::Done })
+    }
+
+    /// An audit record of a handoff message (a failure to write it is logged).
+    async fn audit(
+        &self,
+        integration: &Integration,
+        schedule: &OnCallSchedule,
+        message: &HandoffMessage,
+        detail: String,
+    ) {
+        let now_ms = self.clock.now_ms();
         let record = OperationRecord {
             at: rfc3339(now_ms),
             kind: RecordKind::Handoff,
@@ -239,10 +352,9 @@ impl OnCallRunner {
             detail,
             actor: None,
         };
-        self.store
-            .add_audit(&integration.id, now_ms, &record)
-            .await?;
-        Ok(ok)
+        if let Err(err) = self.store.add_audit(&integration.id, now_ms, &record).await {
+            warn!(error = %err, "handoff audit record not written");
+        }
     }
 
     async fn send(
@@ -360,86 +472,5 @@ fn describe(schedule: &OnCallSchedule, message: &HandoffMessage) -> String {
     }
 }
 
-impl OnCallRunner {
-    /// Sends the day's pre-flight report once (the timer is moved on first, with
-    /// a condition on the day, so of two sweeps one sends it).
-    async fn daily_report(&self, timer: &DailyTimer) -> Result<bool, StoreError> {
-        let Some(integration) = self.store.get_integration(&timer.integration_id).await? else {
-            return Ok(false);
-        };
-        let now_ms = self.clock.now_ms();
-        let today = local_day(&integration.timezone, now_ms);
-        let next = DailyTimer {
-            integration_id: timer.integration_id.clone(),
-            sent_day: today.clone(),
-            due_ms: next_report_ms(&integration.timezone, now_ms),
-        };
-        if timer.sent_day == today || !self.store.advance_daily_timer(timer, &next).await? {
-            return Ok(false);
-        }
-        let targets = &integration.default_targets;
-        if targets.chats.is_empty()
-            && targets.members.is_empty()
-            && targets.dingtalk_user_ids.is_empty()
-        {
-            return Ok(false);
-        }
-        let preflight = Preflight::new(self.store.clone(), self.clock.clone());
-        let report = preflight.report(&integration, DEFAULT_DAYS).await?;
-        if report.ok {
-            return Ok(false);
-        }
-        let message = preflight_report(
-            &integration.name,
-            DEFAULT_DAYS,
-            &report.problems,
-            crate::render::strings::Strings::of(integration.locale),
-        );
-        let sent = self.send_to_defaults(&integration, &message).await?;
-        let record = OperationRecord {
-            at: rfc3339(now_ms),
-            kind: RecordKind::Preflight,
-            target: None,
-            detail: format!(
-                "pre-flight report of {} problems sent to {sent} default targets",
-                report.problems.len()
-            ),
-            actor: None,
-        };
-        self.store
-            .add_audit(&integration.id, now_ms, &record)
-            .await?;
-        Ok(sent > 0)
-    }
-
-    /// Sends `message` to the integration's default targets; the number reached.
-    async fn send_to_defaults(
-        &self,
-        integration: &Integration,
-        message: &RobotMessage,
-    ) -> Result<usize, StoreError> {
-        let app = AppCredentials::from(integration).with_priority(Priority::Critical);
-        let mut reached = 0;
-        for cid in &integration.default_targets.chats {
-            match self.announce(app, &integration.id, cid, message).await? {
-                Ok(()) => reached += 1,
-                Err(SendError::Permanent(why) | SendError::Transient(why)) => {
-                    warn!(error = %why, "pre-flight report not sent to a group");
-                }
-            }
-        }
-        let mut users = integration.default_targets.dingtalk_user_ids.clone();
-        for email in &integration.default_targets.members {
-            if let Some(binding) = self.store.binding_of_member(&integration.id, email).await? {
-                users.push(binding.dingtalk_user_id);
-            }
-        }
-        if !users.is_empty() {
-            match self.dingtalk.send_one_to_one(app, &users, message).await {
-                Ok(_) => reached += users.len(),
-                Err(err) => warn!(error = %err, "pre-flight report not sent to people"),
-            }
-        }
-        Ok(reached)
-    }
-}
+#[path = "oncall_daily.rs"]
+mod daily;

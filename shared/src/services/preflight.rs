@@ -47,8 +47,16 @@ pub async fn ensure_daily(
         integration_id: integration.id.clone(),
         sent_day: String::new(),
         due_ms: next_report_ms(&integration.timezone, now_ms),
+        owed: false,
     };
     store.ensure_daily_timer(&timer).await.map(|_| ())
+}
+
+/// [`ensure_daily_of`], logging a failure (the sweep's backfill makes up for it).
+pub async fn ensure_daily_best_effort(store: &Store, integration_id: &str, now_ms: i64) {
+    if let Err(err) = ensure_daily_of(store, integration_id, now_ms).await {
+        tracing::warn!(integration_id, error = %err, "daily pre-flight timer not put; the sweep's backfill puts it");
+    }
 }
 
 /// [`ensure_daily`] for the integration `integration_id`, if it exists.

@@ -147,12 +147,12 @@ impl ScheduleAdmin {
         let due = next_due(&schedule, now_ms);
         self.store.create_schedule(&schedule, due).await?;
         self.arm(&schedule, due, now_ms).await;
-        crate::services::preflight::ensure_daily_of(
+        crate::services::preflight::ensure_daily_best_effort(
             &self.store,
             integration_id,
             self.clock.now_ms(),
         )
-        .await?;
+        .await;
         Ok(schedule_view(&schedule))
     }
 

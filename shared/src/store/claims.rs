@@ -48,6 +48,22 @@ impl Store {
         applied(result)
     }
 
+    /// Whether `key` is claimed and the claim has not expired.
+    pub async fn claimed(
+        &self,
+        integration_id: &str,
+        key: &str,
+        now_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let item = self
+            .get_item(&partition(integration_id), &format!("SEEN#{key}"))
+            .await?;
+        Ok(item
+            .and_then(|i| i.get("expires_at").cloned())
+            .and_then(|v| v.as_n().ok().and_then(|n| n.parse::<i64>().ok()))
+            .is_some_and(|expires| expires >= now_secs))
+    }
+
     /// Gives a claim back (the work it guarded failed and should be redone on retry).
     pub async fn release(&self, integration_id: &str, key: &str) -> Result<(), StoreError> {
         self.client

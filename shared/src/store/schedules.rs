@@ -6,6 +6,8 @@
 //! - `INT#<integration>` / `PREFLIGHT`: the day the pre-flight report was last
 //!   sent, on `gsi2` under `DAILY` at the next send time.
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::escalation::timer_sort_key;
 use super::{GSI2, Item, Store, StoreError, applied, from_typed, n, partition, s, typed_item};
 use crate::domain::oncall_schedule::OnCallSchedule;
@@ -27,8 +29,11 @@ pub struct DailyTimer {
     /// The last local day (`YYYY-MM-DD`) the report went out ("" for never).
     #[serde(default)]
     pub sent_day: String,
-    /// When it is next due (Unix ms).
+    /// When it is next due (Unix ms; 0 while a report is owed).
     pub due_ms: i64,
+    /// The day's report is decided but not yet sent.
+    #[serde(default)]
+    pub owed: bool,
 }
 
 fn daily_item(timer: &DailyTimer) -> Result<Item, StoreError> {
@@ -201,8 +206,8 @@ impl Store {
             .collect()
     }
 
-    /// Moves a daily timer on to `next` if it still says `current.sent_day`: false
-    /// when another run moved it first (that run sends the day's report).
+    /// Moves a daily timer on to `next` if it is still as `current` says (its day
+    /// and whether a report is owed): false when another run moved it first.
     pub async fn advance_daily_timer(
         &self,
         current: &DailyTimer,
@@ -214,8 +219,9 @@ impl Store {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("sent_day = :day")
+                .condition_expression("sent_day = :day AND owed = :owed")
                 .expression_attribute_values(":day", s(current.sent_day.clone()))
+                .expression_attribute_values(":owed", AttributeValue::Bool(current.owed))
                 .send()
                 .await,
         )

@@ -60,7 +60,15 @@ impl Notifier {
         async {
             let policy = self.route_policy(&integration, &event).await?;
             let targets = &event.targets;
-            if policy.is_none()
+            // A policy whose layer 0 reaches nobody now (only schedules, in a gap)
+            // counts as no targets: the default targets get the alert.
+            let first_reaches_nobody = policy.as_ref().is_some_and(|p| {
+                p.opening_oncall.is_empty()
+                    && p.layers
+                        .first()
+                        .is_none_or(|l| l.targets.chats.is_empty() && l.targets.members.is_empty())
+            });
+            if (policy.is_none() || first_reaches_nobody)
                 && targets.chats.is_empty()
                 && targets.members.is_empty()
                 && targets.dingtalk_user_ids.is_empty()

@@ -118,6 +118,16 @@ impl Notifier {
         let oncall = self.on_call(integration_id, &ids, now_ms).await?;
         if oncall.is_empty() {
             warn!(incident_id = %incident.id, "nobody is on call in the layer's schedules");
+            let layer = incident.escalation.as_ref().map_or(0, |e| e.layer + 1);
+            self.record(
+                &incident.id,
+                RecordKind::UnknownTarget,
+                Some(ids.join(", ")),
+                format!(
+                    "layer {layer}: nobody is on call in its schedules now; its other targets are notified (GET …/preflight lists such gaps ahead)"
+                ),
+            )
+            .await;
         }
         staff_layer(incident, &oncall, new_layer);
         Ok(())
@@ -193,7 +203,7 @@ impl Notifier {
             let margin = deadline
                 .checked_sub(self.settings.deadline_margin)
                 .unwrap_or(deadline);
-            report.oncall = runner.sweep(margin).await?;
+            report.oncall = Box::pin(runner.sweep(margin)).await?;
         }
         Ok(report)
     }
