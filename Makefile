@@ -26,8 +26,9 @@ tools: rust-tools
 browser-tools:
 	@command -v chromium >/dev/null || { echo "installing chromium (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	@dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed' || { echo "installing fonts-noto-cjk (Debian)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; }
+	@for font in fonts-noto-cjk fonts-noto-color-emoji; do \
+	  dpkg-query -W -f='$${Status}' $$font 2>/dev/null | grep -q 'ok installed' || { echo "installing $$font (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$font >/dev/null; }; done
 	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 rust-tools:

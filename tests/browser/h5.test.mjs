@@ -189,6 +189,16 @@ try {
   await desk.waitForSelector("#incident-list");
   await desk.screenshot({ path: `${artifacts}/h5-pc-list-zh-CN.png` });
   check("the PC list is back in Chinese", (await desk.textContent("#list-heading")).includes(T["zh-CN"].heading));
+
+  // The sandbox page shows the group's card the way DingTalk does: a coloured
+  // header, rendered markdown and buttons, in the integration's language.
+  await desk.goto(`${base}/sandbox`);
+  await desk.waitForSelector(".card-msg");
+  const cards = await desk.$$eval(".card-msg", (nodes) => nodes.map((n) => n.textContent));
+  check("the sandbox card speaks Chinese", cards.some((c) => /(告警中|处理中)/.test(c) && c.includes("严重") && /(认领|解决)/.test(c)), cards[0]);
+  check("the sandbox card renders the markdown", cards.some((c) => { const shown = c.split("variables")[0]; return shown.includes("7.2%") && !shown.includes("**7.2%**"); }), cards[0]);
+  const card = await desk.$(".card-msg");
+  await card.screenshot({ path: `${artifacts}/sandbox-card-zh-CN.png` });
 } catch (err) {
   check("browser flow", false, err.stack || String(err));
 } finally {
