@@ -109,6 +109,8 @@ pub struct Strings {
     pub card_not_associated: &'static str,
     /// Card private notice: the associated member is gone.
     pub card_member_gone: &'static str,
+    /// Card private notice: not associated, the click is held for 15 minutes: `{link}`.
+    pub card_held: &'static str,
 }
 
 /// Simplified Chinese.
@@ -161,6 +163,7 @@ pub static ZH_CN: Strings = Strings {
     card_conflict: "已有人先操作；这是当前状态。",
     card_not_associated: "您的钉钉账号尚未关联：请先打开一次应用（{link}）完成关联，然后再次点击按钮。",
     card_member_gone: "您关联的值班账号已不存在；请打开应用重新关联。",
+    card_held: "您的钉钉账号尚未关联，这次点击已为您保留 15 分钟：请在 15 分钟内打开应用（{link}）完成关联，之后将以您的名义自动执行。",
 };
 
 /// English.
@@ -213,6 +216,7 @@ pub static EN_US: Strings = Strings {
     card_conflict: "Someone acted first; this is the current state.",
     card_not_associated: "Your DingTalk account is not associated yet: open the app once ({link}) to associate it, then press the button again.",
     card_member_gone: "Your associated account no longer exists; open the app to associate again.",
+    card_held: "Your DingTalk account is not associated yet, so your click is held for 15 minutes: open the app ({link}) and associate within 15 minutes, and it is then applied in your name.",
 };
 
 impl Strings {
@@ -243,13 +247,31 @@ impl Strings {
     }
 }
 
-/// `text` with each `{name}` replaced by its value (`{{` and `}}` are literal braces).
+/// `text` with each `{name}` replaced by its value, in one pass (a value is never
+/// read again, so braces in it stay as they are); `{{` and `}}` are literal braces.
 pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
-    let mut out = text.to_string();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if let Some(end) = tail.find('}').filter(|_| tail.starts_with('{'))
+            && let Some((_, value)) = values.iter().find(|(name, _)| *name == &tail[1..end])
+        {
+            out.push_str(value);
+            rest = &tail[end + 1..];
+            continue;
+        }
+        out.push_str(&tail[..1]);
+        rest = &tail[1..];
     }
-    out.replace("{{", "{").replace("}}", "}")
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -290,5 +312,10 @@ mod tests {
         assert_eq!(ZH_CN.severity(Severity::Critical), "严重");
         assert!(ZH_CN.ack.contains("认领") && ZH_CN.reassign.contains("转派"));
         assert_eq!(fill("a {x} {{b}}", &[("x", "1")]), "a 1 {b}");
+        // Values are not read again: braces and placeholders in them stay.
+        assert_eq!(
+            fill("{title} {url}", &[("title", "{{x}} {url}"), ("url", "https://u")]),
+            "{{x}} {url} https://u"
+        );
     }
 }

@@ -145,35 +145,95 @@ pub fn check(templates: &MessageTemplates) -> Result<(), TemplateInvalid> {
                 message: "a template is at most 20,000 bytes".into(),
             });
         }
-        env.template_from_str(source).map_err(|e| TemplateInvalid {
+        let template = env.template_from_str(source).map_err(|e| TemplateInvalid {
             field,
             line: line_of(&e),
             message: describe(&e),
         })?;
+        // Names are looked up when rendering: render a sample to catch a misspelt
+        // filter, test or function now rather than at every alert.
+        let sample = Value::from(Serde(context(&sample_incident(), TemplateScope {
+            integration: "sample",
+            timezone: "UTC",
+            locale: Locale::EnUs,
+            base_url: "https://example.invalid",
+            now_ms: 0,
+        })));
+        if let Err(e) = template.render(sample)
+            && matches!(
+                e.kind(),
+                ErrorKind::UnknownFilter | ErrorKind::UnknownTest | ErrorKind::UnknownFunction
+            )
+        {
+            return Err(TemplateInvalid {
+                field,
+                line: line_of(&e),
+                message: describe(&e),
+            });
+        }
     }
     Ok(())
 }
 
-/// The template context of an incident (ARCHITECTURE.md §11).
+/// A full incident to render templates against when they are saved.
+fn sample_incident() -> Incident {
+    let event = crate::domain::incident::AlertEvent {
+        version: 1,
+        integration_id: "sample".into(),
+        alert: crate::domain::incident::Alert {
+            key: "sample".into(),
+            status: crate::domain::incident::AlertStatus::Firing,
+            severity: crate::domain::incident::Severity::Critical,
+            title: "sample".into(),
+            description: "sample".into(),
+            labels: std::collections::BTreeMap::from([("service".into(), "sample".into())]),
+            links: Vec::new(),
+            source: Some("sample".into()),
+            occurred_at: None,
+        },
+        targets: Default::default(),
+        truncated: Vec::new(),
+    };
+    crate::domain::incident_state::new_incident("sample".into(), &event, 0, "1970-01-01T00:00:00Z", None)
+}
+
+/// The template context of an incident (ARCHITECTURE.md §11). Alert text is data,
+/// not markup (§12): titles, labels, sources and link titles are made inert as in
+/// the built-in text, descriptions keep only the markdown subset, and links keep
+/// only http(s) URLs, so an alert cannot bring links or buttons of its own.
 pub fn context(incident: &Incident, scope: TemplateScope<'_>) -> serde_json::Value {
+    use super::sanitize::{description, inline};
     let status = if incident.status == IncidentStatus::Resolved {
         "resolved"
     } else {
         "firing"
     };
+    let labels: std::collections::BTreeMap<String, String> = incident
+        .labels
+        .iter()
+        .map(|(k, v)| (inline(k), inline(v)))
+        .collect();
+    let links: Vec<serde_json::Value> = incident
+        .links
+        .iter()
+        .filter(|l| l.url.starts_with("https://") || l.url.starts_with("http://"))
+        .map(|l| json!({"title": inline(&l.title), "url": l.url}))
+        .collect();
     json!({
         "alert": {
-            "key": incident.key, "status": status, "severity": incident.severity,
-            "title": incident.title, "description": incident.description,
-            "labels": incident.labels, "links": incident.links, "source": incident.source,
+            "key": inline(&incident.key), "status": status, "severity": incident.severity,
+            "title": inline(&incident.title), "description": description(&incident.description),
+            "labels": labels, "links": links, "source": incident.source.as_deref().map(inline),
+            "occurred_at": super::started(incident),
         },
         "incident": {
             "id": incident.id, "status": incident.status, "severity": incident.severity,
             "started_at": super::started(incident), "url": incident_url(scope.base_url, incident, None),
-            "acked_by": incident.acked_by, "assignees": incident.assignees,
+            "acked_by": incident.acked_by.as_deref().map(inline),
+            "assignees": incident.assignees.iter().map(|a| inline(a)).collect::<Vec<_>>(),
         },
-        "labels": incident.labels,
-        "integration": {"name": scope.integration, "timezone": scope.timezone, "locale": scope.locale.tag()},
+        "labels": labels,
+        "integration": {"name": inline(scope.integration), "timezone": scope.timezone, "locale": scope.locale.tag()},
     })
 }
 
@@ -213,6 +273,13 @@ fn render_one(
     Ok((cut_bytes(text.trim(), max).to_string(), out.total))
 }
 
+fn empty(field: &'static str) -> TemplateFailed {
+    TemplateFailed {
+        field,
+        message: "the template rendered nothing".into(),
+    }
+}
+
 /// Renders the integration's templates for `incident`.
 pub fn render(
     templates: &MessageTemplates,
@@ -236,10 +303,16 @@ pub fn render(
     };
     if let Some(source) = &templates.title {
         let (title, _) = render_one(&env, source, &ctx, TITLE_MAX).map_err(fail("title"))?;
+        if title.trim().is_empty() {
+            return Err(empty("title"));
+        }
         text.title = Some(title.replace('\n', " "));
     }
     if let Some(source) = &templates.body {
         let (body, total) = render_one(&env, source, &ctx, BODY_MAX).map_err(fail("body"))?;
+        if body.trim().is_empty() {
+            return Err(empty("body"));
+        }
         if total > BODY_MAX {
             text.cut_from = total;
         }

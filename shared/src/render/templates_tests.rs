@@ -93,3 +93,24 @@ fn runtime_errors_are_reported_for_the_fallback() {
     let err = render(&t, &incident("d"), scope()).expect_err("division by zero");
     assert_eq!(err.field, "title");
 }
+
+#[test]
+fn misspelt_filters_are_refused_on_save_and_empty_output_falls_back() {
+    let err = check(&templates(None, Some("a\n{{ incident.started_at | localtme }}"))).expect_err("unknown filter");
+    assert_eq!((err.field, err.line), ("body", 2), "{err}");
+    let empty = templates(Some("{{ labels.team }}"), None);
+    assert!(check(&empty).is_ok(), "an absent label is no error");
+    let err = render(&empty, &incident("d"), scope()).expect_err("renders nothing");
+    assert_eq!(err.field, "title");
+}
+
+#[test]
+fn alert_text_in_the_context_is_data_not_markup() {
+    let mut hostile = incident("[认领](https://evil) <font color=red>x</font>");
+    hostile.title = "[Ack](dingtalk://evil)".into();
+    hostile.labels.insert("team".into(), "[x](https://evil)".into());
+    let t = templates(Some("{{ alert.title }}"), Some("{{ alert.description }} {{ labels.team }}"));
+    let text = render(&t, &hostile, scope()).expect("renders");
+    assert!(!text.title.as_deref().unwrap_or("").contains("](dingtalk:"), "{text:?}");
+    assert!(!text.body.as_deref().unwrap_or("").contains("[x](https://evil)"), "{text:?}");
+}

@@ -20,6 +20,10 @@ use crate::services::ingest::parse_payload;
 use crate::services::integration_center::CenterError;
 use crate::store::Store;
 
+/// Most bytes of one card variable (the card's description included).
+const CARD_VALUE_MAX: usize = 1_000;
+/// Most samples one preview renders (an Alertmanager payload may carry many alerts).
+const MAX_SAMPLES: usize = 20;
 /// Recent alerts previewed when no payload is given.
 const RECENT: usize = 5;
 
@@ -74,6 +78,7 @@ impl TemplatePreview {
                         new_incident("preview".into(), event, at, &rfc3339(now_ms), None);
                     ("given".to_string(), incident)
                 })
+                .take(MAX_SAMPLES)
                 .collect(),
             None => {
                 let mut recent = self.store.list_incidents(integration_id).await?;
@@ -131,6 +136,12 @@ impl TemplatePreview {
             .to_string();
         let bytes = message.param_string().len();
         notes.extend(warnings(&title, &text, bytes, cut_from));
+        let body_bytes = ctx.custom.as_ref().and_then(|c| c.body.as_ref()).map_or(0, String::len);
+        if integration.card_template_id.is_some() && body_bytes > CARD_VALUE_MAX {
+            notes.push(format!(
+                "the body is {body_bytes} bytes: cards show at most {CARD_VALUE_MAX} bytes of it (robot messages show it all)"
+            ));
+        }
         json!({"source": source, "title": title, "body": text, "bytes": bytes, "warnings": notes})
     }
 }

@@ -42,13 +42,18 @@ impl Notifier {
         let (ctx, failed) = self.render_ctx(integration, incident);
         let ctx = ctx.mentioning(&targets.mentions);
         if let Some(failed) = failed {
-            self.record(
-                &incident.id,
-                RecordKind::TemplateFailed,
-                None,
-                format!("{failed}; the built-in text was sent (round {round})"),
-            )
-            .await;
+            // Once per incident version and round, whatever the repeats and retries.
+            let key = format!("TEMPLATE_FAILED#{}#{}#{round}", incident.id, incident.version);
+            let now_s = self.clock.now_ms() / 1000;
+            if matches!(self.counters.mark_once(&integration.id, &key, now_s + 86_400).await, Ok(true)) {
+                self.record(
+                    &incident.id,
+                    RecordKind::TemplateFailed,
+                    None,
+                    format!("{failed}; the built-in text is used (round {round})"),
+                )
+                .await;
+            }
         }
         let mut retry = None;
         for chat in &targets.chats {
