@@ -19,6 +19,8 @@ pub struct Strings {
     pub acknowledged: &'static str,
     /// Header word of a resolved incident.
     pub resolved: &'static str,
+    /// Header word of a storm digest card.
+    pub storm_label: &'static str,
     /// Severity critical.
     pub critical: &'static str,
     /// Severity warning.
@@ -118,6 +120,7 @@ pub static ZH_CN: Strings = Strings {
     firing: "告警中",
     acknowledged: "处理中",
     resolved: "已恢复",
+    storm_label: "告警风暴",
     critical: "严重",
     warning: "警告",
     info: "提醒",
@@ -171,6 +174,7 @@ pub static EN_US: Strings = Strings {
     firing: "FIRING",
     acknowledged: "ACKNOWLEDGED",
     resolved: "RESOLVED",
+    storm_label: "ALERT STORM",
     critical: "critical",
     warning: "warning",
     info: "info",

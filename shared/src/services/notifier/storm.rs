@@ -412,6 +412,11 @@ impl Notifier {
             ("show_resolve", "false"),
             ("show_snooze", "false"),
             ("details_url", link.as_str()),
+            ("status_label", storm.strings.storm_label),
+            ("severity_label", storm.strings.critical),
+            ("status_color", "#D83931"),
+            ("btn_details", storm.strings.details),
+            ("locale", integration.locale.tag()),
         ] {
             params.insert(k.into(), Value::from(v));
         }
