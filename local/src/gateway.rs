@@ -41,6 +41,16 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("ANY", "/api/integrations/{proxy+}", Function::AdminApi),
     ("ANY", "/api/incidents/{proxy+}", Function::AdminApi),
     ("POST", "/api/integrations/{id}/alerts", Function::Ingest),
+    (
+        "POST",
+        "/api/integrations/{id}/robot/send",
+        Function::Ingest,
+    ),
+    (
+        "POST",
+        "/api/integrations/{id}/pagerduty/v2/enqueue",
+        Function::Ingest,
+    ),
     ("GET", "/dingtalk/{id}/app", Function::H5App),
     ("ANY", "/dingtalk/{id}/app/{proxy+}", Function::H5App),
 ];
@@ -258,6 +268,14 @@ mod tests {
         assert_eq!(
             pick("GET", "/api/integrations/x/alerts"),
             Some(Function::AdminApi)
+        );
+        assert_eq!(
+            pick("POST", "/api/integrations/x/robot/send"),
+            Some(Function::Ingest)
+        );
+        assert_eq!(
+            pick("POST", "/api/integrations/x/pagerduty/v2/enqueue"),
+            Some(Function::Ingest)
         );
         assert_eq!(pick("GET", "/api/integrations"), Some(Function::AdminApi));
         assert_eq!(

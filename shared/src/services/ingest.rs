@@ -45,7 +45,7 @@ fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Targets named by labels (`dingtalk_chat`: openConversationIds or exact group titles;
 /// `dingtalk_member`: emails).
-fn targets_from_labels<'a>(
+pub(crate) fn targets_from_labels<'a>(
     label_sets: impl Iterator<Item = &'a Value>,
 ) -> Result<Targets, ValidationError> {
     let mut targets = Targets::default();
@@ -310,12 +310,7 @@ impl Ingest {
                 ApiError::new(503, "unavailable", format!("store unavailable, retry: {e}"))
             })?
             .ok_or_else(|| ApiError::not_found("integration"))?;
-        let presented = hex::encode(Sha256::digest(bearer.unwrap_or_default().trim().as_bytes()));
-        let valid: bool = presented
-            .as_bytes()
-            .ct_eq(integration.ingest_token_sha256.as_bytes())
-            .into();
-        if bearer.is_none_or(str::is_empty) || !valid {
+        if !bearer.is_some_and(|b| token_matches(&integration, b)) {
             return Err(ApiError::new(
                 401,
                 "unauthorized",
@@ -327,22 +322,47 @@ impl Ingest {
         })?;
         let mut events = parse_payload(&value, integration_id)
             .map_err(|v| ApiError::invalid_field(v.field.clone(), v.to_string()))?;
-        let mut keys = Vec::new();
         let received_ms = chrono::Utc::now().timestamp_millis();
-        for event in &mut events {
-            crate::domain::bounds::redate(event, received_ms);
-            crate::domain::bounds::bound(event);
-        }
-        for event in &events {
-            self.queue.send_alert(event).await.map_err(|e| {
-                tracing::error!(error = %e, "queue send failed");
-                ApiError::new(503, "unavailable", "could not queue the alert; retry")
-            })?;
-            keys.push(event.alert.key.clone());
-        }
+        let keys = bound_and_queue(&self.queue, &mut events, received_ms)
+            .await
+            .map_err(|_| ApiError::new(503, "unavailable", "could not queue the alert; retry"))?;
         info!(integration_id, queued = keys.len(), "alerts queued");
         Ok(json!({"queued": keys.len(), "keys": keys}))
     }
+}
+
+/// Whether `presented` is the integration's ingest token: its SHA-256 digest is
+/// compared in constant time with the stored one (an empty token never matches).
+pub(crate) fn token_matches(integration: &Integration, presented: &str) -> bool {
+    let presented = presented.trim();
+    let digest = hex::encode(Sha256::digest(presented.as_bytes()));
+    let same: bool = digest
+        .as_bytes()
+        .ct_eq(integration.ingest_token_sha256.as_bytes())
+        .into();
+    !presented.is_empty() && same
+}
+
+/// Re-dates (more than 5 minutes ahead → `received_ms`) and bounds the events, then
+/// queues them in order; returns their keys. A queue failure is logged and returned
+/// (callers answer 5xx so the sender retries).
+pub(crate) async fn bound_and_queue(
+    queue: &JobQueue,
+    events: &mut [AlertEvent],
+    received_ms: i64,
+) -> Result<Vec<String>, crate::infra::queue::QueueError> {
+    let mut keys = Vec::with_capacity(events.len());
+    for event in events.iter_mut() {
+        crate::domain::bounds::redate(event, received_ms);
+        crate::domain::bounds::bound(event);
+    }
+    for event in events.iter() {
+        queue.send_alert(event).await.inspect_err(|e| {
+            tracing::error!(error = %e, "queue send failed");
+        })?;
+        keys.push(event.alert.key.clone());
+    }
+    Ok(keys)
 }
 
 /// Shared handle type for the local stack.

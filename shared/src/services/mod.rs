@@ -10,6 +10,8 @@ pub mod h5_incidents;
 pub mod incident_actions;
 pub mod incident_reader;
 pub mod ingest;
+pub mod ingest_pagerduty;
+pub mod ingest_robot;
 pub mod integration_center;
 pub mod notifier;
 pub mod oncall_runner;
