@@ -1,7 +1,8 @@
 // Acceptance of the H5 app in headless Chromium, against the running local stack
 // (the sandbox stands in for DingTalk and its JSAPI), in both languages: the demo
 // integration is created without a locale, so the page starts in zh-CN.
-// First visit → link-code association → every open incident of the integration, with
+// First visit from a Snooze link → the Snooze held → link-code association → the
+// Snooze replayed in the member's name → every open incident of the integration, with
 // the mine / severity filters → Acknowledge (认领) → the incident is acknowledged and
 // its record names the member → a note shows in the timeline; a second visit goes
 // straight to the list; "who is on call" shows the demo schedule; switching to English
@@ -98,12 +99,24 @@ try {
   check("the page starts in the integration's language (zh-CN)", (await lang(page)) === "zh-CN", await lang(page));
   check("outside DingTalk explains how to open the app", (await page.textContent("#outside")).includes(T["zh-CN"].outside));
 
-  // First visit inside DingTalk (the sandbox's "Open the app as Dave").
-  await page.goto(`${base}/sandbox/as/dave0004?next=${encodeURIComponent(appUrl)}`);
+  // First visit inside DingTalk (the sandbox's "Open the app as Dave"), from an alert's
+  // Snooze link: not associated yet, so the Snooze is held and the form says so.
+  await page.goto(`${base}/sandbox/as/dave0004?next=${encodeURIComponent(`${appUrl}?incident=${team.id}&action=snooze`)}`);
   await page.waitForSelector("#link-code");
+  await page.waitForSelector("#held-note");
+  check("an action link opened before association is held", (await page.getAttribute("#held-note", "data-action")) === "snooze",
+    await page.textContent("#held-note"));
   await page.screenshot({ path: `${artifacts}/h5-mobile-associate-zh-CN.png`, fullPage: true });
   await page.fill("#link-code", code);
   await page.click("#associate-submit");
+  // Replay after association: the held Snooze is applied in Robert's name.
+  await page.waitForSelector("#replayed");
+  check("after association the held Snooze is applied, and the page says so", (await page.getAttribute("#replayed", "data-applied")) === "true",
+    await page.textContent("#replayed"));
+  const replayedTeam = (await admin("GET", `/api/incidents/${team.id}`)).body;
+  check("the replayed Snooze is recorded", !!replayedTeam.snoozed_until && (replayedTeam.records || []).some((r) => r.kind === "replayed"),
+    JSON.stringify(replayedTeam.records));
+  await page.click("#back");
   await page.waitForSelector(`[data-incident="${incident.id}"]`);
   await ensureLanguage(page, "zh-CN");
   await page.waitForSelector(`[data-incident="${incident.id}"]`);

@@ -66,7 +66,16 @@
       kind_clock_skew: "时钟偏差", kind_escalated: "已升级", kind_ding_sent: "已发送 DING",
       kind_ding_recalled: "已撤回 DING", kind_ding_failed: "DING 失败", kind_reassigned: "已转派",
       kind_ack_timeout: "认领超时", kind_snooze_ended: "暂缓结束", kind_template_failed: "模板出错",
-      kind_note: "备注"
+      kind_note: "备注", kind_replayed: "关联后执行",
+      reassignName: "转派",
+      heldNote: "已为你保留“{action}”操作：请在 {time} 前完成关联，之后将以你的名义自动执行。",
+      holdFailed: "无法保留此操作",
+      replayedApplied: "你关联前点击的“{action}”{of}已执行。",
+      replayedDropped: "你关联前点击的“{action}”{of}未执行：{reason}",
+      replayedOf: "（{title}）",
+      reason_resolved: "事件在此期间已解决。", reason_already_acknowledged: "事件已被他人认领。",
+      reason_already_done: "该操作已生效。", reason_not_licensed: "你的账号没有许可；请联系管理员。",
+      reason_not_found: "事件已不存在。", reason_conflict: "有人同时处理了该事件。"
     },
     "en-US": {
       langName: "English", switchTo: "Switch language", incidents: "Incidents",
@@ -119,7 +128,16 @@
       kind_clock_skew: "clock skew", kind_escalated: "escalated", kind_ding_sent: "DING sent",
       kind_ding_recalled: "DING recalled", kind_ding_failed: "DING failed", kind_reassigned: "reassigned",
       kind_ack_timeout: "acknowledgement timed out", kind_snooze_ended: "snooze ended", kind_template_failed: "template failed",
-      kind_note: "note"
+      kind_note: "note", kind_replayed: "replayed",
+      reassignName: "Reassign",
+      heldNote: "Your {action} is held: associate your account before {time} and it is applied in your name.",
+      holdFailed: "Could not hold this action",
+      replayedApplied: "Your {action}{of}, clicked before you associated, was applied.",
+      replayedDropped: "Your {action}{of}, clicked before you associated, was not applied: {reason}",
+      replayedOf: " of \u201c{title}\u201d",
+      reason_resolved: "the incident was resolved meanwhile.", reason_already_acknowledged: "someone else acknowledged it already.",
+      reason_already_done: "it was already in effect.", reason_not_licensed: "your account has no licence; ask an admin.",
+      reason_not_found: "the incident no longer exists.", reason_conflict: "someone acted on the incident at the same moment."
     }
   };
   var lang = STRINGS[cfg.locale] ? cfg.locale : "zh-CN";
@@ -182,8 +200,11 @@
     });
     return box;
   }
+  // What became of an action held before association: shown once, above the next screen.
+  var banner = null;
   function show() {
     main.textContent = "";
+    if (banner) { main.appendChild(banner); banner = null; }
     Array.prototype.forEach.call(arguments, function (n) { if (n) main.appendChild(n); });
   }
   function api(path, method, body) {
@@ -301,6 +322,7 @@
         token = r.body.session;
         me = r.body;
         if (STRINGS[me.locale]) { lang = me.locale; applyLanguage(); }
+        replayed();
         route();
       }, function () { outside(); });
     };
@@ -314,7 +336,7 @@
 
   function route() {
     header();
-    if (!me.member) return associate();
+    if (!me.member) return holdThenAssociate();
     if (params.get("incident")) return detail(params.get("incident"), params.get("action"));
     if (params.get("view") === "shifts" || params.get("view") === "oncall") return oncall();
     return list();
@@ -328,13 +350,47 @@
     return failure("associateFailed", r);
   }
 
-  function associate(error) {
-    screen = function () { associate(error); };
+  // An action's name in the page's language ("认领", "Snooze 2 h").
+  function actionName(action, duration) {
+    if (action === "reassign") return t("reassignName");
+    var name = STRINGS[lang]["name_" + action] !== undefined ? t("name_" + action) : action;
+    return action === "snooze" && duration ? name + " " + label("snooze", duration) : name;
+  }
+
+  // Opened from an action link before associating: the action is held on the server
+  // (once per visit) and applied in the person's name once they associate.
+  var holdTried = false;
+  function holdThenAssociate() {
+    var incident = params.get("incident"), action = params.get("action");
+    if (!incident || !action || holdTried) return associate();
+    holdTried = true;
+    api("/held", "POST", { incident: incident, action: action, duration: params.get("duration") || undefined,
+      member: params.get("member") || undefined }).then(function (r) {
+      if (r.status === 201) { me.held = r.body; return associate(); }
+      associate(null, failure("holdFailed", r));
+    });
+  }
+
+  // The answer to an association says what became of the held action: a banner above
+  // the next screen, which is that incident (its action is not offered again).
+  function replayed() {
+    var rep = me.replayed;
+    if (!rep) return;
+    var vars = { action: actionName(rep.action, rep.duration), of: rep.title ? t("replayedOf", { title: rep.title }) : "",
+      reason: STRINGS[lang]["reason_" + rep.reason_code] !== undefined ? t("reason_" + rep.reason_code) : (rep.reason || "") };
+    banner = el("div", { "class": "card " + (rep.applied ? "ok" : "notice"), id: "replayed", role: "status",
+      "data-applied": String(rep.applied), "data-reason": rep.reason_code || "", text: t(rep.applied ? "replayedApplied" : "replayedDropped", vars) });
+    if (rep.title) params.set("incident", rep.incident);
+    params.delete("action");
+  }
+
+  function associate(error, warning) {
+    screen = function () { associate(error, warning); };
     var input = el("input", { type: "text", id: "link-code", name: "code", placeholder: t("codePlaceholder"), autocomplete: "one-time-code", maxlength: "12", required: "required" });
     var form = el("form", { id: "associate-form", onsubmit: function (e) {
       e.preventDefault();
       api("/associate", "POST", { code: input.value.trim() }).then(function (r) {
-        if (r.status === 200) { me = r.body; params.delete("view"); route(); }
+        if (r.status === 200) { me = r.body; params.delete("view"); replayed(); route(); }
         else associate(associateError(r));
       });
     } }, [
@@ -345,8 +401,11 @@
       el("div", { "class": "card" }, [
         el("div", { "class": "title", text: t("associateTitle") }),
         el("p", { text: t("associateBody", { name: me.user.name }) }),
+        me.held ? el("p", { "class": "card notice", id: "held-note", "data-action": me.held.action,
+          text: t("heldNote", { action: actionName(me.held.action, me.held.duration), time: time(me.held.until) }) }) : null,
         form
       ]),
+      warning ? message("notice", warning, "hold-error") : null,
       error ? message("error", error, "associate-error") : null
     );
   }

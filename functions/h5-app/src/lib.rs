@@ -1,6 +1,7 @@
 //! H5 app function: the page at `GET /dingtalk/{id}/app` (with its assets) and its
 //! JSON API under `/dingtalk/{id}/app/api/…` (login-free identity, association,
-//! incidents and actions).
+//! incidents and actions, and `POST held`: an action link's action held for a person
+//! not associated yet, replayed once they associate).
 
 use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
@@ -253,6 +254,19 @@ impl H5Page {
                 ))
             }
             ("POST", ["unlink"]) => Ok(json_response(200, &self.app.unlink(&session).await?)),
+            ("POST", ["held"]) => {
+                let body = body(request)?;
+                let duration = body.get("duration").and_then(Value::as_str);
+                let member = body.get("member").and_then(Value::as_str);
+                let (incident, action) = (text(&body, "incident"), text(&body, "action"));
+                Ok(json_response(
+                    201,
+                    &self
+                        .app
+                        .hold(&session, &incident, &action, (duration, member))
+                        .await?,
+                ))
+            }
             ("POST", ["locale"]) => {
                 let body = body(request)?;
                 Ok(json_response(

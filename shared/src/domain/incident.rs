@@ -299,6 +299,9 @@ pub enum RecordKind {
     TemplateFailed,
     /// Someone added a note (H5 app); the detail is the note's text.
     Note,
+    /// An action clicked before its person was associated was applied (or dropped)
+    /// once they associated; the detail says which action was held when.
+    Replayed,
 }
 
 /// One line of an incident's timeline.

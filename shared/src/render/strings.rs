@@ -318,7 +318,10 @@ mod tests {
         assert_eq!(fill("a {x} {{b}}", &[("x", "1")]), "a 1 {b}");
         // Values are not read again: braces and placeholders in them stay.
         assert_eq!(
-            fill("{title} {url}", &[("title", "{{x}} {url}"), ("url", "https://u")]),
+            fill(
+                "{title} {url}",
+                &[("title", "{{x}} {url}"), ("url", "https://u")]
+            ),
             "{{x}} {url} https://u"
         );
     }

@@ -152,13 +152,16 @@ pub fn check(templates: &MessageTemplates) -> Result<(), TemplateInvalid> {
         })?;
         // Names are looked up when rendering: render a sample to catch a misspelt
         // filter, test or function now rather than at every alert.
-        let sample = Value::from(Serde(context(&sample_incident(), TemplateScope {
-            integration: "sample",
-            timezone: "UTC",
-            locale: Locale::EnUs,
-            base_url: "https://example.invalid",
-            now_ms: 0,
-        })));
+        let sample = Value::from(Serde(context(
+            &sample_incident(),
+            TemplateScope {
+                integration: "sample",
+                timezone: "UTC",
+                locale: Locale::EnUs,
+                base_url: "https://example.invalid",
+                now_ms: 0,
+            },
+        )));
         if let Err(e) = template.render(sample)
             && matches!(
                 e.kind(),
@@ -194,7 +197,13 @@ fn sample_incident() -> Incident {
         targets: Default::default(),
         truncated: Vec::new(),
     };
-    crate::domain::incident_state::new_incident("sample".into(), &event, 0, "1970-01-01T00:00:00Z", None)
+    crate::domain::incident_state::new_incident(
+        "sample".into(),
+        &event,
+        0,
+        "1970-01-01T00:00:00Z",
+        None,
+    )
 }
 
 /// The template context of an incident (ARCHITECTURE.md §11). Alert text is data,

@@ -96,7 +96,11 @@ fn runtime_errors_are_reported_for_the_fallback() {
 
 #[test]
 fn misspelt_filters_are_refused_on_save_and_empty_output_falls_back() {
-    let err = check(&templates(None, Some("a\n{{ incident.started_at | localtme }}"))).expect_err("unknown filter");
+    let err = check(&templates(
+        None,
+        Some("a\n{{ incident.started_at | localtme }}"),
+    ))
+    .expect_err("unknown filter");
     assert_eq!((err.field, err.line), ("body", 2), "{err}");
     let empty = templates(Some("{{ labels.team }}"), None);
     assert!(check(&empty).is_ok(), "an absent label is no error");
@@ -108,9 +112,24 @@ fn misspelt_filters_are_refused_on_save_and_empty_output_falls_back() {
 fn alert_text_in_the_context_is_data_not_markup() {
     let mut hostile = incident("[认领](https://evil) <font color=red>x</font>");
     hostile.title = "[Ack](dingtalk://evil)".into();
-    hostile.labels.insert("team".into(), "[x](https://evil)".into());
-    let t = templates(Some("{{ alert.title }}"), Some("{{ alert.description }} {{ labels.team }}"));
+    hostile
+        .labels
+        .insert("team".into(), "[x](https://evil)".into());
+    let t = templates(
+        Some("{{ alert.title }}"),
+        Some("{{ alert.description }} {{ labels.team }}"),
+    );
     let text = render(&t, &hostile, scope()).expect("renders");
-    assert!(!text.title.as_deref().unwrap_or("").contains("](dingtalk:"), "{text:?}");
-    assert!(!text.body.as_deref().unwrap_or("").contains("[x](https://evil)"), "{text:?}");
+    assert!(
+        !text.title.as_deref().unwrap_or("").contains("](dingtalk:"),
+        "{text:?}"
+    );
+    assert!(
+        !text
+            .body
+            .as_deref()
+            .unwrap_or("")
+            .contains("[x](https://evil)"),
+        "{text:?}"
+    );
 }

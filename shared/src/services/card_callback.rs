@@ -1,7 +1,9 @@
 //! Interactive card button callbacks (`POST /dingtalk/{id}/cards`): verify DingTalk's
 //! signature and the card, act as the clicker's bound and licensed member through the
 //! same service the H5 app uses, and answer the updated card within 2 s. Every other
-//! copy of the card is updated by the queued `incident_changed` job, never here.
+//! copy of the card is updated by the queued `incident_changed` job, never here. A
+//! click by someone not associated yet is held and replayed once they associate
+//! (see [`super::replay`]).
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use crate::infra::crypto::verify_card_callback_signature;
 use crate::render::strings::{Strings, fill};
 use crate::render::{self, RenderContext};
 use crate::services::incident_actions::{Action, ActionError, IncidentActions};
+use crate::services::replay;
 use crate::store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -258,7 +261,7 @@ impl CardCallback {
             return Ok(answer(card_now(&incident), notice(s.card_unknown_button)));
         };
         let member = match self
-            .clicker(&integration, &click.user_id, &incident, &ctx_base)
+            .clicker(&integration, &click.user_id, &incident, &ctx_base, &action)
             .await?
         {
             Ok(member) => member,
@@ -283,26 +286,40 @@ impl CardCallback {
         Ok(answer(card, private))
     }
 
-    /// The member behind a clicking DingTalk user, or the private notice to show
-    /// (and, for an unassociated user, a queued 1:1 link prompt).
+    /// The member behind a clicking DingTalk user, or the private notice to show.
+    /// An unassociated user's `action` is held for 15 minutes (replayed once they
+    /// associate in the app) and a 1:1 link prompt is queued.
     async fn clicker(
         &self,
         integration: &Integration,
         user_id: &str,
         incident: &Incident,
         base_url: &str,
+        action: &Action,
     ) -> Result<Result<Member, Map<String, Value>>, CardCallbackError> {
         let Some(binding) = self.store.binding_of_user(&integration.id, user_id).await? else {
             info!(integration_id = %integration.id, "card click by an unassociated user");
+            let click = replay::Click {
+                integration_id: &integration.id,
+                user_id,
+                incident_id: &incident.id,
+                source: replay::HoldSource::Card,
+            };
+            let held = replay::hold(&self.store, click, action, self.clock.now_ms()).await;
+            if let Err(err) = &held {
+                warn!(integration_id = %integration.id, error = %err, "could not hold the click");
+            }
             self.actions
                 .queue_link_prompt(&integration.id, user_id)
                 .await;
             let link = render::incident_url(base_url, incident, None);
             let s = Strings::of(integration.locale);
-            return Ok(Err(notice(&fill(
-                s.card_not_associated,
-                &[("link", &link)],
-            ))));
+            let text = if held.is_ok() {
+                s.card_held
+            } else {
+                s.card_not_associated
+            };
+            return Ok(Err(notice(&fill(text, &[("link", &link)]))));
         };
         match self
             .store

@@ -17,6 +17,7 @@ use crate::domain::member::{Binding, Member};
 use crate::http::ApiError;
 use crate::infra::session::{SESSION_SECONDS, Session, SessionError, SessionKey};
 use crate::services::incident_actions::IncidentActions;
+use crate::services::replay::{HeldView, Replayed};
 use crate::store::{Redeemed, Store, StoreError};
 
 /// Wrong link codes a person may enter per 15 minutes.
@@ -44,6 +45,9 @@ pub enum H5Error {
     /// Too many wrong link codes.
     #[error("too many wrong codes; wait 15 minutes and ask for a new code")]
     TooManyAttempts,
+    /// Nothing is held for an associated person: they act directly.
+    #[error("your account is associated: act on the incident directly")]
+    AlreadyAssociated,
     /// DingTalk or configuration trouble on our side.
     #[error("{0}")]
     Unavailable(String),
@@ -62,6 +66,7 @@ impl From<H5Error> for ApiError {
             H5Error::Invalid(field, _) => ApiError::invalid_field(field, message),
             H5Error::Conflict(_) => ApiError::new(409, "conflict", message),
             H5Error::TooManyAttempts => ApiError::new(429, "too_many_attempts", message),
+            H5Error::AlreadyAssociated => ApiError::new(409, "already_associated", message),
             H5Error::Unavailable(_) => ApiError::new(503, "unavailable", message),
             H5Error::Store(e) => ApiError::internal(&e),
         }
@@ -96,6 +101,13 @@ pub struct Me {
     pub associated_via: Option<String>,
     /// The page's language: the one the person chose, else the integration's.
     pub locale: Locale,
+    /// Not associated yet: the action they clicked, held until they associate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldView>,
+    /// In the answer to an association (link code, or profile email at login):
+    /// what became of the action they held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<Replayed>,
 }
 
 /// The answer to a login.
@@ -167,7 +179,8 @@ impl H5App {
     }
 
     /// Exchanges a login-free auth code for a session; associates the account
-    /// automatically when the DingTalk profile's email matches exactly one member.
+    /// automatically when the DingTalk profile's email matches exactly one member
+    /// (and then replays the action they held, if any: the answer's `replayed`).
     pub async fn login(&self, integration_id: &str, code: &str) -> Result<LoginAnswer, H5Error> {
         let integration = self.integration(integration_id).await?;
         let key = self.key()?.clone();
@@ -190,15 +203,17 @@ impl H5App {
                 ));
             }
         };
-        if self
+        let associated = if self
             .store
             .binding_of_user(integration_id, &user.userid)
             .await?
             .is_none()
         {
             self.associate_by_profile(&integration, &user.userid, &user.name)
-                .await?;
-        }
+                .await?
+        } else {
+            None
+        };
         let now = self.clock.now_secs();
         let session = Session {
             iid: integration_id.to_string(),
@@ -208,19 +223,26 @@ impl H5App {
             sid: uuid::Uuid::new_v4().simple().to_string(),
         };
         info!(integration_id, "H5 login");
+        let replayed = match &associated {
+            Some(member) => self.replay(&session, member).await,
+            None => None,
+        };
+        let mut me = self.me(&session).await?;
+        me.replayed = replayed;
         Ok(LoginAnswer {
             session: key.issue(&session),
             expires_at: rfc3339(session.exp * 1000),
-            me: self.me(&session).await?,
+            me,
         })
     }
 
+    /// The member the profile's email associated the person with, if one did.
     async fn associate_by_profile(
         &self,
         integration: &Integration,
         user_id: &str,
         name: &str,
-    ) -> Result<(), H5Error> {
+    ) -> Result<Option<Member>, H5Error> {
         let profile = match self
             .dingtalk
             .user_profile(AppCredentials::from(integration), user_id)
@@ -228,11 +250,11 @@ impl H5App {
         {
             Ok(profile) => profile,
             Err(DingTalkError::PermissionDenied { .. } | DingTalkError::Rejected { .. }) => {
-                return Ok(());
+                return Ok(None);
             }
             Err(err) => {
                 warn!(error = %err, "profile lookup failed; association by profile skipped");
-                return Ok(());
+                return Ok(None);
             }
         };
         let mut emails: Vec<String> = [profile.email, profile.org_email]
@@ -250,8 +272,9 @@ impl H5App {
         if let [member] = matches.as_slice() {
             self.bind(&integration.id, user_id, name, member, "profile_match")
                 .await?;
+            return Ok(matches.pop());
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn bind(
@@ -300,6 +323,10 @@ impl H5App {
             None => None,
         };
         let locale = chosen.or(integration.map(|i| i.locale)).unwrap_or_default();
+        let held = match &binding {
+            Some(_) => None,
+            None => self.held_view(&session.iid, &session.uid).await?,
+        };
         Ok(Me {
             user: json!({"userid": session.uid, "name": session.name}),
             member: member.map(|m| MemberView {
@@ -309,6 +336,8 @@ impl H5App {
             }),
             associated_via: binding.map(|b| b.via),
             locale,
+            held,
+            replayed: None,
         })
     }
 
@@ -346,7 +375,8 @@ impl H5App {
         self.me(session).await
     }
 
-    /// Associates the session's DingTalk user with a member by a one-time link code.
+    /// Associates the session's DingTalk user with a member by a one-time link code,
+    /// then replays the action they held, if any (the answer's `replayed`).
     pub async fn associate(&self, session: &Session, code: &str) -> Result<Me, H5Error> {
         let now = self.clock.now_secs();
         let attempts = self
@@ -386,7 +416,10 @@ impl H5App {
             "link_code",
         )
         .await?;
-        self.me(session).await
+        let replayed = self.replay(session, &member).await;
+        let mut me = self.me(session).await?;
+        me.replayed = replayed;
+        Ok(me)
     }
 
     /// Removes the session user's association.

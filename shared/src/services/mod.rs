@@ -16,6 +16,7 @@ pub mod integration_center;
 pub mod notifier;
 pub mod oncall_runner;
 pub mod preflight;
+pub mod replay;
 pub mod schedule_admin;
 pub mod template_preview;
 

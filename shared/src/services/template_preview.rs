@@ -136,7 +136,11 @@ impl TemplatePreview {
             .to_string();
         let bytes = message.param_string().len();
         notes.extend(warnings(&title, &text, bytes, cut_from));
-        let body_bytes = ctx.custom.as_ref().and_then(|c| c.body.as_ref()).map_or(0, String::len);
+        let body_bytes = ctx
+            .custom
+            .as_ref()
+            .and_then(|c| c.body.as_ref())
+            .map_or(0, String::len);
         if integration.card_template_id.is_some() && body_bytes > CARD_VALUE_MAX {
             notes.push(format!(
                 "the body is {body_bytes} bytes: cards show at most {CARD_VALUE_MAX} bytes of it (robot messages show it all)"

@@ -8,6 +8,7 @@
 //! - `TOKEN`: the app access token shared by every Lambda instance
 //! - `POLICY#<id>`, `ROUTES`: escalation policies and routes (see `escalation`)
 //! - `SCHED#<id>`, `PREFLIGHT`: on-call schedules and the daily pre-flight timer (see `schedules`)
+//! - `HELD#<userId>`: a click held for 15 minutes until its person associates (see `held_actions`)
 
 mod chats;
 mod claims;
@@ -15,6 +16,7 @@ mod claims;
 pub mod conformance;
 mod deliveries;
 mod escalation;
+mod held_actions;
 mod incident_book;
 mod incidents;
 mod integrations;
@@ -34,6 +36,7 @@ use aws_sdk_dynamodb::types::{
 
 pub use chats::{ChatInstall, ChatWrite};
 pub use claims::CachedToken;
+pub use held_actions::HeldAction;
 pub use incident_book::{IncidentBook, MemoryIncidents, NewId};
 pub use incidents::AlertApplied;
 pub use link_codes::Redeemed;

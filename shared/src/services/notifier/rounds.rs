@@ -43,9 +43,17 @@ impl Notifier {
         let ctx = ctx.mentioning(&targets.mentions);
         if let Some(failed) = failed {
             // Once per incident version and round, whatever the repeats and retries.
-            let key = format!("TEMPLATE_FAILED#{}#{}#{round}", incident.id, incident.version);
+            let key = format!(
+                "TEMPLATE_FAILED#{}#{}#{round}",
+                incident.id, incident.version
+            );
             let now_s = self.clock.now_ms() / 1000;
-            if matches!(self.counters.mark_once(&integration.id, &key, now_s + 86_400).await, Ok(true)) {
+            if matches!(
+                self.counters
+                    .mark_once(&integration.id, &key, now_s + 86_400)
+                    .await,
+                Ok(true)
+            ) {
                 self.record(
                     &incident.id,
                     RecordKind::TemplateFailed,
