@@ -18,4 +18,16 @@ impl ValidationError {
             message: message.into(),
         }
     }
+
+    /// A request body that did not deserialise, naming the JSON path that failed
+    /// (`layers[0].ding.remind_type`; `body` for the whole body).
+    pub fn from_json_path(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = err.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        Self::new(&field, err.into_inner().to_string())
+    }
 }

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use crate::clock::{Clock, rfc3339};
 use crate::domain::ValidationError;
-use crate::domain::chat::ChatStatus;
 use crate::domain::escalation::{EscalationPolicy, PolicyDirectory, PolicySpec, validate_policy};
 use crate::domain::routing::{self, Route};
 use crate::services::integration_center::CenterError;
@@ -56,36 +55,16 @@ impl EscalationAdmin {
 
     /// Parses and validates a policy body; member emails are normalised.
     async fn spec(&self, integration_id: &str, body: &Value) -> Result<PolicySpec, CenterError> {
-        let mut spec: PolicySpec = serde_path_to_error::deserialize(body.clone()).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "body".to_string()
-            } else {
-                path
-            };
-            ValidationError::new(&field, e.into_inner().to_string())
-        })?;
+        let mut spec: PolicySpec = serde_path_to_error::deserialize(body.clone())
+            .map_err(ValidationError::from_json_path)?;
         for layer in &mut spec.layers {
             for email in &mut layer.targets.members {
                 *email = email.trim().to_ascii_lowercase();
             }
         }
         let known = Known {
-            chats: self
-                .store
-                .list_chats(integration_id)
-                .await?
-                .into_iter()
-                .filter(|c| c.status != ChatStatus::Uninstalled)
-                .map(|c| c.open_conversation_id)
-                .collect(),
-            members: self
-                .store
-                .list_members(integration_id)
-                .await?
-                .into_iter()
-                .map(|m| m.email)
-                .collect(),
+            chats: self.store.live_chat_ids(integration_id).await?,
+            members: self.store.member_emails(integration_id).await?,
             schedules: self
                 .store
                 .list_schedules(integration_id)

@@ -3,7 +3,6 @@
 //! and the shifts of a range. Every write puts the schedule on the handoff index
 //! at its next handoff message, and queues a timer when that is near.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -11,7 +10,6 @@ use tracing::warn;
 
 use crate::clock::Clock;
 use crate::domain::ValidationError;
-use crate::domain::chat::ChatStatus;
 use crate::domain::handoff::next_due;
 use crate::domain::job::Job;
 use crate::domain::oncall_schedule::{
@@ -65,16 +63,6 @@ fn override_view(tz: chrono_tz::Tz, o: &Override) -> Value {
     })
 }
 
-fn invalid_body(err: serde_path_to_error::Error<serde_json::Error>) -> ValidationError {
-    let path = err.path().to_string();
-    let field = if path == "." {
-        "body".to_string()
-    } else {
-        path
-    };
-    ValidationError::new(&field, err.into_inner().to_string())
-}
-
 impl ScheduleAdmin {
     /// The service on `store`; `jobs` queues handoff timers (none: the sweep only).
     pub fn new(store: Store, clock: Arc<dyn Clock>, jobs: Option<JobQueue>) -> Self {
@@ -90,28 +78,15 @@ impl ScheduleAdmin {
 
     /// Parses and validates a schedule body; member emails are normalised.
     async fn spec(&self, integration_id: &str, body: &Value) -> Result<ScheduleSpec, CenterError> {
-        let mut spec: ScheduleSpec =
-            serde_path_to_error::deserialize(body.clone()).map_err(invalid_body)?;
+        let mut spec: ScheduleSpec = serde_path_to_error::deserialize(body.clone())
+            .map_err(ValidationError::from_json_path)?;
         for rotation in &mut spec.rotations {
             for email in &mut rotation.members {
                 *email = email.trim().to_ascii_lowercase();
             }
         }
-        let members: HashSet<String> = self
-            .store
-            .list_members(integration_id)
-            .await?
-            .into_iter()
-            .map(|m| m.email)
-            .collect();
-        let chats: HashSet<String> = self
-            .store
-            .list_chats(integration_id)
-            .await?
-            .into_iter()
-            .filter(|c| c.status != ChatStatus::Uninstalled)
-            .map(|c| c.open_conversation_id)
-            .collect();
+        let members = self.store.member_emails(integration_id).await?;
+        let chats = self.store.live_chat_ids(integration_id).await?;
         validate_schedule(&spec, |m| members.contains(m), |c| chats.contains(c))?;
         Ok(spec)
     }
@@ -298,7 +273,8 @@ impl ScheduleAdmin {
             end: String,
         }
         self.require_integration(integration_id).await?;
-        let body: Body = serde_path_to_error::deserialize(body.clone()).map_err(invalid_body)?;
+        let body: Body = serde_path_to_error::deserialize(body.clone())
+            .map_err(ValidationError::from_json_path)?;
         let member = body.member.trim().to_ascii_lowercase();
         if self
             .store

@@ -216,6 +216,21 @@ impl Store {
         out.item.as_ref().map(from_item).transpose()
     }
 
+    /// The openConversationIds of the chats that still have the cool app (what
+    /// policies and schedules may name).
+    pub async fn live_chat_ids(
+        &self,
+        integration_id: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        Ok(self
+            .list_chats(integration_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.status != crate::domain::chat::ChatStatus::Uninstalled)
+            .map(|c| c.open_conversation_id)
+            .collect())
+    }
+
     /// The integration's group chat list (one Query).
     pub async fn list_chats(&self, integration_id: &str) -> Result<Vec<GroupChat>, StoreError> {
         self.query_prefix(integration_id, "CHAT#")

@@ -65,6 +65,19 @@ impl Store {
         Ok(())
     }
 
+    /// The emails of an integration's members (what policies and schedules may name).
+    pub async fn member_emails(
+        &self,
+        integration_id: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        Ok(self
+            .list_members(integration_id)
+            .await?
+            .into_iter()
+            .map(|m| m.email)
+            .collect())
+    }
+
     /// Every member of an integration.
     pub async fn list_members(&self, integration_id: &str) -> Result<Vec<Member>, StoreError> {
         self.query_prefix(integration_id, "MEMBER#")
