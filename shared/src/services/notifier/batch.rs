@@ -1,5 +1,5 @@
 //! What the records of one SQS batch share: what they read once (integrations, group
-//! chat lists, routes and escalation policies; a batch lasts seconds, so admin changes
+//! chat lists, routes, escalation policies and on-call schedules; a batch lasts seconds, so admin changes
 //! apply from the next batch), and the operation records written together at its end.
 
 use std::collections::HashMap;
@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 use crate::domain::chat::GroupChat;
 use crate::domain::escalation::EscalationPolicy;
 use crate::domain::integration::Integration;
+use crate::domain::oncall_schedule::OnCallSchedule;
 use crate::domain::routing::Route;
 use crate::store::StoreError;
 use crate::store::ports::TimelineEntry;
@@ -21,6 +22,7 @@ pub(super) struct BatchScope {
     pub(super) chats: ReadOnce<Vec<GroupChat>>,
     pub(super) routes: ReadOnce<Vec<Route>>,
     pub(super) policies: ReadOnce<Vec<EscalationPolicy>>,
+    pub(super) schedules: ReadOnce<Vec<OnCallSchedule>>,
     /// Operation records to write when the batch ends.
     pub(super) timeline: Mutex<Vec<TimelineEntry>>,
 }

@@ -99,7 +99,11 @@ impl Notifier {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let schedules = self.store.list_schedules(integration_id).await?;
+        let read = self.store.list_schedules(integration_id);
+        let schedules = match &self.batch {
+            Some(batch) => batch.schedules.get_or_read(integration_id, read).await?,
+            None => read.await?,
+        };
         Ok(members_on_call(&schedules, ids, at_ms))
     }
 
