@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's Python-distributed tools into $ROOT/.venv:
-#   moto_server (local DynamoDB/SQS), cfn-lint, sam, cargo-lambda (+ zig for arm64 builds).
+#   moto_server (local DynamoDB/SQS), cfn-lint, sam, cargo-lambda (+ zig for arm64 builds),
+#   schemathesis (the OpenAPI property tests of scripts/schemathesis.sh).
 # Idempotent: a stamp file named after the hash of the pin list makes a second run a no-op.
 # Use the tools via .venv/bin/<tool>, or put "$ROOT/.venv/bin" on PATH (needed for `cargo lambda`).
 set -euo pipefail
@@ -10,12 +11,14 @@ VENV="$ROOT/.venv"
 
 # Pinned, mutually compatible versions (checked against PyPI 2026-11).
 # aws-sam-cli 1.170.0 requires cfn-lint>=1.52.0,<1.59 and Flask<3.2; moto[server] accepts both.
+# schemathesis 4.32.5 installs beside them without changing any of their versions.
 PINS=(
   "moto[server]==5.2.5"
   "cfn-lint==1.58.0"
   "aws-sam-cli==1.170.0"
   "cargo-lambda==1.9.2"
   "ziglang==0.15.2"
+  "schemathesis==4.32.5"
 )
 
 HASH="$(printf '%s\n' "${PINS[@]}" | sha256sum | cut -c1-16)"
