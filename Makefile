@@ -42,9 +42,9 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+## lint-template: cfn-lint and `sam validate --lint` on template.yaml, static egress IP off and on
 lint-template: tools
-	$(VENV)/bin/cfn-lint template.yaml
-	$(VENV)/bin/sam validate --lint --region us-east-1
+	scripts/lint-template.sh
 
 ## unit: every cargo test and the browser test, with AWS_ENDPOINT_URL pointing at a fresh moto server
 unit:

@@ -1,5 +1,11 @@
 //! Metrics: an injected sink, so tests can read what production prints as
 //! CloudWatch embedded-metric-format (EMF) lines on stdout.
+//!
+//! Every line publishes its metric twice: per integration (dimension
+//! `IntegrationId`) and as one aggregate without dimensions, which the template's
+//! alarms and dashboard read without `SEARCH` or a list of integrations. A metric
+//! of no integration (an empty id, e.g. a failed escalation sweep) has only the
+//! aggregate.
 
 use std::sync::Mutex;
 
@@ -8,7 +14,7 @@ use serde_json::json;
 /// One metric value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
-    /// Integration id (the dimension).
+    /// Integration id (the dimension); empty for a metric of no integration.
     pub integration_id: String,
     /// Metric name (`DingTalkCalls`, `ThrottleWaits`, `Folded`, …).
     pub name: &'static str,
@@ -47,16 +53,25 @@ pub fn emit_now(
 pub struct EmfStdout;
 
 impl EmfStdout {
-    /// The EMF line of a metric.
+    /// The EMF line of a metric: dimension sets `["IntegrationId"]` and `[]` (the
+    /// aggregate), or only `[]` when the metric names no integration.
     pub fn line(metric: &Metric) -> String {
-        json!({
+        let per_integration = !metric.integration_id.is_empty();
+        let dimensions = if per_integration {
+            json!([["IntegrationId"], []])
+        } else {
+            json!([[]])
+        };
+        let mut line = json!({
             "_aws": {"Timestamp": metric.at_ms, "CloudWatchMetrics": [{
-                "Namespace": "DingTalkIncidents", "Dimensions": [["IntegrationId"]],
+                "Namespace": "DingTalkIncidents", "Dimensions": dimensions,
                 "Metrics": [{"Name": metric.name, "Unit": metric.unit}]}]},
-            "IntegrationId": metric.integration_id,
             metric.name: metric.value,
-        })
-        .to_string()
+        });
+        if per_integration && let Some(fields) = line.as_object_mut() {
+            fields.insert("IntegrationId".into(), json!(metric.integration_id));
+        }
+        line.to_string()
     }
 }
 
@@ -123,9 +138,33 @@ mod tests {
             line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
             "Folded"
         );
+        // Per integration and the aggregate the alarms read.
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["IntegrationId"], []])
+        );
         let recorded = RecordedMetrics::default();
         recorded.emit(metric.clone());
         recorded.emit(metric);
         assert_eq!(recorded.total("Folded"), 2.0);
+    }
+
+    #[test]
+    fn a_metric_of_no_integration_has_only_the_aggregate() {
+        let metric = Metric {
+            integration_id: String::new(),
+            name: "SweepFailures",
+            value: 1.0,
+            unit: "Count",
+            at_ms: 5,
+        };
+        let line: serde_json::Value =
+            serde_json::from_str(&EmfStdout::line(&metric)).expect("json");
+        assert_eq!(line["SweepFailures"], 1.0);
+        assert!(line.get("IntegrationId").is_none());
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
     }
 }

@@ -238,6 +238,7 @@ impl Notifier {
                 self.ledger
                     .finish_step(key, finish(StepState::Sent, Some(&sent.open_ding_id), None))
                     .await?;
+                self.metric(&incident.integration_id, "Deliveries", 1.0, "Count");
                 let failed: Vec<String> = sent.failed.values().flatten().cloned().collect();
                 let detail = if failed.is_empty() {
                     format!("{} DING sent", remind.label())

@@ -176,8 +176,17 @@ impl Notifier {
             .await
     }
 
-    /// Fires every overdue step (the safety net for lost timer messages).
+    /// Fires every overdue step (the safety net for lost timer messages). Each
+    /// failed incident, and a sweep that fails as a whole, counts one `SweepFailures`.
     pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, JobError> {
+        let swept = self.sweep_due(deadline).await;
+        if swept.is_err() {
+            self.metric("", "SweepFailures", 1.0, "Count");
+        }
+        swept
+    }
+
+    async fn sweep_due(&self, deadline: Instant) -> Result<SweepReport, JobError> {
         let due = self
             .store
             .due_incidents(self.clock.now_ms(), SWEEP_LIMIT)
@@ -200,6 +209,7 @@ impl Notifier {
             let run = self.run_escalation(&integration, &incident.id, None, deadline);
             if let Err(err) = run.instrument(span).await {
                 warn!(incident_id = %incident.id, error = %err, "escalation step failed; the next sweep retries it");
+                self.metric(&integration.id, "SweepFailures", 1.0, "Count");
                 report.failed += 1;
             }
         }
@@ -298,6 +308,7 @@ impl Notifier {
         }
         self.arm_timers(incident).await;
         if matches!(fired, Fired::Escalated { .. }) {
+            self.metric(&integration.id, "Escalations", 1.0, "Count");
             self.queue_upstream(integration, incident, "escalated", "escalation policy")
                 .await;
         }

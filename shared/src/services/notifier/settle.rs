@@ -213,7 +213,8 @@ impl Notifier {
         match settled {
             Settled::Retry(reason) => *retry = Some(reason),
             Settled::Failed { chat_problem: true } => self.forget_chats(&integration.id),
-            Settled::Sent | Settled::Failed { .. } => {}
+            Settled::Sent => self.metric(&integration.id, "Deliveries", 1.0, "Count"),
+            Settled::Failed { .. } => {}
         }
         Ok(())
     }
