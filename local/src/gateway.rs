@@ -40,6 +40,7 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("ANY", "/api/integrations", Function::AdminApi),
     ("ANY", "/api/integrations/{proxy+}", Function::AdminApi),
     ("ANY", "/api/incidents/{proxy+}", Function::AdminApi),
+    ("GET", "/api/openapi.yaml", Function::AdminApi),
     ("POST", "/api/integrations/{id}/alerts", Function::Ingest),
     (
         "POST",

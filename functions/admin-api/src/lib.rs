@@ -56,6 +56,10 @@ impl AdminApi {
     /// Handles one API Gateway request; never fails (errors are JSON responses).
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let segments = path_segments(&request);
+        let route: Vec<&str> = segments.iter().map(String::as_str).collect();
+        if let Some(public) = public_route(request.method().as_str(), &route) {
+            return public;
+        }
         // `/api/integrations/{id}/…` names an integration, `/api/incidents/{id}` an incident.
         let id = segments.get(2).cloned().unwrap_or_default();
         let (integration_id, incident_id) = match segments.get(1).map(String::as_str) {
@@ -347,6 +351,30 @@ impl AdminApi {
             _ => return Ok(None),
         };
         Ok(Some(json_response(status, &answer)))
+    }
+}
+
+/// The OpenAPI document of the admin, ingest and H5 APIs (the repository's
+/// `openapi.yaml`), served at `GET /api/openapi.yaml`.
+pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+
+/// Routes that need no admin key: the API description, public like the APIs' paths.
+fn public_route(method: &str, route: &[&str]) -> Option<Response<Body>> {
+    match (method, route) {
+        ("GET", ["api", "openapi.yaml"]) => {
+            let mut response = Response::new(Body::from(OPENAPI_YAML));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/yaml"),
+            );
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                header::HeaderValue::from_static("nosniff"),
+            );
+            Some(response)
+        }
+        _ => None,
     }
 }
 
