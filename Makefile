@@ -2,12 +2,14 @@
 # Both install what they need on a fresh machine.
 
 SHELL := /usr/bin/env bash
+# The Lambda functions' packages (one binary each).
+FUNCTIONS := -p event-callback -p admin-api -p ingest -p notifier -p h5-app
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: bench bench-callback bench-crypto bench-coldstart test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
+.PHONY: bench bench-callback bench-crypto bench-coldstart smoke test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
 
 ## test: formatting, clippy, template lint, then unit + integration + browser tests on a moto server
 test: tools browser-tools fmt lint lint-template unit
@@ -47,8 +49,16 @@ lint-template: tools
 	scripts/lint-template.sh
 
 ## unit: every cargo test and the browser test, with AWS_ENDPOINT_URL pointing at a fresh moto server
+## (the function binaries are built first: tests/tests/binary_smoke.rs runs them)
 unit:
+	cargo build --locked $(FUNCTIONS)
 	scripts/with-moto.sh scripts/run-tests.sh --workspace --locked
+
+## smoke: every sample event in events/ sent to its function's built (debug) binary under the
+## Lambda Runtime API emulator, with a moto server and the DingTalk sandbox (also in `make test`)
+smoke: tools
+	cargo build --locked $(FUNCTIONS)
+	scripts/with-moto.sh cargo test --locked -p integration-tests --test binary_smoke -- --nocapture
 
 ## bench: 2,500 alerts through the local stack against the sandbox enforcing 20 QPS
 bench: tools
@@ -67,7 +77,7 @@ bench-crypto:
 ## bench-coldstart: init and first-invocation times and binary sizes of the release function
 ## binaries under a local Lambda Runtime API emulator (release builds: minutes; not in `make test`)
 bench-coldstart:
-	cargo build --release --locked -p event-callback -p admin-api -p ingest -p notifier -p h5-app
+	cargo build --release --locked $(FUNCTIONS)
 	cargo run --locked -p local-stack --bin coldstart
 
 ## build: the Lambda bundle for arm64 (needs the aarch64-unknown-linux-gnu rust target)

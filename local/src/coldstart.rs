@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::process::Command;
 
-use crate::runtime_api::{OutcomeKind, Record, RuntimeApi};
+use crate::runtime_api::{Outcome, OutcomeKind, Record, RuntimeApi};
 
 /// The admin key the sample admin events carry.
-const SAMPLE_ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+pub const SAMPLE_ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 /// The integration the sample events address.
-const SAMPLE_ID: &str = "7f3c2a1e9b8d4c6f8a0b1c2d3e4f5a6b";
+pub const SAMPLE_ID: &str = "7f3c2a1e9b8d4c6f8a0b1c2d3e4f5a6b";
 /// How long a run may take before it counts as hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -206,6 +206,8 @@ pub struct Run {
     pub outcome: String,
     /// AWS calls the stub refused during the run.
     pub aws_calls: u32,
+    /// The posted outcome (response, error or init error) with its body.
+    pub response: Option<Outcome>,
 }
 
 /// Spawns `binary` as `spec` against a fresh emulator and measures one cold start.
@@ -219,6 +221,21 @@ pub async fn run_once(
     event: Vec<u8>,
     log: &Path,
 ) -> Result<Run, ColdStartError> {
+    run_with_env(spec, binary, event, log, |api| environment(spec, api)).await
+}
+
+/// As [`run_once`], with the process environment made by `env` from the emulator's
+/// `host:port` (the smoke test points AWS and DingTalk at real endpoints with it).
+///
+/// # Errors
+/// As [`run_once`].
+pub async fn run_with_env(
+    spec: &FunctionSpec,
+    binary: &Path,
+    event: Vec<u8>,
+    log: &Path,
+    env: impl FnOnce(&str) -> Vec<(String, String)>,
+) -> Result<Run, ColdStartError> {
     let api = RuntimeApi::start(spec.name, event)
         .await
         .map_err(io_error("start the runtime API emulator"))?;
@@ -230,7 +247,7 @@ pub async fn run_once(
     let mut command = Command::new(binary);
     command
         .env_clear()
-        .envs(environment(spec, &api.addr().to_string()))
+        .envs(env(&api.addr().to_string()))
         .stdin(Stdio::null())
         .stdout(output)
         .stderr(errors)
@@ -268,6 +285,7 @@ pub async fn run_once(
             _ => outcome_label(&record),
         },
         aws_calls: record.aws_calls,
+        response: record.outcome,
     })
 }
 

@@ -7,5 +7,6 @@ pub mod coldstart;
 pub mod gateway;
 pub mod runtime_api;
 pub mod sandbox;
+pub mod smoke;
 pub mod sqs_source;
 pub mod stack;

@@ -151,6 +151,20 @@ fn notice(text: &str) -> Map<String, Value> {
     map
 }
 
+/// Whether a signature timestamp (s or ms) is within [`MAX_SKEW_MS`] of `now_ms`.
+/// Any text is an answer: `abs` and `-` of extreme values would overflow.
+fn fresh(timestamp: &str, now_ms: i64) -> bool {
+    let Ok(sent) = timestamp.trim().parse::<i64>() else {
+        return false;
+    };
+    let sent_ms = if sent.unsigned_abs() < 100_000_000_000 {
+        sent.saturating_mul(1000)
+    } else {
+        sent
+    };
+    now_ms.abs_diff(sent_ms) <= MAX_SKEW_MS.unsigned_abs()
+}
+
 impl CardCallback {
     /// The service.
     pub fn new(
@@ -182,17 +196,8 @@ impl CardCallback {
         if !verify_card_callback_signature(secret, timestamp, signature) {
             return Err(CardCallbackError::BadSignature);
         }
-        let sent = timestamp
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| CardCallbackError::Stale)?;
-        let sent_ms = if sent.abs() < 100_000_000_000 {
-            sent.saturating_mul(1000)
-        } else {
-            sent
-        };
         let now_ms = self.clock.now_ms();
-        if (now_ms - sent_ms).abs() > MAX_SKEW_MS {
+        if !fresh(timestamp, now_ms) {
             return Err(CardCallbackError::Stale);
         }
         // The pair as verified (trimmed), so whitespace cannot make a second claim.
@@ -427,3 +432,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "card_callback_props.rs"]
+mod props;

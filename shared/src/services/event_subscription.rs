@@ -192,9 +192,9 @@ fn time_field(event: &Value, names: &[&str]) -> Option<i64> {
         .map(to_ms)
 }
 
-/// Seconds or milliseconds to milliseconds.
+/// Seconds or milliseconds to milliseconds (any i64: `abs` of `i64::MIN` would overflow).
 fn to_ms(value: i64) -> i64 {
-    if value.abs() < 100_000_000_000 {
+    if value.unsigned_abs() < 100_000_000_000 {
         value.saturating_mul(1000)
     } else {
         value
