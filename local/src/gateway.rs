@@ -41,6 +41,8 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("ANY", "/api/integrations/{proxy+}", Function::AdminApi),
     ("ANY", "/api/incidents/{proxy+}", Function::AdminApi),
     ("GET", "/api/openapi.yaml", Function::AdminApi),
+    ("GET", "/api/dlq", Function::AdminApi),
+    ("POST", "/api/dlq/redrive", Function::AdminApi),
     ("POST", "/api/integrations/{id}/alerts", Function::Ingest),
     (
         "POST",

@@ -291,8 +291,12 @@ async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// Creates the queue and its DLQ (redrive after 5 receives) unless they exist; returns the queue URL.
-async fn ensure_queues(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, DevError> {
+/// Creates the queue and its DLQ (redrive after 5 receives) unless they exist;
+/// returns the queue's URL and the DLQ's.
+async fn ensure_queues(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+) -> Result<(String, String), DevError> {
     let aws = |e: &dyn std::fmt::Display| DevError::Aws(e.to_string());
     let dlq_name = format!("{name}-dlq");
     let dlq_url = sqs
@@ -322,8 +326,8 @@ async fn ensure_queues(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, 
         .attributes(QueueAttributeName::RedrivePolicy, redrive)
         .send()
         .await;
-    match queue {
-        Ok(out) => Ok(out.queue_url.unwrap_or_default()),
+    let queue_url = match queue {
+        Ok(out) => out.queue_url.unwrap_or_default(),
         // An existing queue with other attributes: use it as it is.
         Err(_) => sqs
             .get_queue_url()
@@ -331,8 +335,9 @@ async fn ensure_queues(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, 
             .send()
             .await
             .map_err(|e| aws(&aws_sdk_sqs::error::DisplayErrorContext(e)))
-            .map(|o| o.queue_url.unwrap_or_default()),
-    }
+            .map(|o| o.queue_url.unwrap_or_default())?,
+    };
+    Ok((queue_url, dlq_url))
 }
 
 fn demo_sandbox(limits: Limits) -> Sandbox {
@@ -395,7 +400,8 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         }
     };
     let sdk = sdk_config(&endpoint).await;
-    let queue_url = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), &settings.queue_name()).await?;
+    let (queue_url, dlq_url) =
+        ensure_queues(&aws_sdk_sqs::Client::new(&sdk), &settings.queue_name()).await?;
 
     let (admin_key, generated) = match &settings.admin_api_key {
         Some(key)
@@ -425,6 +431,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         "SECRETS_KEY" => Some(secrets_key.clone()),
         "OUTBOUND_ALLOW_PRIVATE" => settings.outbound_allow_private.clone(),
         "QUEUE_URL" => Some(queue_url.clone()),
+        "DEAD_LETTER_QUEUE_URL" => Some(dlq_url.clone()),
         "PUBLIC_BASE_URL" => Some(public_base_url.clone()),
         "ADMIN_API_KEY" => Some(admin_key.clone()),
         "DINGTALK_API_BASE" => settings

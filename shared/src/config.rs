@@ -24,6 +24,9 @@ pub struct Config {
     pub table_name: String,
     /// SQS queue for alerts and internal jobs (empty where a function does not send).
     pub queue_url: String,
+    /// `DEAD_LETTER_QUEUE_URL`: the alert queue's DLQ, read and redriven by the admin
+    /// API (empty where a function does not use it).
+    pub dead_letter_queue_url: String,
     /// Base of the URLs shown to users, without a trailing slash; `None` means
     /// "derive it from the request's domain name".
     pub public_base_url: Option<String>,
@@ -57,6 +60,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("table_name", &self.table_name)
             .field("queue_url", &self.queue_url)
+            .field("dead_letter_queue_url", &self.dead_letter_queue_url)
             .field("public_base_url", &self.public_base_url)
             .field(
                 "admin_api_key",
@@ -130,6 +134,7 @@ impl Config {
         Ok(Self {
             table_name,
             queue_url: get("QUEUE_URL").unwrap_or_default(),
+            dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL").unwrap_or_default(),
             public_base_url,
             admin_api_key: get("ADMIN_API_KEY"),
             dingtalk_api_base: base("DINGTALK_API_BASE", DEFAULT_API_BASE)?,

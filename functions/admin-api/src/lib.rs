@@ -10,6 +10,7 @@ use shared::http::{
 };
 use shared::infra::admin_key::AdminKey;
 use shared::services::directory::MemberDirectory;
+use shared::services::dlq_admin::DlqAdmin;
 use shared::services::escalation_admin::EscalationAdmin;
 use shared::services::incident_reader::{IncidentReader, incidents_json};
 use shared::services::integration_center::IntegrationCenter;
@@ -35,6 +36,7 @@ pub struct AdminApi {
     schedules: ScheduleAdmin,
     preflight: Preflight,
     previews: TemplatePreview,
+    dlq: DlqAdmin,
 }
 
 impl AdminApi {
@@ -50,6 +52,7 @@ impl AdminApi {
             schedules: services.schedule_admin(),
             preflight: services.preflight(),
             previews: services.template_preview(),
+            dlq: services.dlq_admin(),
         }
     }
 
@@ -134,6 +137,9 @@ impl AdminApi {
             return Ok(found);
         }
         if let Some(found) = Box::pin(self.schedule_routes(method, &route, request)).await? {
+            return Ok(found);
+        }
+        if let Some(found) = Box::pin(self.dlq_routes(method, &route, request)).await? {
             return Ok(found);
         }
         Err(unrouted(method, &route))
@@ -354,6 +360,26 @@ impl AdminApi {
     }
 }
 
+impl AdminApi {
+    /// The dead-letter queue: peek and redrive.
+    async fn dlq_routes(
+        &self,
+        method: &str,
+        route: &[&str],
+        request: &Request,
+    ) -> Result<Option<Response<Body>>, ApiError> {
+        let answer = match (method, route) {
+            ("GET", ["api", "dlq"]) => json(self.dlq.peek().await?),
+            ("POST", ["api", "dlq", "redrive"]) => {
+                let body = read_json(request)?;
+                json(self.dlq.redrive(&body).await?)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(json_response(200, &answer)))
+    }
+}
+
 /// The OpenAPI document of the admin, ingest and H5 APIs (the repository's
 /// `openapi.yaml`), served at `GET /api/openapi.yaml`.
 pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
@@ -420,7 +446,9 @@ fn unrouted(method: &str, route: &[&str]) -> ApiError {
         ]
         | ["api", "integrations", _, "schedules", _, "overrides", _]
         | ["api", "integrations", _, "templates", "preview"]
-        | ["api", "incidents", _] => ApiError::new(
+        | ["api", "incidents", _]
+        | ["api", "dlq"]
+        | ["api", "dlq", "redrive"] => ApiError::new(
             405,
             "method_not_allowed",
             format!("{method} is not allowed here"),

@@ -123,6 +123,10 @@ pub struct Integration {
     /// Storm control window in seconds.
     #[serde(default = "default_storm_window")]
     pub storm_window_secs: u32,
+    /// Days an incident (with its records and deliveries) is kept after its last
+    /// change (DynamoDB TTL `expires_at`); 1 to 3650.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
     /// RFC 3339 creation time.
     pub created_at: String,
     /// RFC 3339 time of the last change.
@@ -137,6 +141,13 @@ fn default_storm_threshold() -> u32 {
 
 fn default_storm_window() -> u32 {
     60
+}
+
+/// Days incidents are kept after their last change when an integration says nothing.
+pub const DEFAULT_RETENTION_DAYS: u32 = 180;
+
+fn default_retention_days() -> u32 {
+    DEFAULT_RETENTION_DAYS
 }
 
 /// The fields of a create or update request, validated.
@@ -160,6 +171,7 @@ pub struct IntegrationChanges {
     default_targets: Option<Targets>,
     storm_threshold: Option<u32>,
     storm_window_secs: Option<u32>,
+    retention_days: Option<u32>,
 }
 
 const REQUIRED_ON_CREATE: [&str; 7] = [
@@ -308,6 +320,10 @@ impl IntegrationChanges {
                     let n = whole_number(f, value, 10, 86_400)?;
                     changes.storm_window_secs = Some(u32::try_from(n).unwrap_or(60));
                 }
+                "retention_days" => {
+                    let n = whole_number(f, value, 1, 3650)?;
+                    changes.retention_days = Some(u32::try_from(n).unwrap_or(180));
+                }
                 _ => return Err(ValidationError::new(f, "is not a known field")),
             }
         }
@@ -351,6 +367,7 @@ impl IntegrationChanges {
             webhook_secret: None,
             storm_threshold: self.storm_threshold.unwrap_or_else(default_storm_threshold),
             storm_window_secs: self.storm_window_secs.unwrap_or_else(default_storm_window),
+            retention_days: self.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
             created_at: now.to_string(),
             updated_at: now.to_string(),
             version: 1,
@@ -391,6 +408,7 @@ impl IntegrationChanges {
         set!(default_targets);
         set!(storm_threshold);
         set!(storm_window_secs);
+        set!(retention_days);
         integration.updated_at = now.to_string();
         integration.version += 1;
     }
@@ -583,6 +601,9 @@ pub struct IntegrationView {
     pub storm_threshold: u32,
     /// Storm control window in seconds.
     pub storm_window_secs: u32,
+    /// Days incidents are kept after their last change.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
     /// URLs to paste into DingTalk.
     pub urls: IntegrationUrls,
     /// Egress IPs for DingTalk's allow-list.
@@ -621,6 +642,7 @@ impl IntegrationView {
             default_targets: integration.default_targets.clone(),
             storm_threshold: integration.storm_threshold,
             storm_window_secs: integration.storm_window_secs,
+            retention_days: integration.retention_days,
             urls: IntegrationUrls::new(base, &integration.id),
             outbound_ips: outbound_ips.to_vec(),
             created_at: integration.created_at.clone(),
@@ -667,6 +689,9 @@ mod tests {
             ("agent_id", json!("12a")),
             ("edition", json!("gold")),
             ("qps_limit", json!(0)),
+            ("retention_days", json!(0)),
+            ("retention_days", json!(3651)),
+            ("retention_days", json!("30")),
             ("timezone", json!("Mars/Base")),
             ("webhook_url", json!("ftp://x")),
             ("corp_id", json!("")),

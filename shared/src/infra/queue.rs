@@ -147,6 +147,145 @@ impl JobQueue {
     }
 }
 
+/// A message held on the dead-letter queue while it is read (peek or redrive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMessage {
+    /// SQS message id (kept when SQS moved it from the alert queue).
+    pub message_id: String,
+    /// Handle to release or delete it with.
+    pub receipt_handle: String,
+    /// `ApproximateReceiveCount`, this read included.
+    pub receive_count: u32,
+    /// `SentTimestamp` (ms), when it was first sent.
+    pub sent_ms: Option<i64>,
+    /// The body.
+    pub body: String,
+}
+
+/// Seconds a read message stays hidden if it is never released (a crash mid-read).
+const HOLD_SECS: i32 = 30;
+
+/// Most messages one peek or redrive reads.
+pub const MAX_HELD: usize = 500;
+
+/// The dead-letter queue of the alert queue: read without consuming, and send back.
+#[derive(Clone, Debug)]
+pub struct DeadLetterQueue {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl DeadLetterQueue {
+    /// The DLQ at `queue_url`.
+    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            sqs,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// `ApproximateNumberOfMessages` (visible messages) of the DLQ.
+    pub async fn approximate_depth(&self) -> Result<u64, QueueError> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Receives every visible message (at most [`MAX_HELD`]), hiding each for a
+    /// short while; the caller releases or deletes every one it got.
+    pub async fn hold_all(&self) -> Result<Vec<HeldMessage>, QueueError> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
+        let mut held: Vec<HeldMessage> = Vec::new();
+        while held.len() < MAX_HELD {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(HOLD_SECS)
+                .wait_time_seconds(0)
+                .message_system_attribute_names(Attr::ApproximateReceiveCount)
+                .message_system_attribute_names(Attr::SentTimestamp)
+                .send()
+                .await;
+            let out = match out {
+                Ok(out) => out,
+                Err(err) => {
+                    // Give back what we hold before failing.
+                    self.release(&held).await;
+                    return Err(sqs_error(err));
+                }
+            };
+            let batch = out.messages();
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                let attribute = |name: &Attr| message.attributes().and_then(|a| a.get(name));
+                held.push(HeldMessage {
+                    message_id: message.message_id().unwrap_or_default().to_string(),
+                    receipt_handle: message.receipt_handle().unwrap_or_default().to_string(),
+                    receive_count: attribute(&Attr::ApproximateReceiveCount)
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                    sent_ms: attribute(&Attr::SentTimestamp).and_then(|n| n.parse().ok()),
+                    body: message.body().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        Ok(held)
+    }
+
+    /// Makes held messages visible again at once (`ChangeMessageVisibility` 0). A
+    /// release that fails is logged: the message comes back on its own in seconds.
+    pub async fn release(&self, held: &[HeldMessage]) {
+        for message in held {
+            let released = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(&message.receipt_handle)
+                .visibility_timeout(0)
+                .send()
+                .await;
+            if let Err(err) = released {
+                tracing::warn!(message_id = %message.message_id, error = %sqs_error(err), "could not release a dead-letter message; it reappears within 30 s");
+            }
+        }
+    }
+
+    /// Deletes a held message (after it was sent back).
+    pub async fn delete(&self, message: &HeldMessage) -> Result<(), QueueError> {
+        self.sqs
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(&message.receipt_handle)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+}
+
+impl JobQueue {
+    /// Sends a body as it is (a dead-letter message sent back), at once.
+    pub async fn send_raw(&self, body: &str) -> Result<(), QueueError> {
+        self.send(body.to_string(), Duration::ZERO).await
+    }
+}
+
 /// An SQS call's failure, with the SDK's full context.
 fn sqs_error(err: impl std::error::Error) -> QueueError {
     QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(err).to_string())

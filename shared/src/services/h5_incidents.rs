@@ -91,7 +91,9 @@ impl H5App {
     ) -> Result<Value, H5Error> {
         let (view, severity, cid) = query.parse()?;
         let member = self.member_of(session).await?;
-        let (all, chat) = futures::try_join!(self.store.list_incidents(&session.iid), async {
+        let now_secs = self.clock.now_secs();
+        let live = self.store.list_live_incidents(&session.iid, now_secs);
+        let (all, chat) = futures::try_join!(live, async {
             match cid {
                 Some(cid) => self.store.get_chat(&session.iid, cid).await,
                 None => Ok(None),
@@ -234,7 +236,7 @@ impl H5App {
         incident_id: &str,
     ) -> Result<IncidentDetail, H5Error> {
         self.member_of(session).await?;
-        let detail = IncidentReader::new(self.store.clone())
+        let detail = IncidentReader::new(self.store.clone(), self.clock.clone())
             .detail(incident_id)
             .await
             .map_err(|_| H5Error::NotFound("incident"))?;

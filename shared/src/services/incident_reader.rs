@@ -1,7 +1,13 @@
-//! Read access to incidents and their operation records, for the admin API.
+//! Read access to incidents and their operation records, for the admin API and the
+//! H5 app. An incident past its retention (`expires_at`) reads as gone, whether or
+//! not DynamoDB has deleted it yet.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::clock::Clock;
 
 use crate::domain::delivery::Delivery;
 use crate::domain::incident::{Incident, IncidentStatus, OperationRecord};
@@ -55,12 +61,13 @@ pub fn incidents_json(incidents: &[Incident]) -> Value {
 #[derive(Clone)]
 pub struct IncidentReader {
     store: Store,
+    clock: Arc<dyn Clock>,
 }
 
 impl IncidentReader {
-    /// A reader on `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A reader on `store`; `clock` says which incidents have expired.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
     }
 
     /// Incidents of an integration, newest first, filtered by key and status.
@@ -88,7 +95,7 @@ impl IncidentReader {
         };
         Ok(self
             .store
-            .list_incidents(integration_id)
+            .list_live_incidents(integration_id, self.clock.now_secs())
             .await?
             .into_iter()
             .filter(|i| key.is_none_or(|k| k.is_empty() || i.key == k))
@@ -100,7 +107,7 @@ impl IncidentReader {
     pub async fn detail(&self, id: &str) -> Result<IncidentDetail, CenterError> {
         let incident = self
             .store
-            .get_incident(id)
+            .get_live_incident(id, self.clock.now_secs())
             .await?
             .ok_or(CenterError::Missing("incident"))?;
         Ok(IncidentDetail {

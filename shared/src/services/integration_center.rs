@@ -183,6 +183,8 @@ impl IntegrationCenter {
         self.store
             .replace_integration(&integration, expected)
             .await?;
+        // Incidents written from now on expire with the new retention.
+        self.store.forget_retention(id);
         if credentials_changed {
             self.dingtalk
                 .invalidate_token(id)

@@ -3,6 +3,7 @@
 
 pub mod card_callback;
 pub mod directory;
+pub mod dlq_admin;
 pub mod escalation_admin;
 pub mod event_subscription;
 pub mod h5_app;
@@ -259,9 +260,18 @@ impl Services {
         crate::services::preflight::Preflight::new(self.store.clone(), self.clock.clone())
     }
 
+    /// The dead-letter queue (admin API): `DEAD_LETTER_QUEUE_URL`, drained into
+    /// `QUEUE_URL`.
+    pub fn dlq_admin(&self) -> crate::services::dlq_admin::DlqAdmin {
+        let dlq = Some(self.config.dead_letter_queue_url.clone())
+            .filter(|url| !url.is_empty())
+            .map(|url| crate::infra::queue::DeadLetterQueue::new(self.sqs.clone(), url));
+        crate::services::dlq_admin::DlqAdmin::new(dlq, self.job_queue(), self.store.clone())
+    }
+
     /// The incident reader (admin API).
     pub fn incident_reader(&self) -> IncidentReader {
-        IncidentReader::new(self.store.clone())
+        IncidentReader::new(self.store.clone(), self.clock.clone())
     }
 
     /// The notifier.

@@ -1,7 +1,7 @@
 //! Delivery items: `INC#<id>` / `DELIVERY#<kind>#<target>`, what was delivered to one
 //! target of an incident (ARCHITECTURE.md §4, §5.1). Each step (alert, resolved) is
 //! claimed with a conditional write before it is sent, so a redelivered SQS message
-//! never sends twice.
+//! never sends twice. Each claim sets the item's `expires_at` (see `retention`).
 
 use super::incidents::incident_pk;
 use super::{Store, StoreError, applied, from_typed, n, s};
@@ -17,6 +17,8 @@ impl Store {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool, StoreError> {
+        // Each claim keeps the item for the retention from now (see `retention`).
+        let retention = self.incident_retention_secs(key.incident_id).await?;
         let result = self
             .client
             .update_item()
@@ -24,7 +26,7 @@ impl Store {
             .key("pk", s(incident_pk(key.incident_id)))
             .key("sk", s(key.sort_key()))
             .update_expression(
-                "SET #kind = :kind, target = :target, #round = :round, lease_until_ms = :lease",
+                "SET #kind = :kind, target = :target, #round = :round, lease_until_ms = :lease, expires_at = :expires",
             )
             .condition_expression(
                 "attribute_not_exists(#step) AND (attribute_not_exists(lease_until_ms) OR lease_until_ms < :now)",
@@ -37,6 +39,10 @@ impl Store {
             .expression_attribute_values(":round", n(key.round))
             .expression_attribute_values(":lease", n(now_ms + lease_ms))
             .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(
+                ":expires",
+                n(now_ms.div_euclid(1000).saturating_add(retention)),
+            )
             .send()
             .await;
         applied(result)

@@ -73,8 +73,12 @@ pub(super) fn incident_pk(id: &str) -> String {
     format!("INC#{id}")
 }
 
-fn incident_item(incident: &Incident) -> Result<Item, StoreError> {
+/// The incident's item; `expires_at` (Unix seconds) is its TTL (see `retention`).
+fn incident_item(incident: &Incident, expires_at: Option<i64>) -> Result<Item, StoreError> {
     let mut item = typed_item(incident, incident_pk(&incident.id), "INCIDENT".into())?;
+    if let Some(at) = expires_at {
+        item.insert("expires_at".into(), n(at));
+    }
     item.insert(
         "gsi1pk".into(),
         s(format!("INCIDENTS#{}", incident.integration_id)),
@@ -287,9 +291,10 @@ impl Store {
                 .expression_attribute_values(":resolved", s(PointerState::Resolved.as_str()))
                 .expression_attribute_values(":before", n(ms)),
         };
+        let expires_at = self.incident_expiry(incident).await?;
         let create = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(incident_item(incident)?))
+            .set_item(Some(incident_item(incident, expires_at)?))
             .condition_expression("attribute_not_exists(pk)");
         let built = |put: aws_sdk_dynamodb::types::builders::PutBuilder| {
             put.build()
@@ -311,10 +316,11 @@ impl Store {
 
     /// Writes a new incident unless one with its id exists.
     async fn create_incident(&self, incident: &Incident) -> Result<Incident, StoreError> {
+        let expires_at = self.incident_expiry(incident).await?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(incident_item(incident)?))
+            .set_item(Some(incident_item(incident, expires_at)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -393,10 +399,11 @@ impl Store {
         incident: &Incident,
         expected_version: u64,
     ) -> Result<(), StoreError> {
+        let expires_at = self.incident_expiry(incident).await?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(incident_item(incident)?))
+            .set_item(Some(incident_item(incident, expires_at)?))
             .condition_expression("version = :v")
             .expression_attribute_values(":v", n(expected_version))
             .send()
@@ -405,20 +412,22 @@ impl Store {
         Ok(())
     }
 
-    /// One incident.
+    /// One incident, expired or not (shown to people: [`Store::get_live_incident`]).
     pub async fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
-        self.get_item(&incident_pk(id), "INCIDENT")
+        let incident: Option<Incident> = self
+            .get_item(&incident_pk(id), "INCIDENT")
             .await?
             .map(from_typed)
-            .transpose()
+            .transpose()?;
+        if let Some(incident) = &incident {
+            self.remember_incident(incident);
+        }
+        Ok(incident)
     }
 
-    /// An integration's incidents, newest first (a Query on `gsi1`).
+    /// An integration's incidents, newest first (a Query on `gsi1`), expired or not
+    /// (shown to people: [`Store::list_live_incidents`]).
     pub async fn list_incidents(&self, integration_id: &str) -> Result<Vec<Incident>, StoreError> {
-        self.query_gsi1(&format!("INCIDENTS#{integration_id}"), true)
-            .await?
-            .into_iter()
-            .map(from_typed)
-            .collect()
+        self.list_live_incidents(integration_id, i64::MIN).await
     }
 }

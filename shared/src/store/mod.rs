@@ -9,6 +9,7 @@
 //! - `POLICY#<id>`, `ROUTES`: escalation policies and routes (see `escalation`)
 //! - `SCHED#<id>`, `PREFLIGHT`: on-call schedules and the daily pre-flight timer (see `schedules`)
 //! - `HELD#<userId>`: a click held for 15 minutes until its person associates (see `held_actions`)
+//! - `MSGERR#<message id>` / `FIRST_ERROR`: why an SQS message first failed (see `records`)
 
 mod chats;
 mod claims;
@@ -25,6 +26,7 @@ mod members;
 pub mod memory;
 pub mod ports;
 mod records;
+mod retention;
 mod schedules;
 mod usage;
 
@@ -40,6 +42,7 @@ pub use held_actions::HeldAction;
 pub use incident_book::{IncidentBook, MemoryIncidents, NewId};
 pub use incidents::AlertApplied;
 pub use link_codes::Redeemed;
+pub use records::FirstError;
 pub use schedules::DailyTimer;
 pub use usage::{Digest, MonthUsage};
 
@@ -100,6 +103,8 @@ pub struct Store {
     table: String,
     /// Seals the integrations' secrets at rest (None: stored as given).
     secrets: Option<std::sync::Arc<crate::infra::secrets::SecretBox>>,
+    /// Retentions and incident owners remembered for `expires_at` (see `retention`).
+    retention: std::sync::Arc<retention::RetentionCache>,
 }
 
 /// Name of the secondary index used for listings.
@@ -142,6 +147,7 @@ impl Store {
             client,
             table: table.into(),
             secrets: None,
+            retention: Default::default(),
         }
     }
 

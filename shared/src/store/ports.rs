@@ -56,6 +56,16 @@ pub trait DeliveryLedger: Send + Sync {
     }
     /// An incident's timeline, oldest first.
     async fn list_records(&self, incident_id: &str) -> Result<Vec<OperationRecord>, StoreError>;
+    /// Remembers why SQS message `message_id` failed, unless a reason is kept
+    /// already (the dead-letter queue peek shows it); in memory nothing is kept.
+    async fn note_first_error(
+        &self,
+        _message_id: &str,
+        _reason: &str,
+        _at_ms: i64,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// An operation record waiting to be written.
@@ -227,6 +237,14 @@ mod dynamo {
             incident_id: &str,
         ) -> Result<Vec<OperationRecord>, StoreError> {
             Store::list_records(self, incident_id).await
+        }
+        async fn note_first_error(
+            &self,
+            message_id: &str,
+            reason: &str,
+            at_ms: i64,
+        ) -> Result<(), StoreError> {
+            Store::note_first_error(self, message_id, reason, at_ms).await
         }
     }
 

@@ -5,8 +5,21 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
 use super::incidents::incident_pk;
 use super::ports::TimelineEntry;
-use super::{Store, StoreError, from_typed, typed_item};
+use super::{Store, StoreError, applied, from_typed, n, s, typed_item};
 use crate::domain::incident::OperationRecord;
+
+/// How long the first error of an SQS message is kept: SQS's longest retention
+/// (14 days) plus a day, so it outlives the message on the dead-letter queue.
+const FIRST_ERROR_SECS: i64 = 15 * 86_400;
+
+/// Why an SQS message first failed (shown by the dead-letter queue peek).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstError {
+    /// The reason, as the notifier logged it.
+    pub reason: String,
+    /// When (ms).
+    pub at_ms: i64,
+}
 
 /// `<prefix>#<ms>#<random>`: time order, and no two records collide.
 fn record_sort_key(prefix: &str, at_ms: i64) -> String {
@@ -15,15 +28,43 @@ fn record_sort_key(prefix: &str, at_ms: i64) -> String {
 }
 
 impl Store {
-    /// Appends an operation record to an incident's timeline.
+    /// Appends an operation record to an incident's timeline; it expires with the
+    /// integration's retention after `at_ms` (see `retention`).
     pub async fn add_record(
         &self,
         incident_id: &str,
         at_ms: i64,
         record: &OperationRecord,
     ) -> Result<(), StoreError> {
-        self.append_record(&incident_pk(incident_id), "REC", at_ms, record)
+        let item = self.timeline_item(incident_id, at_ms, record).await?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
             .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// A record's item under its incident, with its `expires_at`.
+    async fn timeline_item(
+        &self,
+        incident_id: &str,
+        at_ms: i64,
+        record: &OperationRecord,
+    ) -> Result<super::Item, StoreError> {
+        let retention = self.incident_retention_secs(incident_id).await?;
+        let mut item = typed_item(
+            record,
+            incident_pk(incident_id),
+            record_sort_key("REC", at_ms),
+        )?;
+        item.insert(
+            "expires_at".into(),
+            n(at_ms.div_euclid(1000).saturating_add(retention)),
+        );
+        Ok(item)
     }
 
     /// Appends records of any incidents, 25 to a `BatchWriteItem` (what DynamoDB
@@ -35,11 +76,9 @@ impl Store {
         for chunk in entries.chunks(25) {
             let mut writes = Vec::with_capacity(chunk.len());
             for entry in chunk {
-                let item = typed_item(
-                    &entry.record,
-                    incident_pk(&entry.incident_id),
-                    record_sort_key("REC", entry.at_ms),
-                )?;
+                let item = self
+                    .timeline_item(&entry.incident_id, entry.at_ms, &entry.record)
+                    .await?;
                 let put = PutRequest::builder()
                     .set_item(Some(item))
                     .build()
@@ -124,5 +163,52 @@ impl Store {
             .into_iter()
             .map(from_typed)
             .collect()
+    }
+}
+
+impl Store {
+    /// Remembers why SQS message `message_id` failed, unless a reason is already
+    /// kept (the first failure wins); kept [`FIRST_ERROR_SECS`].
+    pub async fn note_first_error(
+        &self,
+        message_id: &str,
+        reason: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let reason: String = reason.chars().take(1000).collect();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("MSGERR#{message_id}")))
+            .item("sk", s("FIRST_ERROR"))
+            .item("reason", s(reason))
+            .item("at_ms", n(at_ms))
+            .item("expires_at", n(at_ms.div_euclid(1000) + FIRST_ERROR_SECS))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        applied(result).map(|_| ())
+    }
+
+    /// The first error kept for `message_id`, if any.
+    pub async fn first_error(&self, message_id: &str) -> Result<Option<FirstError>, StoreError> {
+        let Some(item) = self
+            .get_item(&format!("MSGERR#{message_id}"), "FIRST_ERROR")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let reason = item
+            .get("reason")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let at_ms = item
+            .get("at_ms")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(Some(FirstError { reason, at_ms }))
     }
 }

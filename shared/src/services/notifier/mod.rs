@@ -290,6 +290,19 @@ impl Notifier {
                     .await;
             }
         }
+        // The first reason is kept for the dead-letter queue peek (GET /api/dlq).
+        let noted = match id.is_empty() {
+            true => Ok(()),
+            false => {
+                let now_ms = self.clock.now_ms();
+                self.ledger
+                    .note_first_error(&id, &err.to_string(), now_ms)
+                    .await
+            }
+        };
+        if let Err(store_err) = noted {
+            warn!(message_id = %id, error = %store_err, "could not keep the record's first error");
+        }
         Err(id)
     }
 
