@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Property tests of openapi.yaml against the local stack (`make dev`'s, against
 # AWS_ENDPOINT_URL when with-moto.sh set it): schemathesis generates requests for
-# every admin and ingest operation, from the document the admin function serves at
+# every admin, ingest and H5 operation, from the document the admin function serves at
 # GET /api/openapi.yaml, and checks that no answer is a 5xx, that every status,
 # content type and body is the one the document gives, and so that bad input gets a
 # documented 4xx JSON error.
-# The H5 app's API (a DingTalk login first) and DingTalk's signed callbacks are
-# covered by the Rust tests instead.
+# DingTalk's signed callbacks are covered by the Rust tests instead.
 # Prints "schemathesis: N passed, N failed" (operations) for run-tests.sh's totals.
+# Arguments are passed on to `schemathesis run` (e.g. --report har --report-dir DIR).
 # Environment: ST_MAX_EXAMPLES (default 20 per operation), ST_WORKERS (default 1:
 # with more, hypothesis under schemathesis 4.32 on Python 3.11 sometimes fails in
 # its own code, "AST constructor recursion depth mismatch").
@@ -59,6 +59,38 @@ EOF
 )
 export ST_INTEGRATION ST_INGEST_TOKEN ST_SCHEDULE ST_POLICY
 
+# The H5 API as Alice of the demo integration (bound to alice0001): a session from a
+# sandbox auth code, and an incident of hers to act on.
+demo="$(awk '/demo integration/ {print $3; exit}' "$work/stack.log")"
+demo_token="$(awk '/ingest token/ {print $3; exit}' "$work/stack.log")"
+read -r ST_DEMO ST_SESSION ST_INCIDENT < <(python3 - "$base" "$demo" "$demo_token" <<'EOF'
+import json, sys, time, urllib.parse, urllib.request
+base, demo, token = sys.argv[1:4]
+def call(path, body, headers, form=False):
+    data = urllib.parse.urlencode(body).encode() if form else json.dumps(body).encode()
+    kind = "application/x-www-form-urlencoded" if form else "application/json"
+    req = urllib.request.Request(base + path, data=data, method="POST",
+                                 headers={"Content-Type": kind, **headers})
+    return json.load(urllib.request.urlopen(req, timeout=10))
+code = call("/sandbox/actions/auth-code", {"user_id": "alice0001"}, {}, form=True)["code"]
+session = call(f"/dingtalk/{demo}/app/api/login", {"code": code}, {})["session"]
+call(f"/api/integrations/{demo}/alerts", {"version": 1, "alert": {
+    "key": "schemathesis", "status": "firing", "severity": "warning", "title": "schemathesis",
+    "labels": {"alertname": "Schemathesis"}}, "targets": {"members": ["alice@example.com"]}},
+    {"Authorization": "Bearer " + token})
+for _ in range(100):
+    req = urllib.request.Request(f"{base}/dingtalk/{demo}/app/api/incidents?view=all",
+                                 headers={"Authorization": "Bearer " + session})
+    found = [i["id"] for i in json.load(urllib.request.urlopen(req, timeout=10))
+             if i["key"] == "schemathesis"]
+    if found:
+        break
+    time.sleep(0.2)
+print(demo, session, found[0])
+EOF
+)
+export ST_DEMO ST_SESSION ST_INCIDENT
+
 # Which credentials and ids each operation gets. Deletions and rotating the ingest
 # token get generated ids, so that what the run set up lives on.
 cat >"$work/schemathesis.toml" <<'EOF'
@@ -78,6 +110,9 @@ parameters = { "path.id" = "${ST_INTEGRATION}", "path.schedule_id" = "${ST_SCHED
 [[operations]]
 include-operation-id = ["deleteIntegration", "rotateIngestToken", "deleteMember", "deleteSchedule", "deletePolicy"]
 headers = { Authorization = "Bearer ${ADMIN_API_KEY}" }
+# Not the ids other answers showed either (the run's own integration among them).
+phases.coverage.extra-data-sources.responses = false
+phases.fuzzing.extra-data-sources.responses = false
 
 [[operations]]
 include-operation-id = "ingestAlerts"
@@ -91,17 +126,24 @@ parameters = { "path.id" = "${ST_INTEGRATION}", "query.access_token" = "${ST_ING
 [[operations]]
 include-operation-id = "pagerDutyEnqueue"
 parameters = { "path.id" = "${ST_INTEGRATION}" }
+
+# Unlinking would end Alice's association for the rest of the run: it gets no session.
+[[operations]]
+include-tag = "h5"
+exclude-operation-id = "h5Unlink"
+headers = { Authorization = "Bearer ${ST_SESSION}" }
+parameters = { "path.id" = "${ST_DEMO}", "path.incident_id" = "${ST_INCIDENT}" }
 EOF
 
 start=$SECONDS
 status=0
 "$venv/schemathesis" --config-file "$work/schemathesis.toml" --no-color run "$base/api/openapi.yaml" \
   --url "$base" \
-  --include-tag admin --include-tag ingest --include-tag meta \
+  --include-tag admin --include-tag ingest --include-tag h5 --include-tag meta \
   --phases examples,coverage,fuzzing \
   --max-examples "${ST_MAX_EXAMPLES:-20}" --workers "${ST_WORKERS:-1}" \
   --request-timeout 30 --seed 19 --generation-deterministic \
-  --report junit --report-junit-path "$work/junit.xml" \
+  --report junit --report-junit-path "$work/junit.xml" "$@" \
   >"$work/run.log" 2>&1 || status=$?
 # Its findings and summary (the progress lines before them say little).
 awk '/^=+ (ERRORS|FAILURES|WARNINGS|SUMMARY) =+$/ {on = 1} on' "$work/run.log"
