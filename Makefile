@@ -9,14 +9,14 @@ VENV := .venv
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: bench bench-callback bench-crypto bench-coldstart smoke test dev tools browser-tools rust-tools fmt lint lint-template unit build clean
+.PHONY: bench bench-callback bench-crypto bench-coldstart smoke test dev tools browser-tools alertmanager-tools rust-tools fmt lint lint-template unit build clean
 
 ## test: formatting, clippy, template lint, then unit + integration + browser tests on a moto server
-test: tools browser-tools fmt lint lint-template unit
+test: tools browser-tools alertmanager-tools fmt lint lint-template unit
 
 ## dev: the whole product on 127.0.0.1:$PORT (default 3000) with a moto server and the
 ## DingTalk sandbox (see README); Ctrl-C stops everything
-dev: tools
+dev: tools alertmanager-tools
 	cargo run --locked -p local-stack
 
 ## tools: the pinned Python tools (moto server, cfn-lint, SAM CLI, cargo-lambda, zig) in .venv
@@ -32,6 +32,12 @@ browser-tools:
 	  dpkg-query -W -f='$${Status}' $$font 2>/dev/null | grep -q 'ok installed' || { echo "installing $$font (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$font >/dev/null; }; done
 	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund --silent
+
+## alertmanager-tools: Debian's Alertmanager, the real peer of the silence tests and of
+## `make dev`'s silence demo
+alertmanager-tools:
+	@command -v prometheus-alertmanager >/dev/null || { echo "installing prometheus-alertmanager (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
 
 rust-tools:
 	@command -v cargo >/dev/null || { echo "cargo is required (rustup.rs)" >&2; exit 1; }

@@ -2,6 +2,7 @@
 //! API this product calls, speaking its documented wire format and error bodies)
 //! and the helpers that act as DingTalk towards our callbacks.
 
+pub mod alertmanager;
 pub mod bench_memory;
 pub mod coldstart;
 pub mod gateway;

@@ -53,6 +53,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "    on-call             \"demo-oncall\": Carol and Bob take turns every hour (notice 5 min before); GET {local}/api/integrations/{}/preflight",
             demo.id
         );
+        match &stack.alertmanager {
+            Some(am) => println!(
+                "    silences            a real Alertmanager at {} (no auth): Silence 1h/4h/24h on cards of alerts from Alertmanager; see README \"Silence from the chat\"",
+                am.url
+            ),
+            None => println!(
+                "    silences            off: install Debian's prometheus-alertmanager (make dev does) for the Silence buttons"
+            ),
+        }
         println!("\n  Open {local}/sandbox and install the cool app in a group.");
     }
     println!("\nCtrl-C stops everything.\n");

@@ -18,6 +18,7 @@ use shared::{Config, Services, SystemClock};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
+use crate::alertmanager::LocalAlertmanager;
 use crate::gateway::{Functions, router};
 use crate::sandbox::{Limits, Sandbox, SandboxApp, SandboxGroup, SandboxUser, Subscription, page};
 use crate::sqs_source::{BatchHandler, SqsEventSource};
@@ -178,6 +179,8 @@ pub struct RunningStack {
     pub notifier: tokio::task::JoinHandle<()>,
     /// The escalation sweep loop (the template's once-a-minute schedule).
     pub sweep: Option<tokio::task::JoinHandle<()>>,
+    /// The silence demo's Alertmanager (stopped on drop).
+    pub alertmanager: Option<LocalAlertmanager>,
 }
 
 impl Drop for RunningStack {
@@ -426,10 +429,17 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         None => shared::infra::secrets::SecretBox::generate_key()
             .map_err(|_| DevError::Setting("SECRETS_KEY", "no randomness to generate one"))?,
     };
+    // The silence demo's Alertmanager (when Debian's package is installed) listens on
+    // loopback, so the outbound policy allows private addresses unless set otherwise.
+    let alertmanager = demo_alertmanager(&settings).await;
+    let allow_private = settings
+        .outbound_allow_private
+        .clone()
+        .or_else(|| alertmanager.as_ref().map(|_| "1".to_string()));
     let config = Config::from_lookup(|name| match name {
         "TABLE_NAME" => Some(settings.table_name.clone()),
         "SECRETS_KEY" => Some(secrets_key.clone()),
-        "OUTBOUND_ALLOW_PRIVATE" => settings.outbound_allow_private.clone(),
+        "OUTBOUND_ALLOW_PRIVATE" => allow_private.clone(),
         "QUEUE_URL" => Some(queue_url.clone()),
         "DEAD_LETTER_QUEUE_URL" => Some(dlq_url.clone()),
         "PUBLIC_BASE_URL" => Some(public_base_url.clone()),
@@ -485,6 +495,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
     let (sandbox, demo) = if settings.uses_sandbox() {
         let sandbox = demo_sandbox(settings.sandbox_limits);
         let demo = wire_demo_integration(&services, &sandbox, &local_base).await?;
+        connect_alertmanager(&services, &demo.id, alertmanager.as_ref(), &local_base).await?;
         app = app
             .nest("/sandbox/dingtalk", sandbox.api_router())
             .nest("/sandbox", page::router(sandbox.clone()))
@@ -527,7 +538,43 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         server,
         notifier: notifier_task,
         sweep,
+        alertmanager,
     })
+}
+
+/// Starts the silence demo's Alertmanager when the sandbox stands in for DingTalk
+/// and Debian's package is installed (`make dev` installs it).
+async fn demo_alertmanager(settings: &DevSettings) -> Option<LocalAlertmanager> {
+    if !settings.uses_sandbox() {
+        return None;
+    }
+    match LocalAlertmanager::start(None).await {
+        Ok(am) => Some(am),
+        Err(err) => {
+            tracing::warn!(error = %err, "no Alertmanager: the demo's Silence buttons stay hidden");
+            None
+        }
+    }
+}
+
+/// Points the demo integration's `alertmanager` at this run's Alertmanager.
+async fn connect_alertmanager(
+    services: &Services,
+    integration_id: &str,
+    alertmanager: Option<&LocalAlertmanager>,
+    local_base: &str,
+) -> Result<(), DevError> {
+    let setting = alertmanager.map_or(serde_json::Value::Null, |am| json!({"url": am.url}));
+    services
+        .integration_center()
+        .update(
+            integration_id,
+            &json!({"alertmanager": setting}),
+            local_base,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| DevError::Aws(e.to_string()))
 }
 
 /// Creates the demo integration (first run) or finds it (existing table), and points

@@ -57,6 +57,7 @@ fn bench(c: &mut Criterion) {
         mentions: &[],
         locale: shared::domain::locale::Locale::ZhCn,
         custom: None,
+        silence_ready: false,
     };
     c.bench_function(
         "card answer: params + content hash, largest incident",

@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+pub mod alertmanager;
+mod people;
+
 use admin_api::AdminApi;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::config::{Credentials, Region};

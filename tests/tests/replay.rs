@@ -7,11 +7,10 @@
 
 use std::sync::Arc;
 
-use integration_tests::{APP, TestStack, alert_body, read, record_of, request};
+use integration_tests::{TestStack, alert_body, record_of};
 use local_stack::sandbox::{CardInstance, MessageTarget, SandboxUser};
 use serde_json::{Value, json};
 use shared::clock::FixedClock;
-use shared::infra::crypto::card_callback_signature;
 
 const GROUP_A: &str = "cidReplayA00000000000001==";
 const GROUP_B: &str = "cidReplayB00000000000002==";
@@ -100,38 +99,13 @@ impl Replay {
         action: &str,
         duration: Option<&str>,
     ) -> (u16, Value) {
-        let secret = self.stack.sandbox.callback_routes()[&format!("dtinc-{}", self.id)]
-            .api_secret
-            .clone();
         let mut params = json!({"action": action});
         if let Some(duration) = duration {
             params["duration"] = json!(duration);
         }
-        let content =
-            json!({"cardPrivateData": {"actionIds": ["a"], "params": params}}).to_string();
-        let body = json!({"type": "actionCallback", "outTrackId": out_track_id, "corpId": APP.corp_id,
-                          "userId": user, "content": content, "spaceType": "IM_GROUP", "userIdType": 1});
-        let timestamp = self.now_ms().to_string();
-        let headers = [
-            ("content-type", "application/json".to_string()),
-            ("x-ddpaas-signature-timestamp", timestamp.clone()),
-            (
-                "x-ddpaas-signature",
-                card_callback_signature(&secret, &timestamp),
-            ),
-        ];
-        let path = format!("/dingtalk/{}/cards", self.id);
-        read(
-            self.stack
-                .callback
-                .handle(request(
-                    "POST",
-                    &path,
-                    &headers,
-                    Some(body.to_string().into_bytes()),
-                ))
-                .await,
-        )
+        self.stack
+            .click_card(&self.id, (out_track_id, user), params, self.now_ms())
+            .await
     }
 
     /// Calls the H5 app's API.
@@ -142,32 +116,14 @@ impl Replay {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut headers = vec![("content-type", "application/json".to_string())];
-        if let Some(token) = token {
-            headers.push(("authorization", format!("Bearer {token}")));
-        }
-        let path = format!("/dingtalk/{}/app/api{path}", self.id);
-        read(
-            self.stack
-                .h5
-                .handle(request(
-                    method,
-                    &path,
-                    &headers,
-                    body.map(|b| b.to_string().into_bytes()),
-                ))
-                .await,
-        )
+        self.stack
+            .h5_call(&self.id, (method, path), token, body)
+            .await
     }
 
     /// Logs `user` in; returns the session and the login answer.
     async fn login(&self, user: &str) -> (String, Value) {
-        let code = self.stack.sandbox.issue_auth_code(user);
-        let (status, body) = self
-            .call("POST", "/login", None, Some(json!({"code": code})))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        (body["session"].as_str().expect("session").to_string(), body)
+        self.stack.h5_login(&self.id, user).await
     }
 
     /// Associates the session's person with `email` by a link code; returns the answer.

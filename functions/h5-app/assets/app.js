@@ -58,6 +58,10 @@
       nextShift: "下一班：{name}，{time} 起", noSchedules: "还没有值班表。",
       myShifts: "我接下来的班次（14 天内）", noShifts: "未来 14 天内你没有班次。",
       shiftOverride: "（替班）", namesJoin: "、",
+      silenceTitle: "Alertmanager 静默", silenceFor: "静默时长", silence1h: "1 小时", silence4h: "4 小时", silence24h: "24 小时",
+      silence: "🔕 静默…", unsilence: "🔔 取消静默", silenceConfirm: "将在 Alertmanager 创建静默（{duration}），匹配以下标签：",
+      silenceConfirmButton: "确认静默", silencedUntil: "已静默至 {time}（{by}）", silenceId: "静默 ID {id}",
+      silenceFailed: "静默失败",
       kind_opened: "已创建", kind_updated: "已更新", kind_resolved: "已解决", kind_sent: "已发送",
       kind_card_updated: "卡片已更新", kind_failed: "发送失败", kind_not_associated: "未关联",
       kind_not_installed: "未安装酷应用", kind_unknown_target: "未知目标", kind_quota_exhausted: "额度用尽",
@@ -66,7 +70,7 @@
       kind_clock_skew: "时钟偏差", kind_escalated: "已升级", kind_ding_sent: "已发送 DING",
       kind_ding_recalled: "已撤回 DING", kind_ding_failed: "DING 失败", kind_reassigned: "已转派",
       kind_ack_timeout: "认领超时", kind_snooze_ended: "暂缓结束", kind_template_failed: "模板出错",
-      kind_note: "备注", kind_replayed: "关联后执行",
+      kind_note: "备注", kind_replayed: "关联后执行", kind_silenced: "已静默", kind_unsilenced: "已取消静默",
       reassignName: "转派",
       heldNote: "已为你保留“{action}”操作：请在 {time} 前完成关联，之后将以你的名义自动执行。",
       holdFailed: "无法保留此操作",
@@ -119,7 +123,11 @@
       onCallNow: "On call now: {names} until {time}", nobodyOnCall: "Nobody is on call now",
       nextShift: "Next: {name} from {time}", noSchedules: "No on-call schedules yet.",
       myShifts: "My next shifts (14 days)", noShifts: "No shifts for you in the next 14 days.",
-      shiftOverride: " (override)", namesJoin: ", ",
+      shiftOverride: " (override)",
+      silenceTitle: "Alertmanager silence", silenceFor: "Silence for", silence1h: "1 h", silence4h: "4 h", silence24h: "24 h",
+      silence: "🔕 Silence…", unsilence: "🔔 Unsilence", silenceConfirm: "This creates a silence in Alertmanager ({duration}) matching:",
+      silenceConfirmButton: "Confirm silence", silencedUntil: "Silenced until {time} ({by})", silenceId: "silence id {id}",
+      silenceFailed: "Silence failed", namesJoin: ", ",
       kind_opened: "opened", kind_updated: "updated", kind_resolved: "resolved", kind_sent: "sent",
       kind_card_updated: "card updated", kind_failed: "delivery failed", kind_not_associated: "not associated",
       kind_not_installed: "cool app not installed", kind_unknown_target: "unknown target", kind_quota_exhausted: "quota used up",
@@ -128,7 +136,7 @@
       kind_clock_skew: "clock skew", kind_escalated: "escalated", kind_ding_sent: "DING sent",
       kind_ding_recalled: "DING recalled", kind_ding_failed: "DING failed", kind_reassigned: "reassigned",
       kind_ack_timeout: "acknowledgement timed out", kind_snooze_ended: "snooze ended", kind_template_failed: "template failed",
-      kind_note: "note", kind_replayed: "replayed",
+      kind_note: "note", kind_replayed: "replayed", kind_silenced: "silenced", kind_unsilenced: "unsilenced",
       reassignName: "Reassign",
       heldNote: "Your {action} is held: associate your account before {time} and it is applied in your name.",
       holdFailed: "Could not hold this action",
@@ -556,6 +564,39 @@
     return [buttons, reassign, confirm];
   }
 
+  // The Alertmanager silence of an incident from Alertmanager: what it would match,
+  // confirmed before it is made, or the running silence with Unsilence.
+  function silenceCard(i, act) {
+    var box = el("div", { "class": "card", id: "silence" }, [el("div", { "class": "title", text: t("silenceTitle") })]);
+    api("/incidents/" + encodeURIComponent(i.id) + "/silence").then(function (r) {
+      if (r.status !== 200) return box.appendChild(message("error", failure("silenceFailed", r), "silence-error"));
+      var s = r.body;
+      if (s.silence) {
+        box.appendChild(el("div", { id: "silenced-until", text: t("silencedUntil", { time: time(s.silence.until), by: s.silence.by }) }));
+        box.appendChild(el("div", { "class": "muted", text: t("silenceId", { id: s.silence.id }) }));
+        box.appendChild(el("div", { "class": "actions" }, [el("button", { "class": "btn", id: "act-unsilence", text: t("unsilence"),
+          onclick: function () { act("unsilence"); } })]));
+        return;
+      }
+      if (!s.available) return box.appendChild(el("div", { "class": "muted", id: "silence-unavailable", text: s.reason || "" }));
+      var duration = el("select", { id: "silence-duration", "aria-label": t("silenceFor") }, s.durations.map(function (d) {
+        return el("option", { value: d, text: t("silence" + d) });
+      }));
+      var confirm = el("div", { id: "silence-confirm" });
+      box.appendChild(el("div", { "class": "actions" }, [duration, el("button", { "class": "btn", id: "act-silence", text: t("silence"), onclick: function () {
+        confirm.textContent = "";
+        confirm.appendChild(el("div", { "class": "card notice" }, [
+          el("div", { text: t("silenceConfirm", { duration: t("silence" + duration.value) }) }),
+          el("ul", { id: "silence-matchers" }, s.matchers.map(function (m) { return el("li", {}, [el("code", { text: m })]); })),
+          el("div", { "class": "actions" }, [el("button", { "class": "btn primary", id: "confirm-silence", text: t("silenceConfirmButton"),
+            onclick: function () { act("silence", duration.value); } })])
+        ]));
+      } })]));
+      box.appendChild(confirm);
+    });
+    return box;
+  }
+
   function timelineOf(i) {
     return el("ul", { "class": "timeline", id: "timeline" }, (i.records || []).slice().reverse().map(function (rec) {
       var who = rec.kind === "note" ? rec.actor : rec.target;
@@ -611,6 +652,7 @@
             markdown(i.description || ""), labels, links,
             el("div", { "class": "muted", id: "incident-facts" }, facts(i).map(function (f) { return el("div", { text: f }); })),
             bar[0], bar[1] || null, feedback]),
+          me.member && i.source === "alertmanager" ? silenceCard(i, act) : null,
           el("div", { "class": "card" }, [el("div", { "class": "title", text: t("timeline") }), me.member ? noteForm(i) : null, timelineOf(i)])
         ])
       );

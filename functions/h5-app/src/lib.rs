@@ -319,6 +319,10 @@ impl H5Page {
                 200,
                 &self.app.incident(session, incident).await?,
             )),
+            ("GET", [incident, "silence"]) => Ok(json_response(
+                200,
+                &self.app.silence_preview(session, incident).await?,
+            )),
             ("POST", [incident, "actions"]) => {
                 let body = body(request)?;
                 let duration = body.get("duration").and_then(Value::as_str);

@@ -86,7 +86,12 @@ async fn card_click(State(sandbox): State<Sandbox>, Form(form): Form<CardClickFo
                 .map(String::from)
         })
         .unwrap_or_default();
-    let mut params = json!({"action": form.action, "incident": incident, "duration": "30m"});
+    // Silence buttons carry their duration in the value (`silence:4h`).
+    let (action, duration) = form
+        .action
+        .split_once(':')
+        .unwrap_or((form.action.as_str(), "30m"));
+    let mut params = json!({"action": action, "incident": incident, "duration": duration});
     if !form.member.is_empty() {
         params["member"] = Value::from(form.member);
     }

@@ -25,16 +25,25 @@ const GREEN: &str = "#00A854";
 const GREY: &str = "#8F959E";
 
 /// The card's action buttons: visibility variable, action, label variable, default label.
-const BUTTONS: [(&str, &str, &str, &str); 5] = [
+const BUTTONS: [(&str, &str, &str, &str); 9] = [
     ("show_ack", "ack", "btn_ack", "Acknowledge"),
     ("show_resolve", "resolve", "btn_resolve", "Resolve"),
     ("show_snooze", "snooze", "btn_snooze", "Snooze"),
     ("show_escalate", "escalate", "btn_escalate", "Escalate"),
     ("show_reassign", "reassign", "btn_reassign", "Reassign"),
+    ("show_silence", "silence:1h", "btn_silence_1h", "Silence 1h"),
+    ("show_silence", "silence:4h", "btn_silence_4h", "Silence 4h"),
+    (
+        "show_silence",
+        "silence:24h",
+        "btn_silence_24h",
+        "Silence 24h",
+    ),
+    ("show_unsilence", "unsilence", "btn_unsilence", "Unsilence"),
 ];
 
 /// The facts under a card's description: variable, icon, whether it is markdown.
-const FACTS: [(&str, &str, bool); 8] = [
+const FACTS: [(&str, &str, bool); 10] = [
     ("labels", "🏷", true),
     ("links", "🔗", true),
     ("started_at", "🕘", false),
@@ -43,6 +52,8 @@ const FACTS: [(&str, &str, bool); 8] = [
     ("snoozed_until", "💤", false),
     ("escalation", "", true),
     ("assignees", "👤", false),
+    ("silenced_until", "", false),
+    ("silence_matchers", "🔕", false),
 ];
 
 /// A block of markdown being written.

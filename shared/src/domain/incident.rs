@@ -233,6 +233,9 @@ pub struct Incident {
     /// Escalation and timers (ARCHITECTURE.md §9).
     #[serde(default)]
     pub escalation: Option<super::escalation_state::Escalation>,
+    /// The Alertmanager silence made from the chat, until Unsilence (ARCHITECTURE.md §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<super::silence::ActiveSilence>,
 }
 
 /// What an operation record says happened.
@@ -302,6 +305,11 @@ pub enum RecordKind {
     /// An action clicked before its person was associated was applied (or dropped)
     /// once they associated; the detail says which action was held when.
     Replayed,
+    /// Someone silenced the incident's alerts in Alertmanager; the target is the
+    /// silence id, the detail its end and matchers.
+    Silenced,
+    /// Someone expired the incident's silence in Alertmanager.
+    Unsilenced,
 }
 
 /// One line of an incident's timeline.

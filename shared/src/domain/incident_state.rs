@@ -241,6 +241,7 @@ pub fn new_incident(
         version: 1,
         assignees: event.targets.members.clone(),
         escalation: None,
+        silence: None,
     };
     if let Some(policy) = policy {
         if let Some(first) = policy.layers.first() {

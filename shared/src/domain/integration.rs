@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::locale::{Locale, MessageTemplates};
 use super::secret::Secret;
+use super::silence::{AlertmanagerConfig, AlertmanagerView};
 use super::validation::ValidationError;
 
 /// DingTalk edition, which sets the default call budget.
@@ -116,6 +117,9 @@ pub struct Integration {
     /// Signs the upstream webhook (shown once, at creation).
     #[serde(default)]
     pub webhook_secret: Option<Secret>,
+    /// The Alertmanager that Silence buttons silence (ARCHITECTURE.md §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<AlertmanagerConfig>,
     /// Storm control: new incidents per group within `storm_window_secs` before
     /// further ones fold into a digest.
     #[serde(default = "default_storm_threshold")]
@@ -165,6 +169,7 @@ pub struct IntegrationChanges {
     monthly_quota: Option<u64>,
     card_template_id: Option<Option<String>>,
     webhook_url: Option<Option<String>>,
+    alertmanager: Option<Option<AlertmanagerConfig>>,
     timezone: Option<String>,
     locale: Option<Locale>,
     templates: Option<MessageTemplates>,
@@ -220,6 +225,14 @@ impl IntegrationChanges {
     /// The webhook URL this change sets, if it sets one.
     pub fn webhook_url(&self) -> Option<&str> {
         self.webhook_url.as_ref().and_then(|u| u.as_deref())
+    }
+
+    /// The Alertmanager URL this change sets, if it sets one.
+    pub fn alertmanager_url(&self) -> Option<&str> {
+        self.alertmanager
+            .as_ref()
+            .and_then(|a| a.as_ref())
+            .map(|a| a.url.as_str())
     }
 
     /// Whether the change touches the app credentials (so cached tokens are void).
@@ -281,6 +294,7 @@ impl IntegrationChanges {
                     }
                     changes.webhook_url = Some(url);
                 }
+                "alertmanager" => changes.alertmanager = Some(AlertmanagerConfig::parse(value)?),
                 "timezone" => {
                     let tz = text(f, value, 1, 64)?;
                     if tz.parse::<chrono_tz::Tz>().is_err() {
@@ -365,6 +379,7 @@ impl IntegrationChanges {
             public_base_url: None,
             card_api_secret: None,
             webhook_secret: None,
+            alertmanager: self.alertmanager.flatten(),
             storm_threshold: self.storm_threshold.unwrap_or_else(default_storm_threshold),
             storm_window_secs: self.storm_window_secs.unwrap_or_else(default_storm_window),
             retention_days: self.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
@@ -402,6 +417,7 @@ impl IntegrationChanges {
         set!(monthly_quota);
         set!(card_template_id);
         set!(webhook_url);
+        set!(alertmanager);
         set!(timezone);
         set!(locale);
         set!(templates);
@@ -589,6 +605,8 @@ pub struct IntegrationView {
     pub card_template_id: Option<String>,
     /// Upstream webhook.
     pub webhook_url: Option<String>,
+    /// The Alertmanager silenced from the chat (its URL and kind of credentials).
+    pub alertmanager: Option<AlertmanagerView>,
     /// Time zone.
     pub timezone: String,
     /// Language of what is sent to DingTalk.
@@ -636,6 +654,10 @@ impl IntegrationView {
             monthly_quota: integration.monthly_quota,
             card_template_id: integration.card_template_id.clone(),
             webhook_url: integration.webhook_url.clone(),
+            alertmanager: integration
+                .alertmanager
+                .as_ref()
+                .map(AlertmanagerConfig::view),
             timezone: integration.timezone.clone(),
             locale: integration.locale,
             templates: integration.templates.clone(),

@@ -19,6 +19,7 @@ pub mod oncall_timeline;
 pub mod preflight;
 pub mod routing;
 pub mod secret;
+pub mod silence;
 pub mod validation;
 
 pub use chat::{ChatStatus, GroupChat, GroupChatView};

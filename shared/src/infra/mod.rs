@@ -3,6 +3,7 @@
 //! (ARCHITECTURE.md §3).
 
 pub mod admin_key;
+pub mod alertmanager;
 pub mod crypto;
 pub mod governor;
 pub mod metrics;

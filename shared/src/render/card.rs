@@ -4,11 +4,13 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::strings::fill;
 use super::{
     RenderContext, cut, escalation_line, in_dingtalk, incident_url, local_time, markdown_link,
     sanitize, started, status_color, status_line,
 };
 use crate::domain::incident::{Incident, IncidentStatus};
+use crate::domain::silence::{matchers_of, unsilenceable};
 
 /// The interactive card's variables (`cardParamMap`: every value a string of at
 /// most 1 KB; see README "Card template").
@@ -89,6 +91,7 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
         .is_some_and(|e| e.policy.is_some());
     put("show_escalate", (open && has_policy).to_string());
     put("show_reassign", open.to_string());
+    silence_params(incident, ctx, &mut put);
     put(
         "details_url",
         in_dingtalk(&incident_url(ctx.base_url, incident, None)),
@@ -104,6 +107,58 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
         put(key, label.to_string());
     }
     map
+}
+
+/// The Silence buttons (while open, on an Alertmanager incident of an integration
+/// with an Alertmanager, and not silenced), Unsilence, the matchers a silence would
+/// use, and the silence's end.
+fn silence_params(
+    incident: &Incident,
+    ctx: &RenderContext<'_>,
+    put: &mut impl FnMut(&str, String),
+) {
+    let s = ctx.strings();
+    let silenceable = ctx.silence_ready && unsilenceable(incident, true).is_none();
+    let silenced = incident.silence.as_ref();
+    put(
+        "show_silence",
+        (silenceable && silenced.is_none()).to_string(),
+    );
+    put(
+        "show_unsilence",
+        (ctx.silence_ready && silenced.is_some()).to_string(),
+    );
+    let matchers: Vec<String> = if silenceable && silenced.is_none() {
+        matchers_of(incident)
+            .iter()
+            .map(|m| sanitize::inline(&m.display()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    put("silence_matchers", matchers.join(", "));
+    put(
+        "silenced_until",
+        silenced
+            .map(|silence| {
+                fill(
+                    s.silenced_until,
+                    &[
+                        ("until", &local_time(&silence.until, ctx.timezone)),
+                        ("by", &sanitize::inline(&silence.by)),
+                    ],
+                )
+            })
+            .unwrap_or_default(),
+    );
+    for (key, label) in [
+        ("btn_silence_1h", s.silence_1h),
+        ("btn_silence_4h", s.silence_4h),
+        ("btn_silence_24h", s.silence_24h),
+        ("btn_unsilence", s.unsilence),
+    ] {
+        put(key, label.to_string());
+    }
 }
 
 /// The content hash of a card's parameters: equal hashes need no update.

@@ -31,6 +31,7 @@ pub fn incident(description: &str) -> Incident {
         version: 1,
         assignees: Vec::new(),
         escalation: None,
+        silence: None,
     }
 }
 
@@ -41,5 +42,6 @@ pub fn ctx<'a>(mentions: &'a [(String, String)]) -> RenderContext<'a> {
         mentions,
         locale: crate::domain::locale::Locale::EnUs,
         custom: None,
+        silence_ready: false,
     }
 }

@@ -39,6 +39,8 @@ pub struct RenderContext<'a> {
     pub locale: Locale,
     /// What the integration's templates made of the incident (none: built-in text).
     pub custom: Option<CustomText>,
+    /// Whether the integration has an Alertmanager to silence (Silence buttons).
+    pub silence_ready: bool,
 }
 
 impl<'a> RenderContext<'a> {
@@ -50,6 +52,7 @@ impl<'a> RenderContext<'a> {
             mentions: &[],
             locale: integration.locale,
             custom: None,
+            silence_ready: integration.alertmanager.is_some(),
         }
     }
 

@@ -39,6 +39,16 @@ pub struct Strings {
     pub reassign: &'static str,
     /// Button: details.
     pub details: &'static str,
+    /// Button: silence in Alertmanager for an hour.
+    pub silence_1h: &'static str,
+    /// Button: silence for four hours.
+    pub silence_4h: &'static str,
+    /// Button: silence for a day.
+    pub silence_24h: &'static str,
+    /// Button: expire the silence.
+    pub unsilence: &'static str,
+    /// Card fact: `{until}` (local time) `{by}`.
+    pub silenced_until: &'static str,
     /// Link to the full description.
     pub full_description: &'static str,
     /// More labels or links than shown: `{n}`.
@@ -113,6 +123,8 @@ pub struct Strings {
     pub card_member_gone: &'static str,
     /// Card private notice: not associated, the click is held for 15 minutes: `{link}`.
     pub card_held: &'static str,
+    /// Card private notice: Alertmanager failed, nothing changed: `{reason}`.
+    pub card_silence_failed: &'static str,
 }
 
 /// Simplified Chinese.
@@ -130,6 +142,11 @@ pub static ZH_CN: Strings = Strings {
     escalate: "⏫ 升级",
     reassign: "👉 转派",
     details: "📄 详情",
+    silence_1h: "🔕 静默 1 小时",
+    silence_4h: "🔕 静默 4 小时",
+    silence_24h: "🔕 静默 24 小时",
+    unsilence: "🔔 取消静默",
+    silenced_until: "🔕 已在 Alertmanager 静默至 {until}（{by}）",
     full_description: "完整描述",
     more_in_app: "… 另有 {n} 项，请在应用中查看",
     started: "开始于 {time}",
@@ -167,6 +184,7 @@ pub static ZH_CN: Strings = Strings {
     card_not_associated: "您的钉钉账号尚未关联：请先打开一次应用（{link}）完成关联，然后再次点击按钮。",
     card_member_gone: "您关联的值班账号已不存在；请打开应用重新关联。",
     card_held: "您的钉钉账号尚未关联，这次点击已为您保留 15 分钟：请在 15 分钟内打开应用（{link}）完成关联，之后将以您的名义自动执行。",
+    card_silence_failed: "Alertmanager 操作失败，未做任何更改：{reason}。请稍后重试，或在 Alertmanager 中操作。",
 };
 
 /// English.
@@ -184,6 +202,11 @@ pub static EN_US: Strings = Strings {
     escalate: "⏫ Escalate",
     reassign: "👉 Reassign",
     details: "📄 Details",
+    silence_1h: "🔕 Silence 1h",
+    silence_4h: "🔕 Silence 4h",
+    silence_24h: "🔕 Silence 24h",
+    unsilence: "🔔 Unsilence",
+    silenced_until: "🔕 Silenced in Alertmanager until {until} ({by})",
     full_description: "Full description",
     more_in_app: "… {n} more in the app",
     started: "Started {time}",
@@ -221,6 +244,7 @@ pub static EN_US: Strings = Strings {
     card_not_associated: "Your DingTalk account is not associated yet: open the app once ({link}) to associate it, then press the button again.",
     card_member_gone: "Your associated account no longer exists; open the app to associate again.",
     card_held: "Your DingTalk account is not associated yet, so your click is held for 15 minutes: open the app ({link}) and associate within 15 minutes, and it is then applied in your name.",
+    card_silence_failed: "Alertmanager failed and nothing changed: {reason}. Try again later, or act in Alertmanager.",
 };
 
 impl Strings {

@@ -282,6 +282,10 @@ impl CardCallback {
                 (incident.clone(), notice(&why))
             }
             Err(ActionError::Conflict(now)) => (*now, notice(s.card_conflict)),
+            Err(ActionError::Upstream(why)) => (
+                incident.clone(),
+                notice(&fill(s.card_silence_failed, &[("reason", &why)])),
+            ),
             Err(ActionError::NotFound) => return Err(CardCallbackError::UnknownCard),
             Err(ActionError::Store(e)) => return Err(e.into()),
         };

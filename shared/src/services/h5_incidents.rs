@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::domain::chat::ChatStatus;
 use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, Severity};
+use crate::domain::silence::{Matcher, SilenceDuration, matchers_of, unsilenceable};
 use crate::infra::session::Session;
 use crate::services::h5_app::{H5App, H5Error};
 use crate::services::incident_actions::{Action, ActionError, MAX_NOTE_CHARS};
@@ -246,6 +247,36 @@ impl H5App {
         Ok(detail)
     }
 
+    /// What a Silence would do, for the page to show before the person confirms:
+    /// `{"available", "reason", "matchers": ["name=\"value\"", …], "durations",
+    /// "silence": {"id", "until", "by"} | null}`.
+    pub async fn silence_preview(
+        &self,
+        session: &Session,
+        incident_id: &str,
+    ) -> Result<Value, H5Error> {
+        self.member_of(session).await?;
+        let incident = self
+            .store
+            .get_incident(incident_id)
+            .await?
+            .filter(|i| i.integration_id == session.iid)
+            .ok_or(H5Error::NotFound("incident"))?;
+        let integration = self.integration(&session.iid).await?;
+        let reason = unsilenceable(&incident, integration.alertmanager.is_some());
+        let matchers: Vec<String> = matchers_of(&incident)
+            .iter()
+            .map(Matcher::display)
+            .collect();
+        Ok(json!({
+            "available": reason.is_none() && incident.silence.is_none(),
+            "reason": reason,
+            "matchers": matchers,
+            "durations": SilenceDuration::ALL.map(SilenceDuration::tag),
+            "silence": incident.silence,
+        }))
+    }
+
     /// Applies an action as the session's member (bound and licensed).
     pub async fn act(
         &self,
@@ -258,7 +289,7 @@ impl H5App {
         let action = Action::parse(action, duration, member).ok_or_else(|| {
             H5Error::Invalid(
                 "action",
-                "action must be ack, resolve, snooze (30m, 2h, 24h), escalate or reassign (with a member)".into(),
+                "action must be ack, resolve, snooze (30m, 2h, 24h), escalate, reassign (with a member), silence (1h, 4h, 24h) or unsilence".into(),
             )
         })?;
         let member = self.member_of(session).await?;
@@ -306,6 +337,7 @@ fn action_error(err: ActionError, field: &'static str) -> H5Error {
         ActionError::NotAllowed(m) => H5Error::Forbidden(m),
         ActionError::Conflict(now) => H5Error::Conflict(now),
         ActionError::NotApplicable(m) => H5Error::Invalid(field, m),
+        ActionError::Upstream(m) => H5Error::Unavailable(m),
         ActionError::Store(e) => H5Error::Store(e),
     }
 }

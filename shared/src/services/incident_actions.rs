@@ -14,8 +14,13 @@ use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, RecordK
 use crate::domain::job::Job;
 use crate::domain::member::Member;
 use crate::domain::oncall_schedule::members_on_call;
+use crate::domain::silence::SilenceDuration;
+use crate::infra::alertmanager::AlertmanagerClient;
+use crate::infra::outbound::OutboundPolicy;
 use crate::infra::queue::JobQueue;
 use crate::store::{AlertApplied, Store, StoreError};
+
+mod silence;
 
 /// How long a card update job waits, so bursts of clicks coalesce.
 pub const COALESCE_DELAY: Duration = Duration::from_secs(2);
@@ -36,16 +41,23 @@ pub enum Action {
     Escalate,
     /// Hand it to a member (by email).
     Reassign(String),
+    /// Silence its alerts in Alertmanager for a while (ARCHITECTURE.md §11).
+    Silence(SilenceDuration),
+    /// Expire the silence made by [`Action::Silence`].
+    Unsilence,
 }
 
 impl Action {
     /// Parses `ack` / `resolve` / `snooze` (with a duration of `30m`, `2h` or
-    /// `24h`) / `escalate` / `reassign` (with the member's email).
+    /// `24h`) / `escalate` / `reassign` (with the member's email) / `silence`
+    /// (with `1h`, `4h` or `24h`) / `unsilence`.
     pub fn parse(action: &str, duration: Option<&str>, member: Option<&str>) -> Option<Self> {
         match action {
             "ack" | "acknowledge" => Some(Self::Acknowledge),
             "resolve" => Some(Self::Resolve),
             "escalate" => Some(Self::Escalate),
+            "silence" => SilenceDuration::parse(duration.unwrap_or_default()).map(Self::Silence),
+            "unsilence" => Some(Self::Unsilence),
             "reassign" => member
                 .map(|m| m.trim().to_ascii_lowercase())
                 .filter(|m| !m.is_empty() && m.len() <= 254)
@@ -70,6 +82,8 @@ impl Action {
             Self::Snooze(d) => format!("snoozed for {} min", d.as_secs() / 60),
             Self::Escalate => "escalated".into(),
             Self::Reassign(member) => format!("reassigned to {member}"),
+            Self::Silence(d) => format!("silenced for {}", d.tag()),
+            Self::Unsilence => "unsilenced".into(),
         }
     }
 
@@ -81,6 +95,8 @@ impl Action {
             Self::Snooze(_) => (RecordKind::Snoozed, "snoozed"),
             Self::Escalate => (RecordKind::Escalated, "escalated"),
             Self::Reassign(_) => (RecordKind::Reassigned, "reassigned"),
+            Self::Silence(_) => (RecordKind::Silenced, "silenced"),
+            Self::Unsilence => (RecordKind::Unsilenced, "unsilenced"),
         }
     }
 }
@@ -100,6 +116,9 @@ pub enum ActionError {
     /// The action does not apply in the incident's state.
     #[error("{0}")]
     NotApplicable(String),
+    /// An outside system (Alertmanager) failed; nothing changed, a `failed` record says why.
+    #[error("{0}")]
+    Upstream(String),
     /// Our store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -119,6 +138,7 @@ pub struct IncidentActions {
     store: Store,
     clock: Arc<dyn Clock>,
     queue: JobQueue,
+    alertmanager: AlertmanagerClient,
 }
 
 impl IncidentActions {
@@ -128,7 +148,14 @@ impl IncidentActions {
             store,
             clock,
             queue,
+            alertmanager: AlertmanagerClient::default(),
         }
+    }
+
+    /// The same, calling Alertmanagers through `outbound`.
+    pub fn with_outbound(mut self, outbound: OutboundPolicy) -> Self {
+        self.alertmanager = AlertmanagerClient::new(outbound);
+        self
     }
 
     /// Applies `action` as `actor`. With `expected_version`, refuses (Conflict) if the
@@ -168,6 +195,9 @@ impl IncidentActions {
             return Err(ActionError::Conflict(Box::new(current)));
         }
         let now_ms = self.clock.now_ms();
+        if let Action::Silence(_) | Action::Unsilence = action {
+            return Box::pin(self.silence(current, actor, &action, now_ms)).await;
+        }
         let next = match self.change(current, actor, &action, now_ms).await? {
             Changed::Already(current) => return Ok(current),
             Changed::Now(next) => next,
@@ -292,6 +322,11 @@ impl IncidentActions {
                     }
                     Err(err) => Err(err),
                 }
+            }
+            (Action::Silence(_) | Action::Unsilence, _) => {
+                return Err(ActionError::NotApplicable(
+                    "silences are applied on their own".into(),
+                ));
             }
             (Action::Escalate | Action::Reassign(_), _) => {
                 let mut next = match action {

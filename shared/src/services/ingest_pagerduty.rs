@@ -436,7 +436,11 @@ impl PagerDutyIngest {
                 Ok(_) => return Ok(()),
                 Err(ActionError::Store(err)) => return Err(unavailable(&err)),
                 Err(ActionError::NotFound | ActionError::Conflict(_)) => {}
-                Err(ActionError::NotApplicable(_) | ActionError::NotAllowed(_)) => return Ok(()),
+                Err(
+                    ActionError::NotApplicable(_)
+                    | ActionError::NotAllowed(_)
+                    | ActionError::Upstream(_),
+                ) => return Ok(()),
             }
             let Some(wait) = waits.next() else {
                 info!(

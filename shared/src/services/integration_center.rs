@@ -100,15 +100,18 @@ impl IntegrationCenter {
         }
     }
 
-    /// Refuses a webhook URL the outbound policy does not allow (nothing is saved).
+    /// Refuses a webhook or Alertmanager URL the outbound policy does not allow
+    /// (nothing is saved).
     fn check_outbound(&self, changes: &IntegrationChanges) -> Result<(), CenterError> {
-        match changes
-            .webhook_url()
-            .map(|url| self.outbound.check_url(url))
-        {
-            Some(Err(err)) => Err(ValidationError::new("webhook_url", err.to_string()).into()),
-            _ => Ok(()),
+        for (field, url) in [
+            ("webhook_url", changes.webhook_url()),
+            ("alertmanager.url", changes.alertmanager_url()),
+        ] {
+            if let Some(Err(err)) = url.map(|url| self.outbound.check_url(url)) {
+                return Err(ValidationError::new(field, err.to_string()).into());
+            }
         }
+        Ok(())
     }
 
     fn view(&self, integration: &Integration, base: &str) -> IntegrationView {

@@ -198,6 +198,7 @@ impl Services {
             self.clock.clone(),
             self.job_queue(),
         )
+        .with_outbound(self.outbound_policy())
     }
 
     /// The card callback service.

@@ -62,6 +62,8 @@ fn params(action: &Action) -> (&'static str, Option<String>, Option<String>) {
         Action::Resolve => ("resolve", None, None),
         Action::Escalate => ("escalate", None, None),
         Action::Reassign(member) => ("reassign", None, Some(member.clone())),
+        Action::Silence(duration) => ("silence", Some(duration.tag().to_string()), None),
+        Action::Unsilence => ("unsilence", None, None),
         Action::Snooze(duration) => {
             let duration = match duration.as_secs() / 60 {
                 120 => "2h",
@@ -81,6 +83,8 @@ fn action_name(held: &HeldAction) -> String {
         "escalate" => "Escalate".into(),
         "snooze" => format!("Snooze {}", held.duration.as_deref().unwrap_or("30m")),
         "reassign" => format!("Reassign to {}", held.member.as_deref().unwrap_or("?")),
+        "silence" => format!("Silence {}", held.duration.as_deref().unwrap_or("?")),
+        "unsilence" => "Unsilence".into(),
         other => other.to_string(),
     }
 }
@@ -339,6 +343,7 @@ impl H5App {
             Ok(next) => dropped("already_done", "it was already in effect", Some(next)),
             Err(ActionError::NotAllowed(why)) => dropped("not_licensed", why, Some(incident)),
             Err(ActionError::NotApplicable(why)) => dropped("not_applicable", why, Some(incident)),
+            Err(ActionError::Upstream(why)) => dropped("failed", why, Some(incident)),
             Err(ActionError::Conflict(now)) => dropped(
                 "conflict",
                 "someone acted on the incident at the same moment",

@@ -22,6 +22,11 @@ fn map_secrets(
     mapped.token = one(&integration.token)?;
     mapped.card_api_secret = integration.card_api_secret.as_ref().map(one).transpose()?;
     mapped.webhook_secret = integration.webhook_secret.as_ref().map(one).transpose()?;
+    if let Some(am) = &mut mapped.alertmanager
+        && let Some(secret) = am.auth.secret()
+    {
+        am.auth = am.auth.with_secret(one(secret)?);
+    }
     Ok(mapped)
 }
 
@@ -33,6 +38,10 @@ fn all_sealed(integration: &Integration) -> bool {
         Some(&integration.token),
         integration.card_api_secret.as_ref(),
         integration.webhook_secret.as_ref(),
+        integration
+            .alertmanager
+            .as_ref()
+            .and_then(|am| am.auth.secret()),
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,413 @@
+//! Issue #17 item 3, Alertmanager silences from the chat (ARCHITECTURE.md §11),
+//! against a real Alertmanager (Debian's package) with basic auth: Silence 4h on a
+//! card makes a real silence from the incident's labels that mutes the group's
+//! alerts, shows "silenced until" on the card and records `silenced`; a second
+//! click makes no second silence; Unsilence expires it. The H5 app shows the
+//! matchers before it silences. An unreachable Alertmanager is a private notice
+//! and a `failed` record, and nothing else changes.
+
+use integration_tests::alertmanager::{PASSWORD, RealAlertmanager, USER};
+use integration_tests::{TestStack, now_ms, record_of};
+use serde_json::{Value, json};
+
+const GROUP: &str = "cidSilence000000000000001==";
+
+struct Silences {
+    stack: TestStack,
+    id: String,
+}
+
+impl Silences {
+    /// An integration with cards in one group, Alice bound, and `alertmanager` set.
+    async fn start(alertmanager: Value) -> Self {
+        let stack = TestStack::start().await;
+        let mut payload = stack.create_payload();
+        payload["card_template_id"] = json!("tpl-incident.schema");
+        payload["alertmanager"] = alertmanager;
+        let (status, created) = stack
+            .admin("POST", "/api/integrations", Some(payload))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        let (status, verified) = stack
+            .admin("POST", &format!("/api/integrations/{id}/verify"), None)
+            .await;
+        assert_eq!(status, 200, "{verified}");
+        stack.install_chat(&id, GROUP, "Ops").await;
+        stack
+            .add_member(&id, "alice@example.com", "Alice", Some("alice0001"))
+            .await;
+        Self { stack, id }
+    }
+
+    /// An incident from Alertmanager (as ingest makes it); returns its id and card.
+    async fn alert(&self, key: &str, source: &str) -> (String, String) {
+        let event = json!({"version": 1, "integration_id": self.id, "alert": {
+            "key": key, "status": "firing", "severity": "critical", "title": "Disk full on db-1",
+            "labels": {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"},
+            "source": source}, "targets": {"chats": [GROUP]}});
+        assert!(
+            self.stack
+                .deliver(&[(key, event.to_string())])
+                .await
+                .is_empty()
+        );
+        let incident = self.stack.incident_by_key(&self.id, key).await;
+        let id = incident["id"].as_str().expect("incident").to_string();
+        let card = self
+            .stack
+            .sandbox
+            .cards()
+            .into_iter()
+            .find(|c| c.card_data.get("incident").and_then(Value::as_str) == Some(id.as_str()))
+            .expect("card");
+        (id, card.out_track_id)
+    }
+
+    async fn click(&self, card: &str, params: Value) -> Value {
+        let (status, answer) = self
+            .stack
+            .click_card(&self.id, (card, "alice0001"), params, now_ms())
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    async fn detail(&self, incident: &str) -> Value {
+        let (status, detail) = self
+            .stack
+            .admin("GET", &format!("/api/incidents/{incident}"), None)
+            .await;
+        assert_eq!(status, 200, "{detail}");
+        detail
+    }
+}
+
+fn card_var<'a>(answer: &'a Value, name: &str) -> &'a str {
+    answer["cardData"]["cardParamMap"][name]
+        .as_str()
+        .unwrap_or_default()
+}
+
+fn notice(answer: &Value) -> &str {
+    answer["userPrivateData"]["cardParamMap"]["notice"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+fn basic_auth(am: &RealAlertmanager) -> Value {
+    json!({"url": am.url, "auth": {"basic": {"username": USER, "password": PASSWORD}}})
+}
+
+#[tokio::test]
+async fn silence_and_unsilence_from_the_card_against_a_real_alertmanager() {
+    let am = RealAlertmanager::start().await;
+    let t = Silences::start(basic_auth(&am)).await;
+    let (status, shown) = t
+        .stack
+        .admin("GET", &format!("/api/integrations/{}", t.id), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        shown["alertmanager"],
+        json!({"url": am.url, "auth": "basic", "username": USER})
+    );
+    assert!(
+        !shown.to_string().contains(PASSWORD),
+        "the password is never shown"
+    );
+
+    let (incident, card) = t.alert("am-disk", "alertmanager").await;
+    let delivered = &t.stack.sandbox.cards()[0].card_data;
+    assert_eq!(delivered["show_silence"], "true");
+    assert!(
+        delivered["silence_matchers"].as_str().is_some_and(|m| m
+            .contains(r#"alertname="DiskFull""#)
+            && m.contains(r#"instance="db-1""#)),
+        "{delivered:?}"
+    );
+    // The group's alerts, as Prometheus sends them to Alertmanager.
+    am.post_alerts(
+        &json!([{"labels": {"alertname": "DiskFull", "instance": "db-1",
+        "severity": "critical", "mountpoint": "/data"}}]),
+    )
+    .await;
+
+    let before = now_ms();
+    let answer = t
+        .click(
+            &card,
+            json!({"action": "silence", "duration": "4h", "incident": incident}),
+        )
+        .await;
+    assert_eq!(notice(&answer), "", "{answer}");
+    assert_eq!(card_var(&answer, "show_silence"), "false");
+    assert_eq!(card_var(&answer, "show_unsilence"), "true");
+    assert!(
+        card_var(&answer, "silenced_until").contains("Alice"),
+        "{answer}"
+    );
+
+    let silences = am.silences().await;
+    assert_eq!(silences.len(), 1, "{silences:?}");
+    let silence = &silences[0];
+    assert_eq!(silence["status"]["state"], "active");
+    let matchers: Vec<String> = silence["matchers"]
+        .as_array()
+        .expect("matchers")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}={}",
+                m["name"].as_str().unwrap_or(""),
+                m["value"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        matchers,
+        ["alertname=DiskFull", "instance=db-1", "severity=critical"]
+    );
+    assert!(
+        silence["createdBy"]
+            .as_str()
+            .is_some_and(|c| c.contains("alice@example.com"))
+    );
+    assert!(
+        silence["comment"]
+            .as_str()
+            .is_some_and(|c| c.contains(&format!("incident={incident}"))),
+        "the comment links the incident: {silence}"
+    );
+    let ends = chrono::DateTime::parse_from_rfc3339(silence["endsAt"].as_str().expect("endsAt"))
+        .expect("time")
+        .timestamp_millis();
+    assert!((ends - before - 4 * 3_600_000).abs() < 60_000, "four hours");
+    let silence_id = silence["id"].as_str().expect("id").to_string();
+    // Alertmanager now mutes the group's alert with it.
+    let (_, alerts) = am.get("/alerts").await;
+    assert_eq!(
+        alerts[0]["status"]["silencedBy"],
+        json!([silence_id]),
+        "{alerts}"
+    );
+
+    let detail = t.detail(&incident).await;
+    assert_eq!(detail["silence"]["id"], silence_id);
+    let record = record_of(&detail, "silenced");
+    assert_eq!(record["target"], silence_id);
+    assert!(
+        record["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(r#"instance="db-1""#))
+    );
+
+    // A second click (a double tap, or another person) makes no second silence.
+    let again = t
+        .click(
+            &card,
+            json!({"action": "silence", "duration": "1h", "incident": incident}),
+        )
+        .await;
+    assert_eq!(card_var(&again, "show_unsilence"), "true");
+    assert_eq!(am.silences().await.len(), 1);
+
+    let answer = t
+        .click(&card, json!({"action": "unsilence", "incident": incident}))
+        .await;
+    assert_eq!(notice(&answer), "", "{answer}");
+    assert_eq!(card_var(&answer, "show_silence"), "true");
+    assert_eq!(card_var(&answer, "silenced_until"), "");
+    let (_, expired) = am.get(&format!("/silence/{silence_id}")).await;
+    assert_eq!(expired["status"]["state"], "expired");
+    let (_, alerts) = am.get("/alerts").await;
+    assert_eq!(alerts[0]["status"]["silencedBy"], json!([]));
+    let detail = t.detail(&incident).await;
+    assert!(detail.get("silence").is_none_or(Value::is_null), "{detail}");
+    assert_eq!(record_of(&detail, "unsilenced")["target"], silence_id);
+
+    // Every other copy of the card follows (the queued update job).
+    t.stack.run_jobs().await;
+    let card_now = &t.stack.sandbox.cards()[0].card_data;
+    assert_eq!(card_now["show_silence"], "true");
+}
+
+#[tokio::test]
+async fn an_unreachable_alertmanager_is_a_private_notice_and_a_failed_record() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let t = Silences::start(json!({"url": format!("http://127.0.0.1:{closed}")})).await;
+    let (incident, card) = t.alert("am-cpu", "alertmanager").await;
+    let version = t.detail(&incident).await["version"].clone();
+    let answer = t
+        .click(
+            &card,
+            json!({"action": "silence", "duration": "1h", "incident": incident}),
+        )
+        .await;
+    assert!(
+        notice(&answer).contains("Alertmanager")
+            && notice(&answer).contains("could not be reached"),
+        "{answer}"
+    );
+    assert_eq!(card_var(&answer, "show_silence"), "true", "nothing changed");
+    let detail = t.detail(&incident).await;
+    assert_eq!(detail["version"], version);
+    assert!(detail.get("silence").is_none_or(Value::is_null));
+    let failed = record_of(&detail, "failed");
+    assert_eq!(failed["target"], "alertmanager");
+    assert!(
+        failed["actor"]
+            .as_str()
+            .is_some_and(|a| a.contains("alice@example.com"))
+    );
+}
+
+#[tokio::test]
+async fn the_h5_app_shows_the_matchers_then_silences_and_only_alertmanager_incidents_qualify() {
+    let am = RealAlertmanager::start().await;
+    let t = Silences::start(basic_auth(&am)).await;
+    let (incident, _) = t.alert("am-mem", "alertmanager").await;
+    let (grafana, _) = t.alert("gf-mem", "grafana").await;
+    let (token, _) = t.stack.h5_login(&t.id, "alice0001").await;
+
+    let path = format!("/incidents/{incident}/silence");
+    let (status, preview) = t
+        .stack
+        .h5_call(&t.id, ("GET", &path), Some(&token), None)
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["available"], true);
+    assert_eq!(
+        preview["matchers"],
+        json!([
+            r#"alertname="DiskFull""#,
+            r#"instance="db-1""#,
+            r#"severity="critical""#
+        ])
+    );
+    assert_eq!(preview["durations"], json!(["1h", "4h", "24h"]));
+    assert!(am.silences().await.is_empty(), "a preview silences nothing");
+
+    let path = format!("/incidents/{grafana}/silence");
+    let (_, other) = t
+        .stack
+        .h5_call(&t.id, ("GET", &path), Some(&token), None)
+        .await;
+    assert_eq!(other["available"], false);
+    assert!(
+        other["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Alertmanager"))
+    );
+
+    let actions = format!("/incidents/{incident}/actions");
+    for bad in [
+        json!({"action": "silence", "duration": "2h"}),
+        json!({"action": "silence"}),
+    ] {
+        let (status, body) = t
+            .stack
+            .h5_call(&t.id, ("POST", &actions), Some(&token), Some(bad))
+            .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (status, body) = t
+        .stack
+        .h5_call(
+            &t.id,
+            ("POST", &format!("/incidents/{grafana}/actions")),
+            Some(&token),
+            Some(json!({"action": "silence", "duration": "1h"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(am.silences().await.is_empty());
+
+    let (status, done) = t
+        .stack
+        .h5_call(
+            &t.id,
+            ("POST", &actions),
+            Some(&token),
+            Some(json!({"action": "silence", "duration": "24h"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let id = done["silence"]["id"].as_str().expect("silence id");
+    assert_eq!(am.silences().await[0]["id"], id);
+    let path = format!("/incidents/{incident}/silence");
+    let (_, preview) = t
+        .stack
+        .h5_call(&t.id, ("GET", &path), Some(&token), None)
+        .await;
+    assert_eq!(preview["available"], false);
+    assert_eq!(preview["silence"]["id"], id);
+    assert_eq!(preview["silence"]["by"], "Alice");
+}
+
+#[tokio::test]
+async fn the_alertmanager_setting_is_checked_and_its_secrets_stay_sealed() {
+    let stack = TestStack::start().await;
+    let mut payload = stack.create_payload();
+    for (bad, field) in [
+        (json!({"url": "ftp://am.example.com"}), "alertmanager.url"),
+        (
+            json!({"url": "https://169.254.169.254"}),
+            "alertmanager.url",
+        ),
+        (
+            json!({"url": "https://am.example.com", "auth": {"token": "x"}}),
+            "alertmanager.auth",
+        ),
+        (json!("https://am.example.com"), "alertmanager"),
+    ] {
+        payload["alertmanager"] = bad.clone();
+        let (status, body) = stack
+            .admin("POST", "/api/integrations", Some(payload.clone()))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    payload["alertmanager"] =
+        json!({"url": "https://am.example.com", "auth": {"bearer": "am-bearer-secret-value"}});
+    let (status, created) = stack
+        .admin("POST", "/api/integrations", Some(payload))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["alertmanager"]["auth"], "bearer");
+    assert!(!created.to_string().contains("am-bearer-secret-value"));
+    let id = created["id"].as_str().expect("id");
+    let stored = stack
+        .dynamodb
+        .get_item()
+        .table_name(stack.services.store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("INT#{id}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONFIG".into()),
+        )
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("item");
+    assert!(
+        !format!("{stored:?}").contains("am-bearer-secret-value"),
+        "sealed at rest"
+    );
+    let (status, cleared) = stack
+        .admin(
+            "PATCH",
+            &format!("/api/integrations/{id}"),
+            Some(json!({"alertmanager": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{cleared}");
+    assert!(cleared["alertmanager"].is_null());
+}
