@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the H5 browser test: starts the local stack (against AWS_ENDPOINT_URL, set by
-# with-moto.sh) on a free port, drives it with headless Chromium, stops it.
+# Runs the browser tests (the H5 app, then the admin console): starts the local stack
+# (against AWS_ENDPOINT_URL, set by with-moto.sh) on a free port, drives it with
+# headless Chromium, stops it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,6 +17,12 @@ for _ in $(seq 1 150); do
   kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.2
 done
+status=0
 INGEST_TOKEN="$(awk '/ingest token/ {print $3}' "$log")" \
 STACK_URL="http://127.0.0.1:$port" ARTIFACTS="$root/tests/artifacts" \
-  node tests/browser/h5.test.mjs
+  node tests/browser/h5.test.mjs || status=1
+# The admin console (GET /console), against the same stack: each test prints its own
+# "browser: N passed, M failed" line, run-tests.sh adds them up.
+STACK_URL="http://127.0.0.1:$port" ARTIFACTS="$root/tests/artifacts" \
+  node tests/browser/console.test.mjs || status=1
+exit "$status"

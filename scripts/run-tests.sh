@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: `cargo test "$@"` (unit + integration, against AWS_ENDPOINT_URL),
-# then the H5 browser test (headless Chromium against the local stack) and the
+# then the browser tests of the H5 app and the admin console (headless Chromium
+# against the local stack; one "browser:" line each, both counted) and the
 # OpenAPI property tests (schemathesis against the local stack). Prints one
 # closing line with the totals ("tests: N passed, N failed, N skipped").
 set -uo pipefail

@@ -1,0 +1,279 @@
+// Acceptance of the admin console (GET /console) in headless Chromium, against the
+// running local stack and its sandbox DingTalk: a first-time setup as a new team would
+// do it. A wrong admin key is refused; sign in; add an integration for a NEW sandbox
+// app (a bad aes_key is refused first, naming the field); the setup checklist shows
+// check_url and the cool app not done; the sandbox developer console subscribes the
+// app to the integration's event URL (DingTalk's check_url) and installs the cool app
+// in a group, then renames it; the checklist turns green by itself (it polls); the
+// group shows under its new title; a member is added and gets a link code; a two-layer
+// escalation policy is built with the form helper (an out-of-range wait is refused
+// next to the field first); a template preview renders with warnings; the usage chart
+// is an SVG with the quota and reserve lines; incidents and dead letters load; sign
+// out. Refusals: a POST with the session cookie but no CSRF token (403 csrf_failed),
+// a forged session cookie (back to sign-in, with a message). The page must run under
+// its strict CSP with no violation. Screenshots, PC (1280×800) and mobile (390×844),
+// of the checklist and the usage page go to tests/artifacts/console-*.png.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const base = process.env.STACK_URL;
+const adminKey = process.env.ADMIN_API_KEY;
+const artifacts = process.env.ARTIFACTS || "tests/artifacts";
+mkdirSync(artifacts, { recursive: true });
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, detail) {
+  if (ok) { passed++; console.log(`ok - console: ${name}`); }
+  else { failed++; console.log(`not ok - console: ${name}${detail ? ": " + detail : ""}`); }
+}
+
+// The new app as the DingTalk developer console would have it (the sandbox's corp).
+const app = {
+  app_key: "dingconsoletestapp01",
+  app_secret: "console-test-secret-0001",
+  corp_id: "dingsandboxcorp000000000000000001",
+  agent_id: "3000000077",
+  aes_key: "Cons0leTestAesKey0123456789abcdefghijklmnop".slice(0, 43),
+  token: "consoletoken01",
+};
+const cid = "cidConsoleTestGroup0000001==";
+
+async function sandbox(path, body) {
+  const r = await fetch(`${base}/sandbox/dingtalk-console${path}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  return { status: r.status, body: await r.json().catch(() => ({})) };
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+// Every console error (a CSP violation is one) is a failure of the page.
+const pageErrors = [];
+function watch(page, label) {
+  page.on("console", (m) => { if (m.type() === "error" && !/401|403|Failed to load resource/.test(m.text())) pageErrors.push(`${label}: ${m.text()}`); });
+  page.on("pageerror", (e) => pageErrors.push(`${label}: ${e.message}`));
+  return page;
+}
+const checkState = (page, step) => page.getAttribute(`#checklist [data-step="${step}"]`, "data-ok");
+async function signIn(page, hash = "") {
+  await page.goto(`${base}/console${hash}`);
+  await page.waitForSelector("#signin-form");
+  await page.fill("#admin-key", adminKey);
+  await page.click("#signin-submit");
+  await page.waitForSelector("#nav a[data-page=integrations]");
+}
+async function open(page, pageName) {
+  await page.click(`#nav a[data-page=${pageName}]`);
+  await page.waitForFunction((p) => document.querySelector("main")?.getAttribute("data-page") === p, pageName);
+}
+
+let id = null;
+let current = null;
+try {
+  const pc = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-US" });
+  const page = watch(await pc.newPage(), "pc");
+  current = page;
+
+  // The page is served with the strict CSP.
+  const served = await page.goto(`${base}/console`);
+  const csp = served.headers()["content-security-policy"] || "";
+  check("the page is served with a strict CSP", /default-src 'none'/.test(csp) && /script-src 'self'/.test(csp) && !/unsafe-inline/.test(csp), csp);
+
+  // A wrong admin key is refused.
+  await page.waitForSelector("#signin-form");
+  check("the page starts in the browser's language (en-US)", (await page.evaluate(() => document.documentElement.lang)) === "en-US");
+  await page.fill("#admin-key", "not-the-admin-key");
+  await page.click("#signin-submit");
+  await page.waitForSelector("#signin-error:not([hidden])");
+  check("a wrong admin key is refused", (await page.$("#nav:not([hidden])")) === null, await page.textContent("#signin-error"));
+
+  // Sign in; nothing secret is kept in the browser.
+  await page.fill("#admin-key", adminKey);
+  await page.click("#signin-submit");
+  await page.waitForSelector("#nav a[data-page=integrations]");
+  const stored = await page.evaluate(() => JSON.stringify(Object.assign({}, localStorage)) + JSON.stringify(Object.assign({}, sessionStorage)) + document.cookie);
+  check("signed in; neither the key nor the CSRF token is in storage or a script-readable cookie", !stored.includes(adminKey) && !/dtc_session/.test(stored), stored);
+
+  // Add the integration: a bad aes_key is refused naming the field, then the real one.
+  await page.click("#nav a[data-page=integrations]");
+  await page.waitForSelector("#create-form");
+  const fields = { name: "Console test team", corp_id: app.corp_id, agent_id: app.agent_id, client_id: app.app_key,
+    client_secret: app.app_secret, aes_key: "too-short", token: app.token, timezone: "Asia/Shanghai" };
+  for (const [k, v] of Object.entries(fields)) await page.fill(`#f-${k}`, v);
+  await page.selectOption("#f-locale", "en-US");
+  await page.click("#create-submit");
+  await page.waitForSelector("#create-error:not([hidden])");
+  check("a bad aes_key is refused, the field highlighted", (await page.getAttribute("#create-error", "data-field")) === "aes_key"
+    && (await page.$("#f-aes_key.invalid")) !== null, await page.textContent("#create-error"));
+  await page.fill("#f-aes_key", app.aes_key);
+  await page.click("#create-submit");
+  await page.waitForSelector("#ingest-token");
+  const ingestToken = await page.inputValue("#ingest-token");
+  check("the ingest token is shown once after create", /^dti_/.test(ingestToken), ingestToken);
+  await page.screenshot({ path: `${artifacts}/console-created-pc.png` });
+
+  // The setup checklist: not done yet.
+  await page.click("#go-setup");
+  await page.waitForSelector("#checklist[data-loaded=true]");
+  id = decodeURIComponent(new URL(page.url()).hash.split("/")[1]);
+  const before = { check_url: await checkState(page, "check_url"), cool_app: await checkState(page, "cool_app") };
+  check("the checklist shows check_url and the cool app not done", before.check_url !== "true" && before.cool_app !== "true", JSON.stringify(before));
+  const eventUrl = await page.inputValue("#url-event_subscription");
+  check("the event subscription URL is shown with a copy button", eventUrl.endsWith(`/dingtalk/${id}/events`)
+    && (await page.$(`#checklist [data-copy="${eventUrl}"]`)) !== null, eventUrl);
+  check("the cool app and card callback URLs are shown", (await page.inputValue("#url-cool_app")).includes(`/dingtalk/${id}/app`)
+    && (await page.inputValue("#url-card_callback")).includes(`/dingtalk/${id}/cards`));
+  await page.screenshot({ path: `${artifacts}/console-setup-before-pc.png`, fullPage: true });
+
+  // In the (sandbox) DingTalk developer console: save the event URL (check_url),
+  // release, install the cool app in a new group, rename the group.
+  const subscribed = await sandbox("/apps", { app_key: app.app_key, app_secret: app.app_secret, corp_id: app.corp_id,
+    aes_key: app.aes_key, token: app.token, event_url: eventUrl });
+  check("the sandbox developer console verified the event URL (check_url)", subscribed.status === 200 && subscribed.body.subscribed === true, JSON.stringify(subscribed));
+  const installed = await sandbox(`/apps/${app.app_key}/install`, { cid, title: "Console test group" });
+  check("the cool app is installed in a group", installed.status === 200, JSON.stringify(installed));
+  const renamed = await sandbox(`/apps/${app.app_key}/rename`, { cid, title: "支付值班群" });
+  check("the group is renamed", renamed.status === 200, JSON.stringify(renamed));
+
+  // The checklist turns green by itself (it polls every 3 s).
+  await page.waitForFunction(() => ["check_url", "cool_app"].every((s) =>
+    document.querySelector(`#checklist [data-step="${s}"]`)?.getAttribute("data-ok") === "true"), null, { timeout: 20000 });
+  check("check_url and the cool app turn green", true);
+  await page.click("#verify");
+  await page.waitForSelector("#verify-result:not([hidden])");
+  await page.waitForFunction(() => ["credentials", "card_callback"].every((s) =>
+    document.querySelector(`#checklist [data-step="${s}"]`)?.getAttribute("data-ok") === "true"), null, { timeout: 10000 })
+    .then(() => check("after Verify the credentials and card callback are green", true),
+      async () => check("after Verify the credentials and card callback are green", false, await page.textContent("#checklist")));
+  const events = await page.$$eval("#checklist [data-step=events] li.seen", (n) => n.map((x) => x.getAttribute("data-event")));
+  check("the install and rename events show as received", events.includes("im_cool_app_install") && events.includes("chat_update_title"), JSON.stringify(events));
+  await page.screenshot({ path: `${artifacts}/console-setup-pc.png`, fullPage: true });
+
+  // Group chats: the group under its new title.
+  await open(page, "chats");
+  await page.waitForSelector(`[data-chat="${cid}"]`);
+  check("the group chat shows installed under its new title", (await page.textContent(`[data-chat="${cid}"]`)).includes("支付值班群")
+    && (await page.getAttribute(`[data-chat="${cid}"]`, "data-status")) === "installed");
+
+  // Members: add one, create a link code.
+  await open(page, "members");
+  await page.waitForSelector("#member-form");
+  await page.fill("#m-email", "oncall@corp.example");
+  await page.fill("#m-name", "On Call");
+  await page.click("#member-add");
+  await page.waitForSelector('[data-member="oncall@corp.example"]');
+  await page.fill("#m-email", "lead@corp.example");
+  await page.fill("#m-name", "Team Lead");
+  await page.click("#member-add");
+  await page.waitForSelector('[data-member="lead@corp.example"]');
+  check("members are added", true);
+  await page.click('[data-link="oncall@corp.example"]');
+  await page.waitForSelector("#link-code");
+  const code = await page.textContent("#link-code");
+  check("a link code is shown", /^[A-Z2-9]{8}$/.test(code), code);
+
+  // Escalation: a layer waiting 5 s is refused next to the field; then two layers
+  // built with the helper are saved.
+  await open(page, "escalation");
+  await page.waitForSelector("#policy-json");
+  await page.fill("#policy-json", JSON.stringify({ name: "console-two-layers", layers: [{ targets: { chats: [cid] }, escalate_after_secs: 5 }] }));
+  await page.click("#policy-save");
+  await page.waitForSelector("#policy-error:not([hidden])");
+  const field = await page.getAttribute("#policy-error", "data-field");
+  check("an out-of-range wait is refused, the field named", /escalate_after_secs/.test(field || ""), `${field}: ${await page.textContent("#policy-error")}`);
+  await page.fill("#policy-json", JSON.stringify({ name: "console-two-layers", layers: [] }));
+  await page.selectOption("#ph-chats", [cid]);
+  await page.selectOption("#ph-members", ["oncall@corp.example"]);
+  await page.fill("#ph-after", "300");
+  await page.click("#ph-add-layer");
+  await page.selectOption("#ph-chats", []);
+  await page.selectOption("#ph-members", ["lead@corp.example"]);
+  await page.fill("#ph-after", "600");
+  await page.click("#ph-add-layer");
+  const built = JSON.parse(await page.inputValue("#policy-json"));
+  check("the helper builds two layers", built.layers.length === 2 && built.layers[1].targets.members[0] === "lead@corp.example", JSON.stringify(built));
+  await page.click("#policy-save");
+  await page.waitForFunction(() => /console-two-layers/.test(document.querySelector("#policy-list")?.textContent || ""), null, { timeout: 10000 });
+  const policyRow = await page.textContent("#policy-list");
+  check("the two-layer policy is saved", policyRow.includes("console-two-layers") && policyRow.includes("2 layers"), policyRow);
+
+  // Templates: live preview with warnings.
+  await open(page, "templates");
+  await page.waitForSelector("#tpl-body");
+  await page.fill("#tpl-title", "{{ alert.severity | upper }} · {{ alert.title }}");
+  await page.fill("#tpl-body", "Owner @alice, since {{ incident.started_at }}");
+  await page.waitForFunction(() => /CRITICAL · Checkout 5xx above 5%/.test(document.querySelector("#preview .preview-title")?.textContent || ""), null, { timeout: 10000 });
+  const warnings = await page.$$eval("#preview .preview-warnings li", (n) => n.map((x) => x.textContent));
+  check("the template preview renders, with warnings", warnings.some((w) => /@alice/.test(w)), JSON.stringify(warnings));
+  await page.screenshot({ path: `${artifacts}/console-templates-pc.png`, fullPage: true });
+
+  // Usage: an SVG chart with the quota and reserve lines.
+  await open(page, "usage");
+  await page.waitForSelector("#usage-chart");
+  check("the usage chart is an SVG with quota and reserve lines", (await page.$("svg#usage-chart line.quota")) !== null
+    && (await page.$("svg#usage-chart line.reserve")) !== null && (await page.$("svg#usage-chart polyline.actual")) !== null);
+  await page.screenshot({ path: `${artifacts}/console-usage-pc.png`, fullPage: true });
+
+  // Incidents and dead letters load.
+  await open(page, "incidents");
+  await page.waitForSelector("#incident-list");
+  await open(page, "dlq");
+  await page.waitForSelector("#dlq-list, main .notice");
+  check("incidents and dead letters load", true);
+
+  // CSRF: the cookie alone does not make a change.
+  const forged = await page.request.post(`${base}/api/integrations`, { data: { name: "csrf" }, failOnStatusCode: false });
+  const forgedBody = await forged.json().catch(() => ({}));
+  check("a POST with the session cookie but no CSRF token is refused (403 csrf_failed)", forged.status() === 403 && forgedBody.error?.code === "csrf_failed",
+    `${forged.status()} ${JSON.stringify(forgedBody)}`);
+
+  // Switch language: the same page in Chinese.
+  await page.click("#lang-switch");
+  await page.waitForFunction(() => document.documentElement.lang === "zh-CN" && /死信/.test(document.querySelector("#nav")?.textContent || ""));
+  check("switching language redraws in Chinese", true);
+  await page.click("#lang-switch");
+  await page.waitForFunction(() => document.documentElement.lang === "en-US");
+
+  // Sign out: back to sign-in, the session gone.
+  await page.click("#signout");
+  await page.waitForSelector("#signin-form");
+  const after = await page.request.get(`${base}/console/api/session`, { failOnStatusCode: false });
+  check("sign out ends the session", after.status() === 401, String(after.status()));
+
+  // An expired (forged) session cookie: the next call sends the person to sign-in.
+  await signIn(page, `#/${encodeURIComponent(id)}/setup`);
+  await page.waitForSelector("#checklist");
+  await pc.clearCookies();
+  await pc.addCookies([{ name: "dtc_session", value: "forged.expired.0000000000", url: base }]);
+  await page.click("#nav a[data-page=members]");
+  await page.waitForSelector("#signin-form #signin-message");
+  check("an expired session sends the person back to sign-in with a message", (await page.textContent("#signin-message")).length > 0);
+  await page.goto(`${base}/console`);
+  await page.waitForSelector("#signin-form");
+  check("a reload with a forged session cookie shows sign-in", (await page.$("#nav:not([hidden])")) === null);
+
+  // Mobile (390×844), in Chinese: the checklist and the usage page.
+  const mobile = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: "zh-CN" });
+  const phone = watch(await mobile.newPage(), "mobile");
+  current = phone;
+  await signIn(phone, `#/${encodeURIComponent(id)}/setup`);
+  check("the phone starts in Chinese", (await phone.evaluate(() => document.documentElement.lang)) === "zh-CN");
+  await phone.waitForSelector('#checklist[data-loaded=true] [data-step="cool_app"][data-ok="true"]');
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check("the checklist fits a phone's width", overflow <= 1, `${overflow}px too wide`);
+  await phone.screenshot({ path: `${artifacts}/console-setup-mobile.png`, fullPage: true });
+  await phone.goto(`${base}/console#/${encodeURIComponent(id)}/usage`);
+  await phone.waitForSelector("#usage-chart");
+  await phone.screenshot({ path: `${artifacts}/console-usage-mobile.png`, fullPage: true });
+  check("the usage page renders on a phone", true);
+} catch (err) {
+  check("console flow", false, err.stack || String(err));
+  if (current) await current.screenshot({ path: `${artifacts}/console-failure.png`, fullPage: true }).catch(() => {});
+} finally {
+  await browser.close();
+}
+check("no console error or CSP violation in the page", pageErrors.length === 0, pageErrors.join(" | "));
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
