@@ -216,12 +216,32 @@ try {
     && (await page.$("svg#usage-chart line.reserve")) !== null && (await page.$("svg#usage-chart polyline.actual")) !== null);
   await page.screenshot({ path: `${artifacts}/console-usage-pc.png`, fullPage: true });
 
-  // Incidents and dead letters load.
+  // An alert sent with the ingest token shown at creation opens an incident; the
+  // incidents page lists it, the filters work, a click shows its timeline.
+  const alert = { version: 1, alert: { key: "console-test", status: "firing", severity: "critical", title: "Console test alert",
+    labels: { service: "payments" }, source: "console-test" }, targets: { chats: [cid] } };
+  const ingest = await fetch(`${base}/api/integrations/${id}/alerts`, { method: "POST",
+    headers: { Authorization: `Bearer ${ingestToken}`, "Content-Type": "application/json" }, body: JSON.stringify(alert) });
+  check("an alert is accepted with the ingest token shown once", ingest.status === 202, String(ingest.status));
   await open(page, "incidents");
-  await page.waitForSelector("#incident-list");
+  const end = Date.now() + 15000;
+  while (!(await page.$("#incident-list [data-incident]")) && Date.now() < end) {
+    await page.waitForTimeout(500);
+    await page.click("#incident-filters button");
+  }
+  await page.selectOption("#filter-severity", "warning");
+  await page.waitForSelector('#incident-list[data-query="status=&severity=warning"]');
+  const warningsOnly = await page.$$("#incident-list [data-incident]");
+  await page.selectOption("#filter-severity", "critical");
+  await page.waitForSelector('#incident-list[data-query="status=&severity=critical"] [data-incident]');
+  check("the incident is listed; the severity filter keeps only its severity", warningsOnly.length === 0);
+  await page.click("#incident-list [data-incident]");
+  await page.waitForSelector("#timeline li");
+  check("a click shows the incident's timeline", (await page.textContent("#incident-title")).includes("Console test alert")
+    && (await page.$$("#timeline li")).length >= 1);
   await open(page, "dlq");
   await page.waitForSelector("#dlq-list, main .notice");
-  check("incidents and dead letters load", true);
+  check("the dead letters load", true);
 
   // CSRF: the cookie alone does not make a change.
   const forged = await page.request.post(`${base}/api/integrations`, { data: { name: "csrf" }, failOnStatusCode: false });

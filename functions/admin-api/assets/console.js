@@ -92,6 +92,7 @@
       dlqTitle: "死信队列", dlqEmpty: "死信队列是空的。", dlqDepth: "约 {n} 条", redriveSelected: "重新投递所选",
       redriveAll: "全部重新投递", confirmRedriveAll: "将所有死信重新投递到告警队列？", redriven: "已重新投递 {n} 条。",
       missing: "未找到：{ids}", receiveCount: "接收 {n} 次", firstError: "首次错误：{e}", dlqNotConfigured: "未配置死信队列（DEAD_LETTER_QUEUE_URL）。",
+      browserTz: "按浏览器时区 {tz} 显示", shiftCount: "{n} 个班次",
       burnLabel: "消耗速度（次/天）", exhaustLabel: "预计用尽日期",
       refresh: "刷新", none: "无", yes: "是", no: "否"
     },
@@ -165,6 +166,7 @@
       dlqTitle: "Dead letters", dlqEmpty: "The dead-letter queue is empty.", dlqDepth: "about {n}", redriveSelected: "Redrive selected",
       redriveAll: "Redrive all", confirmRedriveAll: "Send every dead letter back to the alert queue?", redriven: "{n} redriven.",
       missing: "Not found: {ids}", receiveCount: "received {n} times", firstError: "first error: {e}", dlqNotConfigured: "No dead-letter queue configured (DEAD_LETTER_QUEUE_URL).",
+      browserTz: "Shown in your browser's time zone {tz}", shiftCount: "{n} shifts",
       burnLabel: "Burn rate (calls a day)", exhaustLabel: "Projected exhaustion",
       refresh: "Refresh", none: "none", yes: "yes", no: "no"
     }
@@ -395,6 +397,8 @@
         h("span", { class: "num", text: String(i + 1) }), " " + t("nav_" + p));
       nav.appendChild(a);
     });
+    var on = nav.querySelector("a.on");
+    if (on && nav.scrollWidth > nav.clientWidth) nav.scrollLeft = Math.max(0, on.offsetLeft - 40);
   }
   function heading(key, vars) {
     var it = current();
@@ -881,7 +885,10 @@
     shifts.forEach(function (sh) {
       list.appendChild(h("li", { "data-source": sh.source }, h("span", { class: "swatch m" + colorOf(sh.member) }), " " + sh.member + " · " + fmtTime(sh.start) + " → " + fmtTime(sh.end) + " · " + t(sh.source === "override" ? "override" : "rotation")));
     });
-    return h("div", { class: "week-wrap" }, svg, list);
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* older browsers */ }
+    return h("div", { class: "week-wrap" }, svg, h("p", { class: "small muted", text: t("browserTz", { tz: zone }) }),
+      shifts.length > 10 ? h("details", null, h("summary", { text: t("shiftCount", { n: shifts.length }) }), list) : list);
   }
   function weekday(d) {
     try { return d.toLocaleDateString(lang, { weekday: "short" }); } catch (e) { return ""; }
@@ -913,7 +920,7 @@
       var x = {};
       if (title.value.trim()) x.title = title.value;
       if (body.value.trim()) x.body = body.value;
-      return Object.keys(x).length ? x : null;
+      return x;
     }
     var seq = 0;
     function preview() {
