@@ -244,10 +244,16 @@ try {
   check("the dead letters load", true);
 
   // CSRF: the cookie alone does not make a change.
-  const forged = await page.request.post(`${base}/api/integrations`, { data: { name: "csrf" }, failOnStatusCode: false });
+  const session = (await pc.cookies(base)).find((c) => c.name === "dtc_session");
+  check("the session cookie is HttpOnly and SameSite=Strict", session && session.httpOnly && session.sameSite === "Strict", JSON.stringify(session));
+  const cookieHeader = { Cookie: `dtc_session=${session?.value}` };
+  const forged = await fetch(`${base}/api/integrations`, { method: "POST", headers: { ...cookieHeader, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "csrf" }) });
   const forgedBody = await forged.json().catch(() => ({}));
-  check("a POST with the session cookie but no CSRF token is refused (403 csrf_failed)", forged.status() === 403 && forgedBody.error?.code === "csrf_failed",
-    `${forged.status()} ${JSON.stringify(forgedBody)}`);
+  check("a POST with the session cookie but no CSRF token is refused (403 csrf_failed)", forged.status === 403 && forgedBody.error?.code === "csrf_failed",
+    `${forged.status} ${JSON.stringify(forgedBody)}`);
+  const read = await fetch(`${base}/api/integrations/${id}`, { headers: cookieHeader });
+  check("the session cookie alone reads", read.status === 200, String(read.status));
 
   // Switch language: the same page in Chinese.
   await page.click("#lang-switch");
@@ -259,8 +265,9 @@ try {
   // Sign out: back to sign-in, the session gone.
   await page.click("#signout");
   await page.waitForSelector("#signin-form");
-  const after = await page.request.get(`${base}/console/api/session`, { failOnStatusCode: false });
-  check("sign out ends the session", after.status() === 401, String(after.status()));
+  const after = await fetch(`${base}/console/api/session`, { headers: cookieHeader });
+  const afterApi = await fetch(`${base}/api/integrations/${id}`, { headers: cookieHeader });
+  check("sign out ends the session on the server", after.status === 401 && afterApi.status === 401, `${after.status} ${afterApi.status}`);
 
   // An expired (forged) session cookie: the next call sends the person to sign-in.
   await signIn(page, `#/${encodeURIComponent(id)}/setup`);

@@ -554,7 +554,7 @@
     verifyBtn.addEventListener("click", function () {
       verifyBtn.disabled = true;
       verifyBtn.textContent = t("verifying");
-      api("POST", I("/verify"), {}).then(function (r) {
+      api("POST", I("/verify")).then(function (r) {
         clear(verifyBox);
         verifyBox.hidden = false;
         verifyBox.className = "card " + (r.ok ? "ok" : "notice");
@@ -621,7 +621,7 @@
             h("div", { class: "small " + (bs.length ? "good-text" : "muted"), text: bs.length ? t("bound", { who: bs.map(function (b) { return (b.dingtalk_name || b.dingtalk_user_id); }).join(", ") }) : t("unbound") })),
           h("div", { class: "actions" },
             h("button", { type: "button", class: "btn small primary", "data-link": m.email, text: t("linkCode"), onclick: function () {
-              api("POST", I("/members/" + encodeURIComponent(m.email) + "/link-code"), {}).then(function (c) {
+              api("POST", I("/members/" + encodeURIComponent(m.email) + "/link-code")).then(function (c) {
                 clear(codeBox);
                 codeBox.hidden = false;
                 codeBox.appendChild(h("p", { text: t("linkCodeFor", { member: c.member || m.email }) }));
