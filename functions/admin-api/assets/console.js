@@ -502,11 +502,14 @@
     var list = h("ol", { id: "checklist", class: "checklist" });
     main.appendChild(list);
     var last = null;
+    var seenEvents = {};
     function state(v) { return v === true ? "ok" : v === false ? "bad" : "pending"; }
     function render(data) {
       last = data;
       var steps = {};
-      (data.steps || []).forEach(function (st) { steps[st.id] = st; });
+      var seenAll = {};
+      (data.steps || []).forEach(function (st) { steps[st.id] = st; Object.keys(st.seen || {}).forEach(function (k) { if (st.seen[k]) seenAll[k] = st.seen[k]; }); });
+      seenEvents = seenAll;
       var urls = Object.assign({}, it.urls || {}, data.urls || {});
       clear(list);
       var known = {};
@@ -534,7 +537,7 @@
             return h("div", { class: "url" }, h("label", { class: "small", text: t("url_" + k) }), copyable(urls[k], "url-" + k));
           }),
           g.events ? h("ul", { class: "events" }, g.events.map(function (ev) {
-            var seen = st.seen ? st.seen[ev] : undefined;
+            var seen = (st.seen && st.seen[ev]) || seenEvents[ev];
             return h("li", { "data-event": ev, class: seen ? "seen" : "" }, h("code", { text: ev }), " " + t("ev_" + ev) + " — ",
               h("span", { class: "muted", text: seen ? t("seenAt", { time: fmtTime(seen) }) : t("notSeen") }));
           })) : null));
