@@ -585,7 +585,7 @@
       chats.forEach(function (c) {
         var problems = [];
         if (c.status !== "installed") problems.push(t("chatUninstalled"));
-        if (c.problem && /disband|dismiss|解散/i.test(c.problem)) problems.push(t("chatDisbanded"));
+        if (c.disbanded || c.status === "disbanded" || (c.problem && /group\.disbanded|已解散/.test(c.problem))) problems.push(t("chatDisbanded"));
         if (c.problem) problems.push(t("chatProblem", { p: c.problem }));
         list.appendChild(h("section", { class: "card chat " + (problems.length ? "has-problem" : "healthy"), "data-chat": c.open_conversation_id, "data-status": c.status },
           h("div", { class: "title", text: c.title || t("chatUntitled") }),
