@@ -22,6 +22,10 @@ cargo build --locked -q -p local-stack
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 work="$(mktemp -d -t schemathesis.XXXXXX)"
 export ADMIN_API_KEY="schemathesis-admin-key-0123456789"
+# Its own table and queue: the browser test's stack, on the same moto server, sealed
+# its integrations with another (generated) SECRETS_KEY.
+run_id="st$(date +%s)$$"
+TABLE_NAME="schemathesis-$run_id" QUEUE_URL="http://queue.invalid/schemathesis-$run_id" \
 PORT="$port" RUST_LOG=error target/debug/local-stack >"$work/stack.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
