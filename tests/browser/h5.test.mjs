@@ -203,6 +203,33 @@ try {
   await desk.screenshot({ path: `${artifacts}/h5-pc-list-zh-CN.png` });
   check("the PC list is back in Chinese", (await desk.textContent("#list-heading")).includes(T["zh-CN"].heading));
 
+  // Silence from the H5 app: an alert from Alertmanager (make dev's demo integration
+  // points at a real Alertmanager) shows its matchers, asks to confirm, then is silenced.
+  const amAlert = { version: "4", status: "firing", groupKey: "{}:{alertname=\"DiskFull\"}",
+    commonLabels: { alertname: "DiskFull", instance: "db-1", severity: "warning", dingtalk_chat: cid, dingtalk_member: "robert@corp.example" },
+    commonAnnotations: { summary: "Disk 91% on db-1" },
+    alerts: [{ status: "firing", labels: { alertname: "DiskFull", instance: "db-1", severity: "warning", dingtalk_chat: cid, dingtalk_member: "robert@corp.example" },
+      startsAt: new Date().toISOString() }] };
+  const amIngest = await fetch(`${base}/api/integrations/${id}/alerts`, { method: "POST", headers: { Authorization: `Bearer ${ingestToken}`, "Content-Type": "application/json" }, body: JSON.stringify(amAlert) });
+  check("an Alertmanager alert is ingested", amIngest.status === 202, String(amIngest.status));
+  const amIncident = await until("the Alertmanager incident", async () =>
+    (await admin("GET", `/api/integrations/${id}/incidents`)).body.find((i) => i.source === "alertmanager" && i.status !== "resolved"));
+  await desk.goto(`${base}${appUrl}?incident=${amIncident.id}`);
+  await desk.waitForSelector("#act-silence");
+  await desk.selectOption("#silence-duration", "4h");
+  await desk.click("#act-silence");
+  await desk.waitForSelector("#silence-matchers li");
+  const matchers = await desk.$$eval("#silence-matchers li", (items) => items.map((li) => li.textContent));
+  check("the H5 app shows the matchers before it silences", matchers.includes('alertname="DiskFull"') && matchers.includes('instance="db-1"'), JSON.stringify(matchers));
+  check("nothing is silenced before confirming", !(await admin("GET", `/api/incidents/${amIncident.id}`)).body.silence);
+  await desk.screenshot({ path: `${artifacts}/h5-pc-silence-confirm-zh-CN.png` });
+  await desk.click("#confirm-silence");
+  await desk.waitForSelector("#silenced-until");
+  const silenced = (await admin("GET", `/api/incidents/${amIncident.id}`)).body;
+  check("confirming makes a real silence, recorded on the incident", !!(silenced.silence && silenced.silence.id)
+    && (silenced.records || []).some((r) => r.kind === "silenced" && r.target === silenced.silence.id), JSON.stringify(silenced.silence));
+  check("the page says until when it is silenced", (await desk.textContent("#silenced-until")).includes("静默至"), await desk.textContent("#silenced-until"));
+
   // The sandbox page shows the group's card the way DingTalk does: a coloured
   // header, rendered markdown and buttons, in the integration's language.
   await desk.goto(`${base}/sandbox`);
