@@ -536,6 +536,11 @@
           (g.urls || []).filter(function (k) { return urls[k]; }).map(function (k) {
             return h("div", { class: "url" }, h("label", { class: "small", text: t("url_" + k) }), copyable(urls[k], "url-" + k));
           }),
+          st.scopes ? h("ul", { class: "events scopes" }, Object.keys(st.scopes).map(function (k) {
+            var v = st.scopes[k];
+            return h("li", { "data-scope": k, class: v === true ? "seen" : "" }, (v === true ? "✔ " : v === false ? "✖ " : "… "), h("code", { text: k }),
+              " " + t(v === true ? "st_ok" : v === false ? "st_bad" : "st_pending"));
+          })) : null,
           g.events ? h("ul", { class: "events" }, g.events.map(function (ev) {
             var seen = (st.seen && st.seen[ev]) || seenEvents[ev];
             return h("li", { "data-event": ev, class: seen ? "seen" : "" }, h("code", { text: ev }), " " + t("ev_" + ev) + " — ",
