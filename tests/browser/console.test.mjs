@@ -199,6 +199,25 @@ try {
   const policyRow = await page.textContent("#policy-list");
   check("the two-layer policy is saved", policyRow.includes("console-two-layers") && policyRow.includes("2 layers"), policyRow);
 
+  // Schedules: a daily rotation of the two members from JSON, its week of shifts as
+  // an SVG, then an override (local times in the schedule's zone, Shanghai).
+  await open(page, "schedules");
+  await page.waitForSelector("#schedule-json");
+  const started = new Date(Date.now() - 2 * 86400e3).toISOString().slice(0, 10) + "T09:00";
+  await page.fill("#schedule-json", JSON.stringify({ name: "console-primary", timezone: "Asia/Shanghai",
+    rotations: [{ members: ["oncall@corp.example", "lead@corp.example"], start: started, shift: { days: 1 } }] }));
+  await page.click("#schedule-create");
+  await page.waitForSelector("svg.weekview g.shift");
+  check("a schedule is created and its week of shifts drawn", (await page.$$("svg.weekview g.shift")).length >= 2);
+  const shanghai = (ms) => new Date(Date.now() + 8 * 3600e3 + ms).toISOString().slice(0, 16);
+  await page.selectOption("#o-member", "lead@corp.example");
+  await page.fill("#o-start", shanghai(3600e3));
+  await page.fill("#o-end", shanghai(3 * 3600e3));
+  await page.click("#override-add");
+  await page.waitForSelector("#override-list [data-override]");
+  check("an override is added", (await page.textContent("#override-list")).includes("lead@corp.example"));
+  await page.screenshot({ path: `${artifacts}/console-schedules-pc.png`, fullPage: true });
+
   // Templates: live preview with warnings.
   await open(page, "templates");
   await page.waitForSelector("#tpl-body");
