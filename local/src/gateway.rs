@@ -43,6 +43,8 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("GET", "/api/openapi.yaml", Function::AdminApi),
     ("GET", "/api/dlq", Function::AdminApi),
     ("POST", "/api/dlq/redrive", Function::AdminApi),
+    ("GET", "/console", Function::AdminApi),
+    ("ANY", "/console/{proxy+}", Function::AdminApi),
     ("POST", "/api/integrations/{id}/alerts", Function::Ingest),
     (
         "POST",

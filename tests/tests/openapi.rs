@@ -25,6 +25,11 @@ type Prefixes = &'static [(&'static str, &'static str)];
 /// hold whole paths).
 const ROUTERS: &[(&str, Function, Option<Prefixes>)] = &[
     ("functions/admin-api/src/lib.rs", Function::AdminApi, None),
+    (
+        "functions/admin-api/src/console.rs",
+        Function::AdminApi,
+        None,
+    ),
     ("functions/ingest/src/lib.rs", Function::Ingest, None),
     (
         "functions/event-callback/src/lib.rs",
@@ -47,11 +52,15 @@ const PREFIXES: Prefixes = &[
 ];
 
 /// Routed but not described, on purpose: the H5 page and its static assets are HTML,
-/// JavaScript and CSS for DingTalk's web view, not an API.
+/// JavaScript and CSS for DingTalk's web view, and the admin console page and its
+/// assets are HTML, JavaScript and CSS for a browser; neither is an API.
 const NOT_AN_API: &[(&str, &str)] = &[
     ("GET", "/dingtalk/{}/app"),
     ("GET", "/dingtalk/{}/app/assets/app.js"),
     ("GET", "/dingtalk/{}/app/assets/app.css"),
+    ("GET", "/console"),
+    ("GET", "/console/assets/console.js"),
+    ("GET", "/console/assets/console.css"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

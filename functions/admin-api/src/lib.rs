@@ -1,5 +1,9 @@
 //! Admin API function: the integration center under `/api/integrations`
-//! (ARCHITECTURE.md §6.2), behind `Authorization: Bearer $ADMIN_API_KEY`.
+//! (ARCHITECTURE.md §6.2), behind `Authorization: Bearer $ADMIN_API_KEY` or a
+//! console session cookie with its CSRF token (see [`console`]), and the admin
+//! console itself under `/console`.
+
+pub mod console;
 
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
@@ -9,6 +13,7 @@ use shared::http::{
     require_json_content,
 };
 use shared::infra::admin_key::AdminKey;
+use shared::services::console_session::ConsoleSessions;
 use shared::services::directory::MemberDirectory;
 use shared::services::dlq_admin::DlqAdmin;
 use shared::services::escalation_admin::EscalationAdmin;
@@ -16,6 +21,7 @@ use shared::services::incident_reader::{IncidentReader, incidents_json};
 use shared::services::integration_center::IntegrationCenter;
 use shared::services::preflight::Preflight;
 use shared::services::schedule_admin::ScheduleAdmin;
+use shared::services::setup_checklist::SetupChecklist;
 use shared::services::template_preview::TemplatePreview;
 use shared::{Config, Services};
 use subtle::ConstantTimeEq;
@@ -37,6 +43,8 @@ pub struct AdminApi {
     preflight: Preflight,
     previews: TemplatePreview,
     dlq: DlqAdmin,
+    sessions: ConsoleSessions,
+    setup: SetupChecklist,
 }
 
 impl AdminApi {
@@ -53,6 +61,8 @@ impl AdminApi {
             preflight: services.preflight(),
             previews: services.template_preview(),
             dlq: services.dlq_admin(),
+            sessions: services.console_sessions(),
+            setup: services.setup_checklist(),
         }
     }
 
@@ -62,6 +72,14 @@ impl AdminApi {
         let route: Vec<&str> = segments.iter().map(String::as_str).collect();
         if let Some(public) = public_route(request.method().as_str(), &route) {
             return public;
+        }
+        if let Some(page) = console::static_route(request.method().as_str(), &route) {
+            return page;
+        }
+        let secure = console::is_secure(&public_base_url(&self.config, &request));
+        if let Some(answer) = console::session_route(&self.sessions, &request, &route, secure).await
+        {
+            return answer.unwrap_or_else(ApiError::into_response);
         }
         // `/api/integrations/{id}/…` names an integration, `/api/incidents/{id}` an incident.
         let id = segments.get(2).cloned().unwrap_or_default();
@@ -79,8 +97,14 @@ impl AdminApi {
         .unwrap_or_else(ApiError::into_response)
     }
 
-    /// Constant-time check of the bearer key (digests equalise the lengths).
+    /// Constant-time check of the bearer key (digests equalise the lengths); without
+    /// an `Authorization` header, the console session cookie (and CSRF token).
     async fn authenticate(&self, request: &Request) -> Result<(), ApiError> {
+        if !request.headers().contains_key(header::AUTHORIZATION)
+            && let Some(token) = console::request_cookie(request)
+        {
+            return console::authorize_cookie(&self.sessions, request, token).await;
+        }
         let expected = match self.admin_key.expected().await {
             Ok(Some(key)) => key.expose(),
             Ok(None) => {
@@ -182,6 +206,9 @@ impl AdminApi {
             }
             ("POST", ["api", "integrations", id, "verify"]) => {
                 (200, json(self.center.verify(id, base).await?))
+            }
+            ("GET", ["api", "integrations", id, "setup"]) => {
+                (200, self.setup.check(id, base).await?)
             }
             ("POST", ["api", "integrations", id, "templates", "preview"]) => {
                 let body = read_json(request)?;
@@ -427,7 +454,8 @@ fn unrouted(method: &str, route: &[&str]) -> ApiError {
             | "escalation-policies"
             | "routes"
             | "schedules"
-            | "preflight",
+            | "preflight"
+            | "setup",
         ]
         | [
             "api",

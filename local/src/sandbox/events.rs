@@ -145,7 +145,7 @@ impl super::Sandbox {
 }
 
 /// Sends one event; returns (status, acknowledged, detail).
-async fn deliver(
+pub(super) async fn deliver(
     subscription: &super::Subscription,
     receiver: &str,
     event: &Value,

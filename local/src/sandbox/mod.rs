@@ -6,6 +6,7 @@
 //! tokens, inject faults, set limits, read what it received); it also sends signed,
 //! encrypted events to our callback like DingTalk does ([`events`]).
 
+mod dev_console;
 pub mod ding;
 pub mod events;
 mod openapi;

@@ -1,7 +1,8 @@
 //! The sandbox page (`GET /sandbox`): the fake organisation, what the robot posted
 //! to each group and person, the events pushed to our callback and the API calls
 //! received; with controls that act like DingTalk users (install or uninstall the
-//! cool app in a group, rename a group, create a group).
+//! cool app in a group, rename a group, create a group), and the developer console's
+//! JSON routes for a new app (see `dev_console`).
 
 use std::fmt::Write as _;
 
@@ -37,6 +38,7 @@ pub fn router(sandbox: Sandbox) -> Router {
         )
         .route("/as/{user_id}", get(open_as))
         .route("/jsapi.js", get(jsapi))
+        .merge(super::dev_console::router())
         .with_state(sandbox)
 }
 
@@ -123,12 +125,20 @@ pub(super) fn url_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// The app whose events the page sends: the first one with a subscription.
+/// The app whose events the page sends: the demo app when subscribed (apps the
+/// developer console adds later do not take the page over), else the first one
+/// with a subscription.
 fn subscribed_app(sandbox: &Sandbox) -> Option<super::SandboxApp> {
-    sandbox
+    let subscribed: Vec<_> = sandbox
         .apps()
         .into_iter()
-        .find(|a| sandbox.subscription(&a.app_key).is_some())
+        .filter(|a| sandbox.subscription(&a.app_key).is_some())
+        .collect();
+    subscribed
+        .iter()
+        .find(|a| a.app_key == crate::stack::DEMO_APP_KEY)
+        .or(subscribed.first())
+        .cloned()
 }
 
 const OPERATOR: &str = "sandbox-admin";

@@ -334,13 +334,18 @@ impl EventSubscription {
         match &envelope.event {
             DingTalkEvent::CheckUrl => {
                 info!("subscription URL verified");
+                self.note_setup(&integration.id, "check_url_at", false)
+                    .await;
                 return Ok(());
             }
             DingTalkEvent::Other(kind) => {
                 info!(event_type = %kind, "event type not used; acknowledged");
                 return Ok(());
             }
-            _ => {}
+            _ => {
+                let field = format!("seen_{}", envelope.event_type);
+                self.note_setup(&integration.id, &field, true).await;
+            }
         }
         let claim = format!("event#{}", envelope.dedupe_key);
         let ttl = i64::try_from(self.settings.dedupe_ttl.as_secs()).unwrap_or(i64::MAX / 2);
@@ -420,6 +425,19 @@ impl EventSubscription {
         Ok(())
     }
 
+    /// Notes `field` = now on the integration's setup marker (first time only when
+    /// `first_only`); best effort: a failure is logged, never the callback's.
+    async fn note_setup(&self, integration_id: &str, field: &str, first_only: bool) {
+        let now = rfc3339(self.clock.now_ms());
+        if let Err(err) = self
+            .store
+            .note_setup(integration_id, field, &now, first_only)
+            .await
+        {
+            warn!(error = %err, field, "could not note setup progress");
+        }
+    }
+
     /// Looks the group's title up within the time budget; on failure the chat keeps
     /// no title and the chat list fills it in later ([`refresh_missing_titles`]).
     /// The title is stamped with the install event's time, so any later rename
@@ -436,7 +454,16 @@ impl EventSubscription {
             open_conversation_id,
             cool_app_code,
         );
-        match tokio::time::timeout(self.settings.title_lookup_budget, lookup).await {
+        let result = tokio::time::timeout(self.settings.title_lookup_budget, lookup).await;
+        match &result {
+            Ok(Ok(_)) => self.note_setup(&integration.id, "chat_ok_at", false).await,
+            Ok(Err(err)) if err.kind() == "permission_denied" => {
+                self.note_setup(&integration.id, "chat_denied_at", false)
+                    .await;
+            }
+            _ => {}
+        }
+        match result {
             Ok(Ok(group)) if !group.title.is_empty() => {
                 if let Err(err) = self
                     .store

@@ -2,6 +2,7 @@
 //! the store, the DingTalk client and the clock, and from them the services.
 
 pub mod card_callback;
+pub mod console_session;
 pub mod directory;
 pub mod dlq_admin;
 pub mod escalation_admin;
@@ -19,6 +20,7 @@ pub mod oncall_runner;
 pub mod preflight;
 pub mod replay;
 pub mod schedule_admin;
+pub mod setup_checklist;
 pub mod template_preview;
 
 use std::sync::Arc;
@@ -317,6 +319,25 @@ impl Services {
             outbound: self.outbound_policy(),
         };
         Notifier::new(stores, parts, settings)
+    }
+
+    /// Admin console sessions (cookie + CSRF token, ARCHITECTURE.md §10).
+    pub fn console_sessions(&self) -> console_session::ConsoleSessions {
+        console_session::ConsoleSessions::new(
+            self.admin_key.clone(),
+            self.config.session_secret.as_deref(),
+            self.clock.clone(),
+        )
+    }
+
+    /// The setup checklist of the admin console.
+    pub fn setup_checklist(&self) -> setup_checklist::SetupChecklist {
+        setup_checklist::SetupChecklist::new(
+            self.store.clone(),
+            self.dingtalk.clone(),
+            self.clock.clone(),
+            self.config.outbound_ips.clone(),
+        )
     }
 
     /// The integration-center service.

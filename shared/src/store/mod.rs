@@ -10,6 +10,7 @@
 //! - `SCHED#<id>`, `PREFLIGHT`: on-call schedules and the daily pre-flight timer (see `schedules`)
 //! - `HELD#<userId>`: a click held for 15 minutes until its person associates (see `held_actions`)
 //! - `MSGERR#<message id>` / `FIRST_ERROR`: why an SQS message first failed (see `records`)
+//! - `SETUP`: what the setup checklist learned by watching (see `setup`)
 
 mod chats;
 mod claims;
@@ -28,6 +29,7 @@ pub mod ports;
 mod records;
 mod retention;
 mod schedules;
+mod setup;
 mod usage;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -44,6 +46,7 @@ pub use incidents::AlertApplied;
 pub use link_codes::Redeemed;
 pub use records::FirstError;
 pub use schedules::DailyTimer;
+pub use setup::SetupMarks;
 pub use usage::{Digest, MonthUsage};
 
 /// A store failure. `Conflict` is a lost conditional write; the rest are ours (5xx).
