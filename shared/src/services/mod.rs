@@ -335,7 +335,6 @@ impl Services {
         setup_checklist::SetupChecklist::new(
             self.store.clone(),
             self.dingtalk.clone(),
-            self.clock.clone(),
             self.config.outbound_ips.clone(),
         )
     }

@@ -2,12 +2,9 @@
 //! ARCHITECTURE.md §10): each step of the DingTalk set-up, checked live or from
 //! what we have seen (the `SETUP` marker written by the event callback).
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::clock::Clock;
 use crate::dingtalk::{AppCredentials, DingTalkClient};
 use crate::domain::delivery::{Channel, StepState};
 use crate::domain::integration::{Integration, IntegrationView};
@@ -53,22 +50,15 @@ pub struct SetupChecklist {
     store: Store,
     dingtalk: DingTalkClient,
     outbound_ips: Vec<String>,
-    _clock: Arc<dyn Clock>,
 }
 
 impl SetupChecklist {
     /// A checklist reading `store` and asking DingTalk through `dingtalk`.
-    pub fn new(
-        store: Store,
-        dingtalk: DingTalkClient,
-        clock: Arc<dyn Clock>,
-        outbound_ips: Vec<String>,
-    ) -> Self {
+    pub fn new(store: Store, dingtalk: DingTalkClient, outbound_ips: Vec<String>) -> Self {
         Self {
             store,
             dingtalk,
             outbound_ips,
-            _clock: clock,
         }
     }
 
@@ -93,16 +83,19 @@ impl SetupChecklist {
         Ok(json!({"steps": steps, "urls": view.urls}))
     }
 
+    /// Live, but through the shared token cache: the page polls every few seconds,
+    /// and a cached token was issued for these credentials (a change of them
+    /// forgets it), so only a missing or stale token asks DingTalk again.
     async fn credentials(&self, integration: &Integration) -> SetupStep {
         match self
             .dingtalk
-            .check_credentials(AppCredentials::from(integration))
+            .access_token(AppCredentials::from(integration))
             .await
         {
-            Ok(()) => step(
+            Ok(_) => step(
                 "credentials",
                 Some(true),
-                "Client ID and Client Secret accepted; an access token was issued",
+                "Client ID and Client Secret accepted: DingTalk issued an access token",
             ),
             Err(err) => step(
                 "credentials",
