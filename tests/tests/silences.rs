@@ -411,3 +411,45 @@ async fn the_alertmanager_setting_is_checked_and_its_secrets_stay_sealed() {
     assert_eq!(status, 200, "{cleared}");
     assert!(cleared["alertmanager"].is_null());
 }
+
+#[tokio::test]
+async fn unsilence_keeps_the_silence_when_alertmanager_is_down() {
+    let am = RealAlertmanager::start().await;
+    let t = Silences::start(basic_auth(&am)).await;
+    let (incident, card) = t.alert("am-net", "alertmanager").await;
+    let answer = t
+        .click(
+            &card,
+            json!({"action": "silence", "duration": "1h", "incident": incident}),
+        )
+        .await;
+    assert_eq!(notice(&answer), "", "{answer}");
+    let silence_id = t.detail(&incident).await["silence"]["id"].clone();
+    drop(am);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let answer = t
+        .click(&card, json!({"action": "unsilence", "incident": incident}))
+        .await;
+    assert!(notice(&answer).contains("could not be reached"), "{answer}");
+    assert_eq!(
+        card_var(&answer, "show_unsilence"),
+        "true",
+        "still silenced"
+    );
+    let detail = t.detail(&incident).await;
+    assert_eq!(
+        detail["silence"]["id"], silence_id,
+        "the silence stays on the incident"
+    );
+    let failed = record_of(&detail, "failed");
+    assert!(
+        failed["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not expired")),
+        "{failed}"
+    );
+    assert!(
+        !detail["records"].to_string().contains("\"unsilenced\""),
+        "no unsilenced record"
+    );
+}

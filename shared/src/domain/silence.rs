@@ -227,6 +227,9 @@ pub struct ActiveSilence {
     pub until: String,
     /// Who created it.
     pub by: String,
+    /// The Alertmanager URL it was made in (Unsilence refuses another one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<String>,
 }
 
 /// Why an incident cannot be silenced: said to the person who asked.

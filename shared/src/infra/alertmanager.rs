@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
+use url::Url;
 
 use crate::domain::silence::{AlertmanagerAuth, AlertmanagerConfig};
 use crate::infra::outbound::{OutboundError, OutboundPolicy};
@@ -24,14 +25,18 @@ pub enum AlertmanagerError {
     /// No answer (connection refused, timeout, TLS).
     #[error("Alertmanager could not be reached ({0})")]
     Unreachable(String),
-    /// An answer other than success.
-    #[error("Alertmanager answered {status}: {message}")]
+    /// An answer other than success. Its text is kept for the checks here and the
+    /// debug log only: what the remote says never reaches records or cards.
+    #[error("Alertmanager refused the request (HTTP {status})")]
     Refused {
         /// HTTP status.
         status: u16,
-        /// Alertmanager's message (cut to 200 characters).
+        /// Alertmanager's message (cut to 200 characters; not shown to people).
         message: String,
     },
+    /// A success whose body is not what Alertmanager answers.
+    #[error("Alertmanager's answer is not a silence id")]
+    BadAnswer,
 }
 
 /// Calls an integration's Alertmanager.
@@ -57,19 +62,22 @@ impl AlertmanagerClient {
             .await?
             .json(body);
         let answer = send(request).await?;
+        // The id is shown and stored: only what Alertmanager's ids are made of.
         answer
             .get("silenceID")
             .and_then(Value::as_str)
-            .filter(|id| !id.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| AlertmanagerError::Refused {
-                status: 200,
-                message: "the answer carries no silenceID".into(),
+            .filter(|id| {
+                !id.is_empty()
+                    && id.len() <= 64
+                    && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             })
+            .map(str::to_string)
+            .ok_or(AlertmanagerError::BadAnswer)
     }
 
-    /// Expires silence `id`. A silence Alertmanager no longer has, or one already
-    /// expired, counts as expired.
+    /// Expires silence `id`. When the delete is refused, Alertmanager is asked for
+    /// the silence: only one it reports `expired`, or does not know (404, or 0.25's
+    /// 500 "silence not found" on that read), counts as expired.
     pub async fn expire_silence(
         &self,
         config: &AlertmanagerConfig,
@@ -80,17 +88,21 @@ impl AlertmanagerClient {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
         let path = format!("api/v2/silence/{id}");
-        let request = self.request(config, Method::DELETE, &path).await?;
-        match send(request).await {
-            Ok(_) => Ok(()),
-            Err(AlertmanagerError::Refused { status: 404, .. }) => Ok(()),
-            // Alertmanager 0.25 answers 500 "silence not found" for an unknown id.
-            Err(AlertmanagerError::Refused { message, .. })
-                if message.contains("already expired") || message.contains("not found") =>
-            {
+        let refused = match send(self.request(config, Method::DELETE, &path).await?).await {
+            Ok(_) => return Ok(()),
+            Err(err @ AlertmanagerError::Refused { .. }) => err,
+            Err(err) => return Err(err),
+        };
+        match send(self.request(config, Method::GET, &path).await?).await {
+            Ok(silence) if silence.pointer("/status/state") == Some(&Value::from("expired")) => {
                 Ok(())
             }
-            Err(err) => Err(err),
+            Err(AlertmanagerError::Refused { status: 404, .. }) => Ok(()),
+            Err(AlertmanagerError::Refused {
+                status: 500,
+                message,
+            }) if message == "silence not found" => Ok(()),
+            _ => Err(refused),
         }
     }
 
@@ -101,14 +113,27 @@ impl AlertmanagerClient {
         method: Method,
         path: &str,
     ) -> Result<RequestBuilder, AlertmanagerError> {
-        let base = self.outbound.check_url(&config.url)?;
-        let url = base
-            .join(&format!("{}/{path}", base.path().trim_end_matches('/')))
-            .map_err(|_| OutboundError::Invalid)?;
+        let url = api_url(&self.outbound.check_url(&config.url)?, path)?;
         let addr = self.outbound.resolve(&url).await?;
         let client = self.outbound.client(&url, addr, CALL_TIMEOUT)?;
         Ok(authorize(client.request(method, url), &config.auth))
     }
+}
+
+/// `{base}/{path}` by path segments (never a string join that could change the
+/// host, as `//host` in a path would), on the base's own host and port.
+fn api_url(base: &Url, path: &str) -> Result<Url, OutboundError> {
+    let mut url = base.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|_| OutboundError::Invalid)?
+        .pop_if_empty()
+        .extend(path.split('/'));
+    if url.host() != base.host() || url.port_or_known_default() != base.port_or_known_default() {
+        return Err(OutboundError::Invalid);
+    }
+    Ok(url)
 }
 
 /// Adds the credentials to a request.
@@ -135,7 +160,7 @@ async fn send(request: RequestBuilder) -> Result<Value, AlertmanagerError> {
         AlertmanagerError::Unreachable(why.into())
     })?;
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
+    let text = read_capped(response).await;
     if !(200..300).contains(&status) {
         let message = serde_json::from_str::<Value>(&text)
             .ok()
@@ -149,10 +174,54 @@ async fn send(request: RequestBuilder) -> Result<Value, AlertmanagerError> {
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// At most 64 KiB of an answer (an Alertmanager answer is far smaller).
+async fn read_capped(mut response: reqwest::Response) -> String {
+    const MAX: usize = 64 * 1024;
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX {
+            body.truncate(MAX);
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::Secret;
+
+    #[test]
+    fn api_urls_keep_the_base_host_whatever_its_path() {
+        let url = |base: &str| {
+            api_url(&Url::parse(base).expect("base"), "api/v2/silences")
+                .expect("url")
+                .to_string()
+        };
+        assert_eq!(
+            url("https://am.example.com"),
+            "https://am.example.com/api/v2/silences"
+        );
+        assert_eq!(
+            url("https://am.example.com/am/"),
+            "https://am.example.com/am/api/v2/silences"
+        );
+        let sneaky = api_url(
+            &Url::parse("https://am.example.com//evil.example").expect("base"),
+            "api/v2/silences",
+        )
+        .expect("url");
+        assert_eq!(sneaky.host_str(), Some("am.example.com"));
+        let sneaky = api_url(
+            &Url::parse("https://am.example.com//user:pw@evil.example").expect("base"),
+            "api/v2/silences",
+        )
+        .expect("url");
+        assert_eq!(sneaky.host_str(), Some("am.example.com"));
+        assert!(sneaky.username().is_empty() && sneaky.password().is_none());
+    }
 
     fn header(auth: &AlertmanagerAuth) -> Option<String> {
         let request = authorize(reqwest::Client::new().get("https://am.example.com/"), auth)

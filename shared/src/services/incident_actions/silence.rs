@@ -95,6 +95,7 @@ impl IncidentActions {
             id: id.clone(),
             until: until.clone(),
             by: actor.name.clone(),
+            alertmanager: Some(config.url.clone()),
         };
         let written = self
             .write_silence(current, Some(silence), now_ms, |fresh| {
@@ -134,6 +135,16 @@ impl IncidentActions {
         let Some(silence) = current.silence.clone() else {
             return Ok(current);
         };
+        if silence
+            .alertmanager
+            .as_ref()
+            .is_some_and(|url| *url != config.url)
+        {
+            return Err(ActionError::NotApplicable(format!(
+                "silence {} was made in another Alertmanager than the integration's now: expire it there",
+                silence.id
+            )));
+        }
         if let Err(err) = self.alertmanager.expire_silence(config, &silence.id).await {
             let why = format!("silence {} not expired: {err}", silence.id);
             return Err(self.failed(&current, &who, why, now_ms).await);
