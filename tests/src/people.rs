@@ -7,6 +7,24 @@ use shared::infra::crypto::card_callback_signature;
 use crate::{APP, TestStack, read, request};
 
 impl TestStack {
+    /// Creates an integration with the card template and `extra` fields, runs verify
+    /// (so card callbacks are registered with the sandbox); returns its id.
+    pub async fn create_card_integration(&self, extra: Value) -> String {
+        let mut payload = self.create_payload();
+        payload["card_template_id"] = json!("tpl-incident.schema");
+        for (field, value) in extra.as_object().into_iter().flatten() {
+            payload[field] = value.clone();
+        }
+        let (status, created) = self.admin("POST", "/api/integrations", Some(payload)).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        let (status, verified) = self
+            .admin("POST", &format!("/api/integrations/{id}/verify"), None)
+            .await;
+        assert_eq!(status, 200, "{verified}");
+        id
+    }
+
     /// DingTalk user `user` presses a button with `params` on card `out_track_id` of
     /// integration `id`: the callback DingTalk sends, signed with the apiSecret the
     /// sandbox holds since verify, at `timestamp_ms`.

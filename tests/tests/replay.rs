@@ -28,17 +28,7 @@ impl Replay {
     /// An integration with card buttons in two groups; Alice is bound, Robert is a
     /// member Bob (whose profile email is another) associates with by a link code.
     async fn on(stack: TestStack) -> Self {
-        let mut payload = stack.create_payload();
-        payload["card_template_id"] = json!("tpl-incident.schema");
-        let (status, created) = stack
-            .admin("POST", "/api/integrations", Some(payload))
-            .await;
-        assert_eq!(status, 201, "{created}");
-        let id = created["id"].as_str().expect("id").to_string();
-        let (status, verified) = stack
-            .admin("POST", &format!("/api/integrations/{id}/verify"), None)
-            .await;
-        assert_eq!(status, 200, "{verified}");
+        let id = stack.create_card_integration(json!({})).await;
         stack.install_chat(&id, GROUP_A, "Group A").await;
         stack.install_chat(&id, GROUP_B, "Group B").await;
         stack

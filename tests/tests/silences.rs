@@ -21,18 +21,9 @@ impl Silences {
     /// An integration with cards in one group, Alice bound, and `alertmanager` set.
     async fn start(alertmanager: Value) -> Self {
         let stack = TestStack::start().await;
-        let mut payload = stack.create_payload();
-        payload["card_template_id"] = json!("tpl-incident.schema");
-        payload["alertmanager"] = alertmanager;
-        let (status, created) = stack
-            .admin("POST", "/api/integrations", Some(payload))
+        let id = stack
+            .create_card_integration(json!({"alertmanager": alertmanager}))
             .await;
-        assert_eq!(status, 201, "{created}");
-        let id = created["id"].as_str().expect("id").to_string();
-        let (status, verified) = stack
-            .admin("POST", &format!("/api/integrations/{id}/verify"), None)
-            .await;
-        assert_eq!(status, 200, "{verified}");
         stack.install_chat(&id, GROUP, "Ops").await;
         stack
             .add_member(&id, "alice@example.com", "Alice", Some("alice0001"))
