@@ -5,6 +5,9 @@ SHELL := /usr/bin/env bash
 # The Lambda functions' packages (one binary each).
 FUNCTIONS := -p event-callback -p admin-api -p ingest -p notifier -p h5-app
 .SHELLFLAGS := -euo pipefail -c
+# Every binary and test target of the workspace in one build (the features `cargo test
+# --workspace` resolves, so the test run after it compiles nothing again).
+TEST_BUILD := cargo build --locked --workspace --bins --tests
 VENV := .venv
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
@@ -54,17 +57,19 @@ lint:
 lint-template: tools
 	scripts/lint-template.sh
 
-## unit: every cargo test and the browser test, with AWS_ENDPOINT_URL pointing at a fresh moto server
-## (the function binaries are built first: tests/tests/binary_smoke.rs runs them)
+## unit: every cargo test and the browser test, with AWS_ENDPOINT_URL pointing at a fresh moto server.
+## One build first: every binary (the functions, for tests/tests/it/binary_smoke.rs; the local
+## stack, for the browser and schemathesis runs) and every test, all with the same features,
+## so that each dependency is compiled and stored once.
 unit:
-	cargo build --locked $(FUNCTIONS)
-	scripts/with-moto.sh scripts/run-tests.sh --workspace --locked
+	$(TEST_BUILD)
+	STACK_PREBUILT=1 scripts/with-moto.sh scripts/run-tests.sh --workspace --locked
 
 ## smoke: every sample event in events/ sent to its function's built (debug) binary under the
 ## Lambda Runtime API emulator, with a moto server and the DingTalk sandbox (also in `make test`)
 smoke: tools
-	cargo build --locked $(FUNCTIONS)
-	scripts/with-moto.sh cargo test --locked -p integration-tests --test binary_smoke -- --nocapture
+	$(TEST_BUILD)
+	scripts/with-moto.sh cargo test --locked -p integration-tests --test it binary_smoke -- --nocapture
 
 ## bench: 2,500 alerts through the local stack against the sandbox enforcing 20 QPS
 bench: tools

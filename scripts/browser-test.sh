@@ -5,7 +5,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-cargo build --locked -q -p local-stack
+# `make test` built target/debug/local-stack with the test build's features already
+# (STACK_PREBUILT=1): building it alone would resolve other features and put a
+# second copy of most dependencies on disk.
+[ -n "${STACK_PREBUILT:-}" ] || cargo build --locked -q -p local-stack
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 log="$(mktemp -t stack.XXXXXX.log)"
 export ADMIN_API_KEY="browser-test-admin-key-0123456789"

@@ -18,7 +18,10 @@ venv="$root/.venv/bin"
 [ -x "$venv/schemathesis" ] || { echo "schemathesis missing: run scripts/bootstrap-tools.sh" >&2; exit 1; }
 "$venv/openapi-spec-validator" openapi.yaml
 
-cargo build --locked -q -p local-stack
+# `make test` built target/debug/local-stack with the test build's features already
+# (STACK_PREBUILT=1): building it alone would resolve other features and put a
+# second copy of most dependencies on disk.
+[ -n "${STACK_PREBUILT:-}" ] || cargo build --locked -q -p local-stack
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 work="$(mktemp -d -t schemathesis.XXXXXX)"
 export ADMIN_API_KEY="schemathesis-admin-key-0123456789"

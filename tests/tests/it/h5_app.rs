@@ -3,7 +3,6 @@
 //! The list of all open incidents with its filters, notes and the person's language
 //! are in `h5_app/views.rs`.
 
-#[path = "h5_app/views.rs"]
 mod views;
 
 use integration_tests::{

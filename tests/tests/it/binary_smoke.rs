@@ -6,7 +6,7 @@
 //!
 //! The binaries are the debug builds next to this test (`target/debug`), or those in
 //! `SMOKE_BIN_DIR`; `make smoke` and `make test` build them first:
-//! `cargo build --locked -p event-callback -p admin-api -p ingest -p notifier -p h5-app`.
+//! `cargo build --locked --workspace --bins --tests`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,7 +142,7 @@ async fn invoke(
     let binary = bin_dir().join(spec.name);
     if !binary.is_file() {
         return Err(format!(
-            "{} is not built: cargo build --locked -p event-callback -p admin-api -p ingest -p notifier -p h5-app",
+            "{} is not built: cargo build --locked --workspace --bins --tests",
             binary.display()
         ));
     }
