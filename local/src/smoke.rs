@@ -4,7 +4,7 @@
 //! ([`crate::coldstart::run_with_env`]) with a real store (moto) and the DingTalk
 //! sandbox. A file in `events/` that belongs to no function is a failure.
 //!
-//! The driver is `tests/tests/binary_smoke.rs` (`make smoke`, and `make test`).
+//! The driver is `tests/tests/it/binary_smoke.rs` (`make smoke`, and `make test`).
 
 use std::collections::BTreeSet;
 use std::path::Path;

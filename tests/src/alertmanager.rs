@@ -67,3 +67,68 @@ impl RealAlertmanager {
         body.as_array().cloned().unwrap_or_default()
     }
 }
+
+/// A TCP proxy in front of an Alertmanager that holds back the answer to every
+/// `POST` for `delay` (the request itself goes through at once): Alertmanager makes
+/// the silence, the caller's timeout fires before it hears so.
+pub struct SlowAnswers {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowAnswers {
+    /// Starts a proxy to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str, delay: std::time::Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let _ = relay(client, &upstream, delay).await;
+                });
+            }
+        });
+        Self { url, task }
+    }
+}
+
+impl Drop for SlowAnswers {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One connection: the request straight through, the answer late when it is a POST.
+async fn relay(
+    client: tokio::net::TcpStream,
+    upstream: &str,
+    delay: std::time::Duration,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = tokio::net::TcpStream::connect(upstream).await?;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let mut first = vec![0u8; 16 * 1024];
+    let n = client_read.read(&mut first).await?;
+    let is_post = first[..n].starts_with(b"POST ");
+    server_write.write_all(&first[..n]).await?;
+    let upload = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+    });
+    let mut answer = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let n = server_read.read(&mut chunk).await?;
+    answer.extend_from_slice(&chunk[..n]);
+    if is_post {
+        tokio::time::sleep(delay).await;
+    }
+    client_write.write_all(&answer).await?;
+    tokio::io::copy(&mut server_read, &mut client_write).await?;
+    upload.abort();
+    Ok(())
+}

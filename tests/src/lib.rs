@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 pub mod alertmanager;
+mod clock;
 mod people;
 
 use admin_api::AdminApi;
@@ -19,6 +20,8 @@ use serde_json::{Value, json};
 use shared::services::event_subscription::CallbackSettings;
 use shared::services::notifier::{Notifier, NotifierSettings};
 use shared::{Clock, Config, Services, SystemClock};
+
+pub use clock::AheadClock;
 
 /// Admin key used by every test stack.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";

@@ -33,6 +33,10 @@ pub const TOKEN_SAFETY_MARGIN_MS: i64 = 5 * 60 * 1000;
 
 /// Timeout of one HTTP call to DingTalk.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long refused credentials are answered from memory (the same Client ID and
+/// Secret) to the console's setup checklist, which polls every few seconds, before
+/// DingTalk is asked again.
+pub const REFUSED_CREDENTIALS_MS: i64 = 30 * 1000;
 
 /// The app credentials a call is made with, and its call budget.
 #[derive(Clone, Copy)]
@@ -125,7 +129,24 @@ pub struct DingTalkClient {
     store: Store,
     clock: Arc<dyn Clock>,
     tokens: Arc<Mutex<HashMap<String, CachedToken>>>,
+    /// Credentials DingTalk refused lately, by integration.
+    refused: Arc<Mutex<HashMap<String, RefusedCredentials>>>,
     governor: Option<Governor>,
+}
+
+/// Credentials DingTalk refused: (SHA-256 of the Client ID and Secret, until when
+/// the refusal is repeated from memory, DingTalk's code).
+type RefusedCredentials = ([u8; 32], i64, String);
+
+/// SHA-256 of the Client ID and Secret (the secret itself is never kept twice).
+fn credentials_fingerprint(app: &AppCredentials<'_>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(app.client_id.as_bytes())
+        .chain_update([0])
+        .chain_update(app.client_secret.as_bytes())
+        .finalize()
+        .into()
 }
 
 impl std::fmt::Debug for DingTalkClient {
@@ -153,6 +174,7 @@ impl DingTalkClient {
             store,
             clock,
             tokens: Arc::default(),
+            refused: Arc::default(),
             governor: None,
         }
     }
@@ -179,6 +201,25 @@ impl DingTalkClient {
 
     /// A valid app access token: from memory, else from the table, else from DingTalk.
     pub async fn access_token(&self, app: AppCredentials<'_>) -> Result<String, DingTalkError> {
+        self.token(app, false).await
+    }
+
+    /// [`Self::access_token`] for a page that polls (the console's setup checklist):
+    /// when DingTalk refused these very credentials less than
+    /// [`REFUSED_CREDENTIALS_MS`] ago, that refusal again without a call. Every other
+    /// caller always asks, so the first call after the app is fixed gets its token.
+    pub async fn token_or_recent_refusal(
+        &self,
+        app: AppCredentials<'_>,
+    ) -> Result<String, DingTalkError> {
+        self.token(app, true).await
+    }
+
+    async fn token(
+        &self,
+        app: AppCredentials<'_>,
+        recent_refusal: bool,
+    ) -> Result<String, DingTalkError> {
         let now = self.clock.now_ms();
         let usable = |t: &CachedToken| {
             t.client_id == app.client_id && t.expires_at_ms - TOKEN_SAFETY_MARGIN_MS > now
@@ -195,7 +236,9 @@ impl DingTalkClient {
             self.remember(app.integration_id, &token);
             return Ok(token.access_token);
         }
-        let token = self.fetch_token(app).await?;
+        let token = self
+            .fetch_token_remembering_refusal(app, now, recent_refusal)
+            .await?;
         self.store
             .put_cached_token(app.integration_id, &token)
             .await?;
@@ -223,6 +266,53 @@ impl DingTalkClient {
     }
 
     /// `POST /v1.0/oauth2/accessToken` (exempt from the monthly quota).
+    /// [`Self::fetch_token`], remembering a refusal; with `recent_refusal`, a refusal of
+    /// these very credentials less than [`REFUSED_CREDENTIALS_MS`] ago is answered
+    /// again without a call.
+    async fn fetch_token_remembering_refusal(
+        &self,
+        app: AppCredentials<'_>,
+        now: i64,
+        recent_refusal: bool,
+    ) -> Result<CachedToken, DingTalkError> {
+        if recent_refusal && let Some(code) = self.recent_refusal(&app, now) {
+            return Err(DingTalkError::InvalidCredentials { code });
+        }
+        let fetched = self.fetch_token(app).await;
+        self.note_refusal(&app, &fetched, now);
+        fetched
+    }
+
+    /// DingTalk's code if it refused `app`'s very credentials less than
+    /// [`REFUSED_CREDENTIALS_MS`] before `now`.
+    fn recent_refusal(&self, app: &AppCredentials<'_>, now: i64) -> Option<String> {
+        let fingerprint = credentials_fingerprint(app);
+        let refused = self.refused.lock().ok()?;
+        refused
+            .get(app.integration_id)
+            .filter(|(seen, until, _)| *seen == fingerprint && *until > now)
+            .map(|(_, _, code)| code.clone())
+    }
+
+    /// Remembers a refusal of `app`'s credentials (or forgets one after any other answer).
+    fn note_refusal<T>(
+        &self,
+        app: &AppCredentials<'_>,
+        fetched: &Result<T, DingTalkError>,
+        now: i64,
+    ) {
+        let Ok(mut refused) = self.refused.lock() else {
+            return;
+        };
+        if let Err(DingTalkError::InvalidCredentials { code }) = fetched {
+            let until = now + REFUSED_CREDENTIALS_MS;
+            let entry = (credentials_fingerprint(app), until, code.clone());
+            refused.insert(app.integration_id.to_string(), entry);
+        } else {
+            refused.remove(app.integration_id);
+        }
+    }
+
     async fn fetch_token(&self, app: AppCredentials<'_>) -> Result<CachedToken, DingTalkError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -397,7 +487,9 @@ impl DingTalkClient {
 
     /// Checks the credentials by fetching a token (bypassing the caches).
     pub async fn check_credentials(&self, app: AppCredentials<'_>) -> Result<(), DingTalkError> {
-        self.fetch_token(app).await.map(|_| ())
+        let fetched = self.fetch_token(app).await;
+        self.note_refusal(&app, &fetched, self.clock.now_ms());
+        fetched.map(|_| ())
     }
 
     /// `POST /v1.0/im/sceneGroups/query`: a group's title and state

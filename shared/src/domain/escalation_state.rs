@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::escalation::{EscalateOn, EscalationPolicy, Layer, Repeat};
 use super::incident::{Incident, IncidentStatus};
 use super::integration::Targets;
+use super::refusal::Refusal;
 
 /// How early a timer may fire and still count as due (SQS delays are whole seconds).
 pub const EARLY_TOLERANCE_MS: i64 = 1_000;
@@ -215,7 +216,7 @@ pub enum Fired {
 /// Why a person's escalation request does not apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct NotApplicable(pub String);
+pub struct NotApplicable(pub Refusal);
 
 fn ms_of(rfc3339: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
@@ -398,9 +399,9 @@ pub fn fire_due(incident: &Incident, epoch: Option<u64>, now_ms: i64) -> Option<
 /// (a new round would replace the one owed).
 fn nothing_owed(incident: &Incident) -> Result<(), NotApplicable> {
     match &incident.escalation {
-        Some(esc) if esc.undelivered.is_some() || esc.ding_owed.is_some() => Err(NotApplicable(
-            "the last escalation step is still being delivered: try again in a few seconds".into(),
-        )),
+        Some(esc) if esc.undelivered.is_some() || esc.ding_owed.is_some() => {
+            Err(NotApplicable(Refusal::StepStillDelivering))
+        }
         _ => Ok(()),
     }
 }
@@ -408,30 +409,25 @@ fn nothing_owed(incident: &Incident) -> Result<(), NotApplicable> {
 /// A person's **Escalate**: the next layer now, whatever the wait.
 pub fn escalate_now(incident: &Incident, now_ms: i64) -> Result<(Incident, Fired), NotApplicable> {
     if incident.status == IncidentStatus::Resolved {
-        return Err(NotApplicable("the incident is already resolved".into()));
+        return Err(NotApplicable(Refusal::AlreadyResolved));
     }
     nothing_owed(incident)?;
     let Some(policy) = incident.escalation.as_ref().and_then(|e| e.policy.as_ref()) else {
-        return Err(NotApplicable(
-            "this incident has no escalation policy: add a route for it, or Reassign it".into(),
-        ));
+        return Err(NotApplicable(Refusal::NoPolicy));
     };
     let esc = incident
         .escalation
         .as_ref()
-        .ok_or_else(|| NotApplicable(String::new()))?;
+        .ok_or(NotApplicable(Refusal::NoEscalationState))?;
     if following(policy, esc.layer, esc.loop_count).is_none() {
-        return Err(NotApplicable(
-            "the last layer (and every repeat) was already notified: Reassign to someone".into(),
-        ));
+        return Err(NotApplicable(Refusal::LastLayerDone));
     }
     let mut next = incident.clone();
     retrigger(&mut next);
     if let Some(esc) = next.escalation.as_mut() {
         esc.exhausted = false;
     }
-    let fired = escalate(&mut next, now_ms)
-        .ok_or_else(|| NotApplicable("the incident has no escalation state".into()))?;
+    let fired = escalate(&mut next, now_ms).ok_or(NotApplicable(Refusal::NoEscalationState))?;
     reschedule(&mut next, now_ms);
     Ok((next, fired))
 }
@@ -440,7 +436,7 @@ pub fn escalate_now(incident: &Incident, now_ms: i64) -> Result<(Incident, Fired
 /// their own, and the incident waits for them (triggered).
 pub fn reassign(incident: &Incident, member: &str, now_ms: i64) -> Result<Incident, NotApplicable> {
     if incident.status == IncidentStatus::Resolved {
-        return Err(NotApplicable("the incident is already resolved".into()));
+        return Err(NotApplicable(Refusal::AlreadyResolved));
     }
     nothing_owed(incident)?;
     let mut next = incident.clone();

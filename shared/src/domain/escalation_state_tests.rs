@@ -312,13 +312,13 @@ fn escalate_now_and_reassign() {
         })
     );
     let err = escalate_now(&now, T0 + 6_000).expect_err("still delivering");
-    assert!(err.0.contains("still being delivered"), "{err}");
+    assert_eq!(err.0, Refusal::StepStillDelivering);
     let mut now = now;
     if let Some(state) = now.escalation.as_mut() {
         state.undelivered = None;
     }
     let err = escalate_now(&now, T0 + 6_000).expect_err("no layer left");
-    assert!(err.0.contains("last layer"), "{err}");
+    assert_eq!(err.0, Refusal::LastLayerDone);
 
     let mut acked = now.clone();
     acked.status = IncidentStatus::Acknowledged;

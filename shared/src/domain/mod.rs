@@ -17,6 +17,7 @@ pub mod member;
 pub mod oncall_schedule;
 pub mod oncall_timeline;
 pub mod preflight;
+pub mod refusal;
 pub mod routing;
 pub mod secret;
 pub mod silence;

@@ -65,14 +65,80 @@ pub struct Problem {
     /// When it stops (RFC 3339), for gaps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+    /// The facts behind `message`, for saying it in another language (not in the API).
+    #[serde(skip)]
+    pub facts: ProblemFacts,
+}
+
+/// What a problem is about, by kind: what the daily report in DingTalk says in the
+/// integration's language (the API's `message` and `fix` stay English).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProblemFacts {
+    /// Nobody on call in `schedule` (its name) from `from` to `until`; `paged`: a
+    /// policy layer pages it.
+    Gap {
+        /// The schedule's name.
+        schedule: String,
+        /// Start (RFC 3339, the schedule's zone).
+        from: String,
+        /// End.
+        until: String,
+        /// Whether an escalation policy pages the schedule.
+        paged: bool,
+    },
+    /// `email` is on call from `from` without a DingTalk association.
+    OncallUnassociated {
+        /// The member.
+        email: String,
+        /// First shift start (RFC 3339).
+        from: String,
+    },
+    /// `email` is paged by a policy without a DingTalk association.
+    MemberUnassociated {
+        /// The member.
+        email: String,
+    },
+    /// `email` is paged without a licence.
+    MemberUnlicensed {
+        /// The member.
+        email: String,
+    },
+    /// A schedule a layer names no longer exists.
+    ScheduleMissing {
+        /// The schedule id.
+        id: String,
+    },
+    /// A group is not on the group chat list.
+    ChatNotListed {
+        /// The group's title (or id).
+        title: String,
+    },
+    /// The cool app was uninstalled from a group.
+    ChatUninstalled {
+        /// The group's title.
+        title: String,
+    },
+    /// A group had a delivery problem.
+    ChatProblem {
+        /// The group's title.
+        title: String,
+        /// The problem noted (DingTalk's words).
+        problem: String,
+    },
 }
 
 impl Problem {
-    fn new(kind: ProblemKind, message: String, fix: impl Into<String>) -> Self {
+    fn new(
+        kind: ProblemKind,
+        message: String,
+        fix: impl Into<String>,
+        facts: ProblemFacts,
+    ) -> Self {
         Self {
             kind,
             message,
             fix: fix.into(),
+            facts,
             used_in: Vec::new(),
             member: None,
             chat: None,
@@ -137,6 +203,10 @@ pub fn find_problems(input: &PreflightInput<'_>) -> Vec<Problem> {
                     crate::clock::rfc3339(*first_ms)
                 ),
                 "send them a link code (POST …/members/{email}/link-code) to open in the H5 app, or bind their DingTalk user (PUT …/bindings/{userId})",
+                ProblemFacts::OncallUnassociated {
+                    email: email.clone(),
+                    from: crate::clock::rfc3339(*first_ms),
+                },
             );
             p.member = Some(email.clone());
             p.from = Some(crate::clock::rfc3339(*first_ms));
@@ -157,6 +227,7 @@ pub fn find_problems(input: &PreflightInput<'_>) -> Vec<Problem> {
                 ProblemKind::MissingTarget,
                 format!("schedule {id} no longer exists: the layer pages nobody through it"),
                 "change the layer to name an existing schedule",
+                ProblemFacts::ScheduleMissing { id: id.clone() },
             );
             p.schedule = Some(id.clone());
             p.used_in = places.clone();
@@ -220,6 +291,12 @@ fn gaps(
                     ms_to_rfc3339(tz, until)
                 ),
                 "add an override for the gap (POST …/schedules/{id}/overrides), or a base rotation without restrict windows",
+                ProblemFacts::Gap {
+                    schedule: schedule.name.clone(),
+                    from: ms_to_rfc3339(tz, from),
+                    until: ms_to_rfc3339(tz, until),
+                    paged: !users.is_empty(),
+                },
             );
             p.schedule = Some(schedule.id.clone());
             p.from = Some(ms_to_rfc3339(tz, from));
@@ -258,6 +335,9 @@ fn policy_member_problems(
                     "{email} is paged by an escalation policy but has no DingTalk association: they get no 1:1 message and no @mention"
                 ),
                 "send them a link code (POST …/members/{email}/link-code), or bind their DingTalk user",
+                ProblemFacts::MemberUnassociated {
+                    email: email.clone(),
+                },
             );
             p.member = Some(email.clone());
             p.used_in = places.clone();
@@ -293,6 +373,9 @@ fn policy_member_problems(
                     "{email} is paged but holds no licence: they cannot acknowledge or resolve"
                 ),
                 "give them a licence (POST …/members with \"licensed\": true), or page someone else",
+                ProblemFacts::MemberUnlicensed {
+                    email: email.clone(),
+                },
             );
             p.member = Some(email.clone());
             p.used_in = places;
@@ -343,6 +426,9 @@ fn chat_problems(input: &PreflightInput<'_>) -> Vec<Problem> {
                 ProblemKind::MissingTarget,
                 format!("group {title:?} is not on the group chat list"),
                 "install the cool app in the group (group settings → cool apps), or change the layer",
+                ProblemFacts::ChatNotListed {
+                    title: title.clone(),
+                },
             ),
             Some(c) if c.status == ChatStatus::Uninstalled => Problem::new(
                 ProblemKind::ChatUninstalled,
@@ -350,6 +436,9 @@ fn chat_problems(input: &PreflightInput<'_>) -> Vec<Problem> {
                     "the cool app was uninstalled from group {title:?}: nothing posted there arrives"
                 ),
                 "install the cool app in the group again, or change the layer",
+                ProblemFacts::ChatUninstalled {
+                    title: title.clone(),
+                },
             ),
             Some(GroupChat {
                 problem: Some(problem),
@@ -358,6 +447,10 @@ fn chat_problems(input: &PreflightInput<'_>) -> Vec<Problem> {
                 ProblemKind::ChatProblem,
                 format!("group {title:?} had a delivery problem: {problem}"),
                 "check the group still exists and its robot is in it; a new install clears the problem",
+                ProblemFacts::ChatProblem {
+                    title: title.clone(),
+                    problem: problem.clone(),
+                },
             ),
             Some(_) => continue,
         };

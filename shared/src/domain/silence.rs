@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::ValidationError;
 use super::incident::{Incident, IncidentStatus};
+use super::refusal::Refusal;
 use super::secret::Secret;
 
 /// The source name of incidents that came from Alertmanager (only those can be silenced).
@@ -233,15 +234,15 @@ pub struct ActiveSilence {
 }
 
 /// Why an incident cannot be silenced: said to the person who asked.
-pub fn unsilenceable(incident: &Incident, configured: bool) -> Option<&'static str> {
+pub fn unsilenceable(incident: &Incident, configured: bool) -> Option<Refusal> {
     if !configured {
-        Some("this integration has no Alertmanager: an admin sets its `alertmanager` URL first")
+        Some(Refusal::NoAlertmanager)
     } else if incident.source.as_deref() != Some(ALERTMANAGER_SOURCE) {
-        Some("only incidents that came from Alertmanager can be silenced")
+        Some(Refusal::NotFromAlertmanager)
     } else if incident.status == IncidentStatus::Resolved {
-        Some("the incident is already resolved")
+        Some(Refusal::AlreadyResolved)
     } else if matchers_of(incident).is_empty() {
-        Some("the incident has no labels to build matchers from")
+        Some(Refusal::NoLabels)
     } else {
         None
     }

@@ -9,7 +9,7 @@ use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
 use url::Url;
 
-use crate::domain::silence::{AlertmanagerAuth, AlertmanagerConfig};
+use crate::domain::silence::{AlertmanagerAuth, AlertmanagerConfig, Matcher};
 use crate::infra::outbound::{OutboundError, OutboundPolicy};
 
 /// How long one Alertmanager call may take (a card click answers within 2 s of
@@ -62,17 +62,35 @@ impl AlertmanagerClient {
             .await?
             .json(body);
         let answer = send(request).await?;
-        // The id is shown and stored: only what Alertmanager's ids are made of.
-        answer
-            .get("silenceID")
-            .and_then(Value::as_str)
-            .filter(|id| {
-                !id.is_empty()
-                    && id.len() <= 64
-                    && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        silence_id(answer.get("silenceID")).ok_or(AlertmanagerError::BadAnswer)
+    }
+
+    /// The id of a silence that is not expired, matches `matchers` and whose comment
+    /// carries `marker` (`GET /api/v2/silences?filter=…`): how a create whose answer
+    /// was lost (a timeout after Alertmanager made the silence) is found again.
+    pub async fn find_marked_silence(
+        &self,
+        config: &AlertmanagerConfig,
+        matchers: &[Matcher],
+        marker: &str,
+    ) -> Result<Option<String>, AlertmanagerError> {
+        let filters: Vec<(&str, String)> =
+            matchers.iter().map(|m| ("filter", m.display())).collect();
+        let request = self
+            .request_with(config, Method::GET, "api/v2/silences", &filters)
+            .await?;
+        let answer = send(request).await?;
+        Ok(answer
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s.pointer("/status/state") != Some(&Value::from("expired")))
+            .filter(|s| {
+                s.get("comment")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| c.contains(marker))
             })
-            .map(str::to_string)
-            .ok_or(AlertmanagerError::BadAnswer)
+            .find_map(|s| silence_id(s.get("id"))))
     }
 
     /// Expires silence `id`. When the delete is refused, Alertmanager is asked for
@@ -113,11 +131,37 @@ impl AlertmanagerClient {
         method: Method,
         path: &str,
     ) -> Result<RequestBuilder, AlertmanagerError> {
-        let url = api_url(&self.outbound.check_url(&config.url)?, path)?;
+        self.request_with(config, method, path, &[]).await
+    }
+
+    /// [`Self::request`] with `query` pairs.
+    async fn request_with(
+        &self,
+        config: &AlertmanagerConfig,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<RequestBuilder, AlertmanagerError> {
+        let mut url = api_url(&self.outbound.check_url(&config.url)?, path)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let addr = self.outbound.resolve(&url).await?;
         let client = self.outbound.client(&url, addr, CALL_TIMEOUT)?;
         Ok(authorize(client.request(method, url), &config.auth))
     }
+}
+
+/// A silence id as Alertmanager makes them (it is shown and stored: nothing else).
+fn silence_id(value: Option<&Value>) -> Option<String> {
+    value
+        .and_then(Value::as_str)
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .map(str::to_string)
 }
 
 /// `{base}/{path}` by path segments (never a string join that could change the

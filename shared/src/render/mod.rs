@@ -5,6 +5,7 @@
 
 pub mod card;
 pub mod oncall_messages;
+pub mod preflight_lines;
 pub mod robot_markdown;
 pub mod sanitize;
 pub mod strings;

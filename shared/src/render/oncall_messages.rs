@@ -4,9 +4,11 @@
 use serde_json::json;
 
 use super::markdown_link;
+use super::preflight_lines::problem_lines;
 use super::sanitize::inline;
 use super::strings::{Strings, fill};
 use crate::dingtalk::RobotMessage;
+use crate::domain::locale::Locale;
 use crate::domain::preflight::Problem;
 
 /// Most problems a pre-flight message lists (the rest are counted).
@@ -82,13 +84,14 @@ pub fn now_on_call(text: &HandoffText<'_>) -> RobotMessage {
     )
 }
 
-/// The daily pre-flight report: what would make a page go nowhere.
+/// The daily pre-flight report: what would make a page go nowhere, in `locale`.
 pub fn preflight_report(
     integration_name: &str,
     days: u32,
     problems: &[Problem],
-    s: &Strings,
+    locale: Locale,
 ) -> RobotMessage {
+    let s = Strings::of(locale);
     let values = vec![
         ("count", problems.len().to_string()),
         ("days", days.to_string()),
@@ -96,11 +99,8 @@ pub fn preflight_report(
     ];
     let mut text = filled(s.preflight_text, &values);
     for problem in problems.iter().take(MAX_LISTED) {
-        text.push_str(&format!(
-            "\n- {}\n  → {}",
-            inline(&problem.message),
-            inline(&problem.fix)
-        ));
+        let (what, fix) = problem_lines(problem, locale);
+        text.push_str(&format!("\n- {}\n  → {}", inline(&what), inline(&fix)));
     }
     if problems.len() > MAX_LISTED {
         let more = (problems.len() - MAX_LISTED).to_string();

@@ -279,7 +279,7 @@ impl CardCallback {
         let (updated, private) = match result {
             Ok(updated) => (updated, notice("")),
             Err(ActionError::NotAllowed(why) | ActionError::NotApplicable(why)) => {
-                (incident.clone(), notice(&why))
+                (incident.clone(), notice(&why.text(integration.locale)))
             }
             Err(ActionError::Conflict(now)) => (*now, notice(s.card_conflict)),
             Err(ActionError::Upstream(why)) => (

@@ -186,7 +186,11 @@ impl ConsoleSessions {
         let [version, exp, nonce, sig] = parts.as_slice() else {
             return Err(ConsoleSessionError::Unauthorized);
         };
-        let exp: i64 = exp.parse().map_err(|_| ConsoleSessionError::Unauthorized)?;
+        let exp: i64 = exp
+            .parse()
+            .ok()
+            .filter(|n: &i64| n.to_string() == *exp)
+            .ok_or(ConsoleSessionError::Unauthorized)?;
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
             .map_err(|_| ConsoleSessionError::Unauthorized)?;
@@ -292,6 +296,12 @@ mod tests {
             s.authorize(&issued.token, "POST", Some(&issued.csrf))
                 .await
                 .is_ok()
+        );
+        let padded = issued.token.replace("v1.", "v1.+");
+        assert_eq!(
+            s.verify(&padded).await.err(),
+            Some(ConsoleSessionError::Unauthorized),
+            "only the canonical expiry verifies"
         );
         let forged = issued.token.replace("v1.", "v1.9");
         assert_eq!(

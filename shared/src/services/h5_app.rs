@@ -441,6 +441,22 @@ impl H5App {
         self.me(session).await
     }
 
+    /// The page's language, for refusals: the person's choice, else the integration's
+    /// (English when neither can be read).
+    pub(super) async fn page_locale(&self, session: &Session) -> Locale {
+        if let Ok(Some((_, Some(chosen)))) = self
+            .store
+            .binding_and_locale(&session.iid, &session.uid)
+            .await
+        {
+            return chosen;
+        }
+        match self.store.get_integration(&session.iid).await {
+            Ok(Some(integration)) => integration.locale,
+            _ => Locale::default(),
+        }
+    }
+
     /// The session's associated member (403 when not associated).
     pub(super) async fn member_of(&self, session: &Session) -> Result<Member, H5Error> {
         let binding = self

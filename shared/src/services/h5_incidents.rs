@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::domain::chat::ChatStatus;
 use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, Severity};
+use crate::domain::locale::Locale;
 use crate::domain::silence::{Matcher, SilenceDuration, matchers_of, unsilenceable};
 use crate::infra::session::Session;
 use crate::services::h5_app::{H5App, H5Error};
@@ -264,13 +265,14 @@ impl H5App {
             .ok_or(H5Error::NotFound("incident"))?;
         let integration = self.integration(&session.iid).await?;
         let reason = unsilenceable(&incident, integration.alertmanager.is_some());
+        let locale = self.page_locale(session).await;
         let matchers: Vec<String> = matchers_of(&incident)
             .iter()
             .map(Matcher::display)
             .collect();
         Ok(json!({
             "available": reason.is_none() && incident.silence.is_none(),
-            "reason": reason,
+            "reason": reason.map(|why| why.text(locale)),
             "matchers": matchers,
             "durations": SilenceDuration::ALL.map(SilenceDuration::tag),
             "silence": incident.silence,
@@ -293,10 +295,14 @@ impl H5App {
             )
         })?;
         let member = self.member_of(session).await?;
-        self.actions
+        match self
+            .actions
             .apply(&session.iid, incident_id, &member, action, version)
             .await
-            .map_err(|err| action_error(err, "action"))
+        {
+            Ok(incident) => Ok(incident),
+            Err(err) => Err(action_error(err, "action", self.page_locale(session).await)),
+        }
     }
 
     /// Adds a note (1 to [`MAX_NOTE_CHARS`] characters after trimming) to an incident
@@ -323,20 +329,25 @@ impl H5App {
                 format!("text has {chars} characters; a note has at most {MAX_NOTE_CHARS}"),
             ));
         }
-        self.actions
+        match self
+            .actions
             .add_note(&session.iid, incident_id, &member, text)
             .await
-            .map_err(|err| action_error(err, "text"))
+        {
+            Ok(record) => Ok(record),
+            Err(err) => Err(action_error(err, "text", self.page_locale(session).await)),
+        }
     }
 }
 
-/// An action's refusal as the app answers it; `field` names what was not applicable.
-fn action_error(err: ActionError, field: &'static str) -> H5Error {
+/// An action's refusal as the app answers it, in the page's language; `field` names
+/// what was not applicable.
+fn action_error(err: ActionError, field: &'static str, locale: Locale) -> H5Error {
     match err {
         ActionError::NotFound => H5Error::NotFound("incident"),
-        ActionError::NotAllowed(m) => H5Error::Forbidden(m),
+        ActionError::NotAllowed(why) => H5Error::Forbidden(why.text(locale)),
         ActionError::Conflict(now) => H5Error::Conflict(now),
-        ActionError::NotApplicable(m) => H5Error::Invalid(field, m),
+        ActionError::NotApplicable(why) => H5Error::Invalid(field, why.text(locale)),
         ActionError::Upstream(m) => H5Error::Unavailable(m),
         ActionError::Store(e) => H5Error::Store(e),
     }

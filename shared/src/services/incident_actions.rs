@@ -14,6 +14,7 @@ use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, RecordK
 use crate::domain::job::Job;
 use crate::domain::member::Member;
 use crate::domain::oncall_schedule::members_on_call;
+use crate::domain::refusal::Refusal;
 use crate::domain::silence::SilenceDuration;
 use crate::infra::alertmanager::AlertmanagerClient;
 use crate::infra::outbound::OutboundPolicy;
@@ -109,13 +110,13 @@ pub enum ActionError {
     NotFound,
     /// The member may not act (no licence).
     #[error("{0}")]
-    NotAllowed(String),
+    NotAllowed(Refusal),
     /// Someone changed the incident first; here is its state now.
     #[error("the incident changed meanwhile")]
     Conflict(Box<Incident>),
     /// The action does not apply in the incident's state.
     #[error("{0}")]
-    NotApplicable(String),
+    NotApplicable(Refusal),
     /// An outside system (Alertmanager) failed; nothing changed, a `failed` record says why.
     #[error("{0}")]
     Upstream(String),
@@ -175,21 +176,20 @@ impl IncidentActions {
                 .await?
                 .is_none()
         {
-            return Err(ActionError::NotApplicable(format!(
-                "no member {member}: reassign to a member of the integration"
-            )));
+            return Err(ActionError::NotApplicable(Refusal::UnknownMember {
+                member: member.clone(),
+            }));
         }
         let current = self
             .store
-            .get_incident(incident_id)
+            .get_live_incident(incident_id, self.clock.now_secs())
             .await?
             .filter(|i| i.integration_id == integration_id)
             .ok_or(ActionError::NotFound)?;
         if !actor.licensed {
-            return Err(ActionError::NotAllowed(format!(
-                "{} has no licence: ask an admin to license the account before acting on incidents",
-                actor.email
-            )));
+            return Err(ActionError::NotAllowed(Refusal::NotLicensed {
+                email: actor.email.clone(),
+            }));
         }
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(ActionError::Conflict(Box::new(current)));
@@ -250,13 +250,13 @@ impl IncidentActions {
     ) -> Result<OperationRecord, ActionError> {
         let text = text.trim();
         if text.is_empty() || text.chars().count() > MAX_NOTE_CHARS {
-            return Err(ActionError::NotApplicable(format!(
-                "a note has 1 to {MAX_NOTE_CHARS} characters"
-            )));
+            return Err(ActionError::NotApplicable(Refusal::NoteLength {
+                max: MAX_NOTE_CHARS,
+            }));
         }
         let incident = self
             .store
-            .get_incident(incident_id)
+            .get_live_incident(incident_id, self.clock.now_secs())
             .await?
             .filter(|i| i.integration_id == integration_id)
             .ok_or(ActionError::NotFound)?;
@@ -304,9 +304,7 @@ impl IncidentActions {
                 return Ok(Changed::Already(current));
             }
             (_, IncidentStatus::Resolved) => {
-                return Err(ActionError::NotApplicable(
-                    "the incident is already resolved".into(),
-                ));
+                return Err(ActionError::NotApplicable(Refusal::AlreadyResolved));
             }
             (Action::Resolve, _) => {
                 match self
@@ -316,17 +314,13 @@ impl IncidentActions {
                 {
                     Ok(AlertApplied::Resolved(done)) => Ok(done),
                     Ok(_) => {
-                        return Err(ActionError::NotApplicable(
-                            "the incident could not be resolved".into(),
-                        ));
+                        return Err(ActionError::NotApplicable(Refusal::NotResolvable));
                     }
                     Err(err) => Err(err),
                 }
             }
             (Action::Silence(_) | Action::Unsilence, _) => {
-                return Err(ActionError::NotApplicable(
-                    "silences are applied on their own".into(),
-                ));
+                return Err(ActionError::NotApplicable(Refusal::SilenceApart));
             }
             (Action::Escalate | Action::Reassign(_), _) => {
                 let mut next = match action {

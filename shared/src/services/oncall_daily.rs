@@ -96,7 +96,7 @@ impl OnCallRunner {
                 &integration.name,
                 DEFAULT_DAYS,
                 &report.problems,
-                crate::render::strings::Strings::of(integration.locale),
+                integration.locale,
             );
             let (reached, retry) = self.send_to_defaults(integration, &message).await?;
             if reached == 0 && retry {

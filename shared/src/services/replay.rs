@@ -341,8 +341,12 @@ impl H5App {
         match result {
             Ok(next) if next.version != incident.version => Outcome::Applied(next),
             Ok(next) => dropped("already_done", "it was already in effect", Some(next)),
-            Err(ActionError::NotAllowed(why)) => dropped("not_licensed", why, Some(incident)),
-            Err(ActionError::NotApplicable(why)) => dropped("not_applicable", why, Some(incident)),
+            Err(ActionError::NotAllowed(why)) => {
+                dropped("not_licensed", why.to_string(), Some(incident))
+            }
+            Err(ActionError::NotApplicable(why)) => {
+                dropped("not_applicable", why.to_string(), Some(incident))
+            }
             Err(ActionError::Upstream(why)) => dropped("failed", why, Some(incident)),
             Err(ActionError::Conflict(now)) => dropped(
                 "conflict",

@@ -85,11 +85,12 @@ impl SetupChecklist {
 
     /// Live, but through the shared token cache: the page polls every few seconds,
     /// and a cached token was issued for these credentials (a change of them
-    /// forgets it), so only a missing or stale token asks DingTalk again.
+    /// forgets it), so only a missing or stale token asks DingTalk again; a refusal
+    /// of the same credentials is repeated for 30 s without asking.
     async fn credentials(&self, integration: &Integration) -> SetupStep {
         match self
             .dingtalk
-            .access_token(AppCredentials::from(integration))
+            .token_or_recent_refusal(AppCredentials::from(integration))
             .await
         {
             Ok(_) => step(

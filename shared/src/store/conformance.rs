@@ -1,5 +1,5 @@
 //! The storage ports' contract, as test functions run on every implementation:
-//! the in-memory fakes (unit tests) and DynamoDB on moto (`tests/tests/conformance.rs`).
+//! the in-memory fakes (unit tests) and DynamoDB on moto (`tests/tests/it/conformance.rs`).
 //! Each check uses fresh ids, so a shared table is fine.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]

@@ -4,7 +4,9 @@
 //! setup checklist turning green as a NEW app is set up through the sandbox's
 //! developer console (check_url, cool app install and rename, verify, a member bound).
 
-use integration_tests::{ADMIN_KEY, TestStack, read, request};
+use std::sync::Arc;
+
+use integration_tests::{ADMIN_KEY, AheadClock, TestStack, read, request};
 use lambda_http::{Body, Response};
 use local_stack::gateway::{Functions, router};
 use serde_json::{Value, json};
@@ -309,7 +311,8 @@ async fn console(client: &reqwest::Client, base: &str, path: &str, body: Value) 
 
 #[tokio::test]
 async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
-    let stack = TestStack::start().await;
+    let clock = AheadClock::default();
+    let stack = TestStack::start_with_clock(Arc::new(clock.clone())).await;
     let (app_key, app_secret, aes_key, token) = NEW_APP;
     let mut payload = stack.create_payload();
     payload["client_id"] = json!(app_key);
@@ -399,6 +402,12 @@ async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
     );
     let s = steps(&setup(&stack, &id).await);
     assert_eq!(s["check_url"]["ok"], true, "{}", s["check_url"]);
+    // The same Client ID and Secret were refused moments ago (the app did not exist):
+    // that refusal is repeated from memory for 30 s, so a page polling every few
+    // seconds does not ask DingTalk each time. Then they are asked again.
+    assert_eq!(s["credentials"]["ok"], false, "{}", s["credentials"]);
+    clock.advance_ms(shared::dingtalk::REFUSED_CREDENTIALS_MS);
+    let s = steps(&setup(&stack, &id).await);
     assert_eq!(s["credentials"]["ok"], true, "{}", s["credentials"]);
     assert_eq!(s["cool_app"]["ok"], false);
 

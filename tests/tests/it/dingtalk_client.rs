@@ -149,6 +149,43 @@ async fn wrong_credentials_and_unreachable_dingtalk() {
         "{err}"
     );
 
+    // To the console's checklist (it polls every few seconds) a refusal is answered
+    // from memory for 30 s (same Client ID and Secret); other callers always ask, and
+    // new credentials are asked about at once.
+    let dingtalk = &stack.services.dingtalk;
+    dingtalk
+        .invalidate_token(&integration.id)
+        .await
+        .expect("no cached token");
+    let before = stack.sandbox.call_count(TOKEN_PATH);
+    let refused = |answer: Result<String, DingTalkError>| {
+        matches!(answer, Err(DingTalkError::InvalidCredentials { .. }))
+    };
+    for _ in 0..3 {
+        assert!(refused(
+            dingtalk
+                .token_or_recent_refusal((&integration).into())
+                .await
+        ));
+    }
+    assert_eq!(
+        stack.sandbox.call_count(TOKEN_PATH),
+        before,
+        "the check just now refused these credentials"
+    );
+    assert!(refused(dingtalk.access_token((&integration).into()).await));
+    assert_eq!(
+        stack.sandbox.call_count(TOKEN_PATH),
+        before + 1,
+        "a sender asks"
+    );
+    integration.client_secret = shared::domain::Secret::new(APP.client_secret);
+    dingtalk
+        .access_token((&integration).into())
+        .await
+        .expect("the right secret is asked for at once");
+    assert_eq!(stack.sandbox.call_count(TOKEN_PATH), before + 2);
+
     let mut config = stack.services.config.clone();
     config.dingtalk_api_base = "http://127.0.0.1:9".into();
     let offline = Services::new(config, &stack.sdk, Arc::new(SystemClock));

@@ -203,3 +203,67 @@ async fn the_preview_renders_given_payloads_and_recent_alerts_with_warnings() {
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
 }
+
+/// A refusal reads in the person's language: the card's private notice in the
+/// integration's (zh-CN), the H5 app's in the page's, English once chosen there.
+#[tokio::test]
+async fn refusals_read_in_the_integration_and_page_language() {
+    let stack = TestStack::start().await;
+    let id = stack
+        .create_card_integration(json!({"locale": "zh-CN"}))
+        .await;
+    stack.install_chat(&id, GROUP, "值班群").await;
+    stack
+        .add_member(&id, "alice@example.com", "Alice", Some("alice0001"))
+        .await;
+    fire(&stack, &id, "disk-full", "firing").await;
+    let incident = stack.incident_by_key(&id, "disk-full").await;
+    let incident_id = incident["id"].as_str().expect("incident").to_string();
+    let card = stack
+        .sandbox
+        .cards()
+        .into_iter()
+        .find(|c| c.card_data.get("incident").and_then(Value::as_str) == Some(&incident_id))
+        .expect("card")
+        .out_track_id;
+    fire(&stack, &id, "disk-full", "resolved").await;
+
+    let (status, answer) = stack
+        .click_card(
+            &id,
+            (&card, "alice0001"),
+            json!({"action": "escalate"}),
+            integration_tests::now_ms(),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["userPrivateData"]["cardParamMap"]["notice"],
+        "该告警已解决"
+    );
+
+    let (token, _) = stack.h5_login(&id, "alice0001").await;
+    let act = format!("/incidents/{incident_id}/actions");
+    let body = json!({"action": "escalate"});
+    let (status, refused) = stack
+        .h5_call(&id, ("POST", &act), Some(&token), Some(body.clone()))
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["message"], "该告警已解决");
+    let (status, _) = stack
+        .h5_call(
+            &id,
+            ("POST", "/locale"),
+            Some(&token),
+            Some(json!({"locale": "en-US"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, refused) = stack
+        .h5_call(&id, ("POST", &act), Some(&token), Some(body))
+        .await;
+    assert_eq!(
+        refused["error"]["message"],
+        "the incident is already resolved"
+    );
+}

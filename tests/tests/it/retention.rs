@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{TestStack, alert_body};
 use serde_json::{Value, json};
 use shared::clock::FixedClock;
+use shared::services::incident_actions::{Action, ActionError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -201,6 +202,25 @@ async fn a_resolved_incident_expires_with_its_records_and_an_open_one_never() {
         !expiries(&stack, &resolved_id).await.is_empty(),
         "the item is still there until DynamoDB deletes it"
     );
+
+    // Nobody acts on it or writes to it any more (a note would be a record of a
+    // gone incident): the actions answer "not found", as the reads do.
+    let actions = stack.services.incident_actions();
+    let member = shared::domain::member::Member {
+        email: "alice@example.com".into(),
+        name: "Alice".into(),
+        licensed: true,
+        created_at: at(start),
+        updated_at: at(start),
+    };
+    let noted = actions
+        .add_note(&id, &resolved_id, &member, "too late")
+        .await;
+    assert!(matches!(noted, Err(ActionError::NotFound)), "{noted:?}");
+    let acted = actions
+        .apply(&id, &resolved_id, &member, Action::Resolve, None)
+        .await;
+    assert!(matches!(acted, Err(ActionError::NotFound)), "{acted:?}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! matchers before it silences. An unreachable Alertmanager is a private notice
 //! and a `failed` record, and nothing else changes.
 
-use integration_tests::alertmanager::{PASSWORD, RealAlertmanager, USER};
+use integration_tests::alertmanager::{PASSWORD, RealAlertmanager, SlowAnswers, USER};
 use integration_tests::{TestStack, now_ms, record_of};
 use serde_json::{Value, json};
 
@@ -62,6 +62,14 @@ impl Silences {
             .await;
         assert_eq!(status, 200, "{answer}");
         answer
+    }
+
+    async fn silence_1h(&self, card: &str, incident: &str) -> Value {
+        self.click(
+            card,
+            json!({"action": "silence", "duration": "1h", "incident": incident}),
+        )
+        .await
     }
 
     async fn detail(&self, incident: &str) -> Value {
@@ -232,12 +240,7 @@ async fn an_unreachable_alertmanager_is_a_private_notice_and_a_failed_record() {
     let t = Silences::start(json!({"url": format!("http://127.0.0.1:{closed}")})).await;
     let (incident, card) = t.alert("am-cpu", "alertmanager").await;
     let version = t.detail(&incident).await["version"].clone();
-    let answer = t
-        .click(
-            &card,
-            json!({"action": "silence", "duration": "1h", "incident": incident}),
-        )
-        .await;
+    let answer = t.silence_1h(&card, &incident).await;
     assert!(
         notice(&answer).contains("Alertmanager")
             && notice(&answer).contains("could not be reached"),
@@ -408,12 +411,7 @@ async fn unsilence_keeps_the_silence_when_alertmanager_is_down() {
     let am = RealAlertmanager::start().await;
     let t = Silences::start(basic_auth(&am)).await;
     let (incident, card) = t.alert("am-net", "alertmanager").await;
-    let answer = t
-        .click(
-            &card,
-            json!({"action": "silence", "duration": "1h", "incident": incident}),
-        )
-        .await;
+    let answer = t.silence_1h(&card, &incident).await;
     assert_eq!(notice(&answer), "", "{answer}");
     let silence_id = t.detail(&incident).await["silence"]["id"].clone();
     drop(am);
@@ -442,5 +440,33 @@ async fn unsilence_keeps_the_silence_when_alertmanager_is_down() {
     assert!(
         !detail["records"].to_string().contains("\"unsilenced\""),
         "no unsilenced record"
+    );
+}
+
+/// Alertmanager makes the silence but its answer comes after our timeout: the
+/// silence is found again by the marker in its comment and adopted (one silence,
+/// recorded and shown), never left behind while the person is told it failed.
+#[tokio::test]
+async fn a_silence_whose_answer_was_lost_is_found_again_and_adopted() {
+    let am = RealAlertmanager::start().await;
+    let slow = SlowAnswers::start(&am.url, std::time::Duration::from_secs(3)).await;
+    let t = Silences::start(
+        json!({"url": slow.url, "auth": {"basic": {"username": USER, "password": PASSWORD}}}),
+    )
+    .await;
+    let (incident, card) = t.alert("am-slow", "alertmanager").await;
+    let answer = t.silence_1h(&card, &incident).await;
+    assert_eq!(notice(&answer), "", "{answer}");
+    assert_eq!(card_var(&answer, "show_unsilence"), "true", "{answer}");
+    let silences = am.silences().await;
+    assert_eq!(silences.len(), 1, "{silences:?}");
+    let detail = t.detail(&incident).await;
+    assert_eq!(detail["silence"]["id"], silences[0]["id"]);
+    assert_eq!(record_of(&detail, "silenced")["target"], silences[0]["id"]);
+    assert!(
+        detail["records"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|r| r["kind"] != "failed")),
+        "{detail}"
     );
 }

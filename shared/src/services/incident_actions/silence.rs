@@ -11,10 +11,13 @@ use super::{Action, ActionError, IncidentActions};
 use crate::clock::rfc3339;
 use crate::domain::incident::{Incident, OperationRecord, RecordKind};
 use crate::domain::member::Member;
+use crate::domain::refusal::Refusal;
 use crate::domain::silence::{
     ActiveSilence, AlertmanagerConfig, Matcher, SilenceDuration, matchers_of, silence_body,
     unsilenceable,
 };
+use crate::infra::alertmanager::AlertmanagerError;
+use crate::infra::crypto::random_nonce;
 use crate::render::incident_url;
 use crate::store::StoreError;
 
@@ -47,22 +50,20 @@ impl IncidentActions {
         match (action, config) {
             (Action::Silence(duration), config) => {
                 if let Some(why) = unsilenceable(&current, config.is_some()) {
-                    return Err(ActionError::NotApplicable(why.into()));
+                    return Err(ActionError::NotApplicable(why));
                 }
                 if silence_active(&current, now_ms) {
                     return Ok(current);
                 }
                 let Some(config) = config else {
-                    return Err(ActionError::NotApplicable("no Alertmanager".into()));
+                    return Err(ActionError::NotApplicable(Refusal::NoAlertmanager));
                 };
                 let link = incident_url(&base, &current, None);
                 self.create_silence(current, actor, (&config, *duration, &link), now_ms)
                     .await
             }
             (_, _) if current.silence.is_none() => Ok(current),
-            (_, None) => Err(ActionError::NotApplicable(
-                "this integration has no Alertmanager any more: the silence ends on its own".into(),
-            )),
+            (_, None) => Err(ActionError::NotApplicable(Refusal::AlertmanagerRemoved)),
             (_, Some(config)) => self.expire(current, actor, &config, now_ms).await,
         }
     }
@@ -77,8 +78,11 @@ impl IncidentActions {
         let who = format!("{} <{}>", actor.name, actor.email);
         let matchers = matchers_of(&current);
         let until = rfc3339(now_ms + duration.millis());
+        // The marker finds the silence again if Alertmanager made it but its answer
+        // was lost (a timeout): adopted, never left behind untracked.
+        let marker = format!("dtinc-{}", random_nonce(16));
         let comment = format!(
-            "{} — silenced from DingTalk by {} for {}: {link}",
+            "{} — silenced from DingTalk by {} for {}: {link} [{marker}]",
             current.title.chars().take(200).collect::<String>(),
             actor.name,
             duration.tag()
@@ -86,10 +90,13 @@ impl IncidentActions {
         let body = silence_body(&matchers, (&rfc3339(now_ms), &until), &who, &comment);
         let id = match self.alertmanager.create_silence(config, &body).await {
             Ok(id) => id,
-            Err(err) => {
-                let why = format!("silence for {} not created: {err}", duration.tag());
-                return Err(self.failed(&current, &who, why, now_ms).await);
-            }
+            Err(err) => match self.made_anyway(config, &matchers, &marker, &err).await {
+                Some(id) => id,
+                None => {
+                    let why = format!("silence for {} not created: {err}", duration.tag());
+                    return Err(self.failed(&current, &who, why, now_ms).await);
+                }
+            },
         };
         let silence = ActiveSilence {
             id: id.clone(),
@@ -124,6 +131,35 @@ impl IncidentActions {
         Ok(next)
     }
 
+    /// After a create that got no answer: the silence Alertmanager made anyway, if
+    /// it can be found by its marker.
+    async fn made_anyway(
+        &self,
+        config: &AlertmanagerConfig,
+        matchers: &[Matcher],
+        marker: &str,
+        err: &AlertmanagerError,
+    ) -> Option<String> {
+        if !matches!(err, AlertmanagerError::Unreachable(_)) {
+            return None;
+        }
+        match self
+            .alertmanager
+            .find_marked_silence(config, matchers, marker)
+            .await
+        {
+            Ok(Some(id)) => {
+                info!(silence = %id, "the silence was made though its answer was lost: adopted");
+                Some(id)
+            }
+            Ok(None) => None,
+            Err(lookup) => {
+                warn!(error = %lookup, "could not ask Alertmanager whether the silence was made");
+                None
+            }
+        }
+    }
+
     async fn expire(
         &self,
         current: Incident,
@@ -140,10 +176,9 @@ impl IncidentActions {
             .as_ref()
             .is_some_and(|url| *url != config.url)
         {
-            return Err(ActionError::NotApplicable(format!(
-                "silence {} was made in another Alertmanager than the integration's now: expire it there",
-                silence.id
-            )));
+            return Err(ActionError::NotApplicable(Refusal::SilenceElsewhere {
+                id: silence.id.clone(),
+            }));
         }
         if let Err(err) = self.alertmanager.expire_silence(config, &silence.id).await {
             let why = format!("silence {} not expired: {err}", silence.id);
