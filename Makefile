@@ -69,7 +69,7 @@ unit:
 ## Lambda Runtime API emulator, with a moto server and the DingTalk sandbox (also in `make test`)
 smoke: tools
 	$(TEST_BUILD)
-	scripts/with-moto.sh cargo test --locked -p integration-tests --test it binary_smoke -- --nocapture
+	scripts/with-moto.sh cargo test --locked --workspace --test it binary_smoke -- --nocapture
 
 ## bench: 2,500 alerts through the local stack against the sandbox enforcing 20 QPS
 bench: tools

@@ -206,7 +206,7 @@ impl TestStack {
     }
 
     /// The create payload of the default test app (English: most tests match the
-    /// English texts; `tests/presentation.rs` creates one without a locale, zh-CN).
+    /// English texts; `tests/tests/it/presentation.rs` creates one without a locale, zh-CN).
     pub fn create_payload(&self) -> Value {
         json!({
             "locale": "en-US",

@@ -25,6 +25,19 @@ impl TestStack {
         id
     }
 
+    /// The incident id of alert `key` and the outTrackId of its (first) card.
+    pub async fn incident_and_card(&self, id: &str, key: &str) -> (String, String) {
+        let incident = self.incident_by_key(id, key).await;
+        let incident_id = incident["id"].as_str().expect("incident").to_string();
+        let card = self
+            .sandbox
+            .cards()
+            .into_iter()
+            .find(|c| c.card_data.get("incident").and_then(Value::as_str) == Some(&incident_id))
+            .expect("card");
+        (incident_id, card.out_track_id)
+    }
+
     /// DingTalk user `user` presses a button with `params` on card `out_track_id` of
     /// integration `id`: the callback DingTalk sends, signed with the apiSecret the
     /// sandbox holds since verify, at `timestamp_ms`.

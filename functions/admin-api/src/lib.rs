@@ -248,7 +248,12 @@ impl AdminApi {
             }
             ("PUT", ["api", "integrations", id, "bindings", user_id]) => {
                 let body = read_json(request)?;
-                (200, json(self.directory.bind(id, user_id, &body).await?))
+                let (binding, replayed) = self.directory.bind(id, user_id, &body).await?;
+                let mut answer = json(binding);
+                if let Some(replayed) = replayed {
+                    answer["replayed"] = json(replayed);
+                }
+                (200, answer)
             }
             ("DELETE", ["api", "integrations", id, "bindings", user_id]) => {
                 (200, json(self.directory.unbind(id, user_id).await?))

@@ -265,7 +265,6 @@ impl DingTalkClient {
         }
     }
 
-    /// `POST /v1.0/oauth2/accessToken` (exempt from the monthly quota).
     /// [`Self::fetch_token`], remembering a refusal; with `recent_refusal`, a refusal of
     /// these very credentials less than [`REFUSED_CREDENTIALS_MS`] ago is answered
     /// again without a call.
@@ -313,6 +312,7 @@ impl DingTalkClient {
         }
     }
 
+    /// `POST /v1.0/oauth2/accessToken` (exempt from the monthly quota).
     async fn fetch_token(&self, app: AppCredentials<'_>) -> Result<CachedToken, DingTalkError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]

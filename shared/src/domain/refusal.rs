@@ -51,6 +51,19 @@ pub enum Refusal {
         /// The silence id.
         id: String,
     },
+    /// Alertmanager gave no answer (connection failed, timed out).
+    AlertmanagerUnreachable,
+    /// Alertmanager answered with an error status.
+    AlertmanagerRefused {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The Alertmanager URL is refused by the outbound rules.
+    AlertmanagerUrlRefused,
+    /// Alertmanager's answer was not what it answers.
+    AlertmanagerBadAnswer,
+    /// The incident is past its retention: it no longer exists.
+    Gone,
 }
 
 impl Refusal {
@@ -99,34 +112,50 @@ impl Refusal {
             Self::SilenceElsewhere { id } => format!(
                 "silence {id} was made in another Alertmanager than the integration's now: expire it there"
             ),
+            Self::AlertmanagerUnreachable => "Alertmanager could not be reached".into(),
+            Self::AlertmanagerRefused { status } => {
+                format!("Alertmanager refused the request (HTTP {status})")
+            }
+            Self::AlertmanagerUrlRefused => {
+                "the Alertmanager URL is refused by the outbound rules".into()
+            }
+            Self::AlertmanagerBadAnswer => "Alertmanager's answer is not a silence id".into(),
+            Self::Gone => "the incident no longer exists (past its retention)".into(),
         }
     }
 
     fn chinese(&self) -> String {
         match self {
-            Self::AlreadyResolved => "该告警已解决".into(),
+            Self::AlreadyResolved => "该事件已解决".into(),
             Self::NotLicensed { email } => {
-                format!("{email} 没有许可：请管理员为该账号开通许可后再处理告警")
+                format!("{email} 没有许可：请管理员为该账号开通许可后再处理事件")
             }
             Self::UnknownMember { member } => {
                 format!("没有成员 {member}：请转派给本集成的成员")
             }
             Self::NoteLength { max } => format!("备注须为 1 到 {max} 个字符"),
-            Self::NotResolvable => "该告警未能解决".into(),
+            Self::NotResolvable => "该事件未能解决".into(),
             Self::SilenceApart => "静默需单独操作".into(),
             Self::StepStillDelivering => "上一级升级通知仍在发送中，请几秒后再试".into(),
-            Self::NoPolicy => "该告警没有升级策略：请为它添加路由，或转派".into(),
+            Self::NoPolicy => "该事件没有升级策略：请为它添加路由，或转派".into(),
             Self::LastLayerDone => "最后一级（及每次重复）均已通知：请转派给某人".into(),
-            Self::NoEscalationState => "该告警没有升级状态".into(),
+            Self::NoEscalationState => "该事件没有升级状态".into(),
             Self::NoAlertmanager => {
                 "本集成没有 Alertmanager：请管理员先设置其 `alertmanager` 地址".into()
             }
-            Self::NotFromAlertmanager => "只有来自 Alertmanager 的告警才能静默".into(),
-            Self::NoLabels => "该告警没有可用于匹配的标签".into(),
+            Self::NotFromAlertmanager => "只有来自 Alertmanager 的事件才能静默".into(),
+            Self::NoLabels => "该事件没有可用于匹配的标签".into(),
             Self::AlertmanagerRemoved => "本集成已不再配置 Alertmanager：静默到期后自行结束".into(),
             Self::SilenceElsewhere { id } => {
                 format!("静默 {id} 创建于另一个 Alertmanager（不是本集成现在的）：请在那里使其失效")
             }
+            Self::AlertmanagerUnreachable => "无法连接 Alertmanager".into(),
+            Self::AlertmanagerRefused { status } => {
+                format!("Alertmanager 拒绝了请求（HTTP {status}）")
+            }
+            Self::AlertmanagerUrlRefused => "Alertmanager 地址不符合出站规则，已被拒绝".into(),
+            Self::AlertmanagerBadAnswer => "Alertmanager 的应答不是静默 ID".into(),
+            Self::Gone => "该事件已超过保留期，不复存在".into(),
         }
     }
 }
@@ -163,6 +192,11 @@ mod tests {
             Refusal::NoLabels,
             Refusal::AlertmanagerRemoved,
             Refusal::SilenceElsewhere { id: "s-1".into() },
+            Refusal::AlertmanagerUnreachable,
+            Refusal::AlertmanagerRefused { status: 503 },
+            Refusal::AlertmanagerUrlRefused,
+            Refusal::AlertmanagerBadAnswer,
+            Refusal::Gone,
         ]
     }
 
@@ -177,7 +211,7 @@ mod tests {
                 zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
                 "{zh}"
             );
-            for value in ["li@example.com", "m1", "2000", "s-1"] {
+            for value in ["li@example.com", "m1", "2000", "s-1", "503"] {
                 assert_eq!(zh.contains(value), en.contains(value), "{refusal:?}");
             }
         }

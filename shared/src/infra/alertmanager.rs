@@ -16,15 +16,28 @@ use crate::infra::outbound::{OutboundError, OutboundPolicy};
 /// DingTalk's 5 s; an unreachable Alertmanager must not hold the click longer).
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// How long the look-up of a silence whose create got no answer may take (only after
+/// a request was sent and timed out: the click then answers within about 2.5 s).
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Most bytes of an answer read (a silence list can be long; one silence is small).
+const MAX_ANSWER: usize = 64 * 1024;
+/// Most bytes of a silence list read by the look-up.
+const MAX_LIST: usize = 1024 * 1024;
+
 /// Why Alertmanager did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlertmanagerError {
     /// The URL is refused by the outbound policy.
     #[error("the Alertmanager URL is refused: {0}")]
     Blocked(#[from] OutboundError),
-    /// No answer (connection refused, timeout, TLS).
+    /// No connection (refused, connect timeout, TLS): the request was never sent.
     #[error("Alertmanager could not be reached ({0})")]
     Unreachable(String),
+    /// The request went out but no answer came (timeout, connection lost): it may
+    /// have been done.
+    #[error("Alertmanager could not be reached ({0})")]
+    NoAnswer(String),
     /// An answer other than success. Its text is kept for the checks here and the
     /// debug log only: what the remote says never reaches records or cards.
     #[error("Alertmanager refused the request (HTTP {status})")]
@@ -61,7 +74,7 @@ impl AlertmanagerClient {
             .request(config, Method::POST, "api/v2/silences")
             .await?
             .json(body);
-        let answer = send(request).await?;
+        let answer = send(request, MAX_ANSWER).await?;
         silence_id(answer.get("silenceID")).ok_or(AlertmanagerError::BadAnswer)
     }
 
@@ -74,12 +87,18 @@ impl AlertmanagerClient {
         matchers: &[Matcher],
         marker: &str,
     ) -> Result<Option<String>, AlertmanagerError> {
-        let filters: Vec<(&str, String)> =
-            matchers.iter().map(|m| ("filter", m.display())).collect();
+        // Only matchers whose text Alertmanager's parser reads back exactly (no
+        // escapes): a narrower list; the marker decides.
+        let filters: Vec<(&str, String)> = matchers
+            .iter()
+            .filter(|m| plain(&m.name) && plain(&m.value))
+            .map(|m| ("filter", m.display()))
+            .collect();
         let request = self
             .request_with(config, Method::GET, "api/v2/silences", &filters)
-            .await?;
-        let answer = send(request).await?;
+            .await?
+            .timeout(LOOKUP_TIMEOUT);
+        let answer = send(request, MAX_LIST).await?;
         Ok(answer
             .as_array()
             .into_iter()
@@ -106,12 +125,17 @@ impl AlertmanagerClient {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
         let path = format!("api/v2/silence/{id}");
-        let refused = match send(self.request(config, Method::DELETE, &path).await?).await {
+        let refused = match send(
+            self.request(config, Method::DELETE, &path).await?,
+            MAX_ANSWER,
+        )
+        .await
+        {
             Ok(_) => return Ok(()),
             Err(err @ AlertmanagerError::Refused { .. }) => err,
             Err(err) => return Err(err),
         };
-        match send(self.request(config, Method::GET, &path).await?).await {
+        match send(self.request(config, Method::GET, &path).await?, MAX_ANSWER).await {
             Ok(silence) if silence.pointer("/status/state") == Some(&Value::from("expired")) => {
                 Ok(())
             }
@@ -150,6 +174,12 @@ impl AlertmanagerClient {
         let client = self.outbound.client(&url, addr, CALL_TIMEOUT)?;
         Ok(authorize(client.request(method, url), &config.auth))
     }
+}
+
+/// Text a matcher shows as is (`name="value"` needs no escape for it).
+fn plain(text: &str) -> bool {
+    text.chars()
+        .all(|c| !c.is_control() && c != '"' && c != '\\' && (c.is_ascii() || c.is_alphanumeric()))
 }
 
 /// A silence id as Alertmanager makes them (it is shown and stored: nothing else).
@@ -191,20 +221,20 @@ fn authorize(request: RequestBuilder, auth: &AlertmanagerAuth) -> RequestBuilder
     }
 }
 
-/// Sends a request; the JSON answer of a 2xx (or `null` for an empty one).
-async fn send(request: RequestBuilder) -> Result<Value, AlertmanagerError> {
+/// Sends a request; the JSON answer of a 2xx (or `null` for an empty one), reading at
+/// most `max` bytes of it.
+async fn send(request: RequestBuilder, max: usize) -> Result<Value, AlertmanagerError> {
     let response = request.send().await.map_err(|err| {
-        let why = if err.is_timeout() {
-            "timed out"
-        } else if err.is_connect() {
-            "connection refused or failed"
+        if err.is_connect() {
+            AlertmanagerError::Unreachable("connection refused or failed".into())
+        } else if err.is_timeout() {
+            AlertmanagerError::NoAnswer("timed out".into())
         } else {
-            "request failed"
-        };
-        AlertmanagerError::Unreachable(why.into())
+            AlertmanagerError::NoAnswer("request failed".into())
+        }
     })?;
     let status = response.status().as_u16();
-    let text = read_capped(response).await;
+    let text = read_capped(response, max).await;
     if !(200..300).contains(&status) {
         let message = serde_json::from_str::<Value>(&text)
             .ok()
@@ -218,14 +248,13 @@ async fn send(request: RequestBuilder) -> Result<Value, AlertmanagerError> {
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// At most 64 KiB of an answer (an Alertmanager answer is far smaller).
-async fn read_capped(mut response: reqwest::Response) -> String {
-    const MAX: usize = 64 * 1024;
+/// At most `max` bytes of an answer.
+async fn read_capped(mut response: reqwest::Response, max: usize) -> String {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         body.extend_from_slice(&chunk);
-        if body.len() >= MAX {
-            body.truncate(MAX);
+        if body.len() >= max {
+            body.truncate(max);
             break;
         }
     }

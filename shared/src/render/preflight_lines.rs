@@ -42,7 +42,7 @@ fn chinese(facts: &ProblemFacts) -> (String, String) {
             link_code.into(),
         ),
         ProblemFacts::MemberUnlicensed { email } => (
-            format!("{email} 会被通知，但没有许可：无法认领或解决告警"),
+            format!("{email} 会被通知，但没有许可：无法认领或解决事件"),
             "为其开通许可（POST …/members，\"licensed\": true），或改为通知其他人".into(),
         ),
         ProblemFacts::ScheduleMissing { id } => (

@@ -15,6 +15,7 @@ use crate::domain::delivery::{Channel, DeliveryKey};
 use crate::domain::incident::Incident;
 use crate::domain::integration::Integration;
 use crate::domain::member::Member;
+use crate::domain::refusal::Refusal;
 use crate::http::ApiError;
 use crate::infra::crypto::verify_card_callback_signature;
 use crate::render::strings::{Strings, fill};
@@ -284,9 +285,16 @@ impl CardCallback {
             Err(ActionError::Conflict(now)) => (*now, notice(s.card_conflict)),
             Err(ActionError::Upstream(why)) => (
                 incident.clone(),
-                notice(&fill(s.card_silence_failed, &[("reason", &why)])),
+                notice(&fill(
+                    s.card_silence_failed,
+                    &[("reason", &why.text(integration.locale))],
+                )),
             ),
-            Err(ActionError::NotFound) => return Err(CardCallbackError::UnknownCard),
+            // Issued by us, but past its retention: the card stays, the click is told.
+            Err(ActionError::NotFound) => (
+                incident.clone(),
+                notice(&Refusal::Gone.text(integration.locale)),
+            ),
             Err(ActionError::Store(e)) => return Err(e.into()),
         };
         let card = card_now(&updated);

@@ -8,8 +8,11 @@ use tracing::info;
 use crate::clock::{Clock, rfc3339};
 use crate::domain::ValidationError;
 use crate::domain::integration::is_email;
+use crate::domain::locale::Locale;
 use crate::domain::member::{Binding, Member};
+use crate::services::incident_actions::IncidentActions;
 use crate::services::integration_center::CenterError;
+use crate::services::replay::{Associated, HeldReplay, Replayed};
 use crate::store::Store;
 
 /// The member directory service.
@@ -17,12 +20,19 @@ use crate::store::Store;
 pub struct MemberDirectory {
     store: Store,
     clock: Arc<dyn Clock>,
+    replay: HeldReplay,
 }
 
 impl MemberDirectory {
-    /// A directory on `store`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    /// A directory on `store`; a binding replays the person's held click through
+    /// `actions`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, actions: IncidentActions) -> Self {
+        let replay = HeldReplay::new(store.clone(), clock.clone(), actions);
+        Self {
+            store,
+            clock,
+            replay,
+        }
     }
 
     async fn require_integration(&self, id: &str) -> Result<(), CenterError> {
@@ -98,13 +108,15 @@ impl MemberDirectory {
         Ok(self.store.list_bindings(integration_id).await?)
     }
 
-    /// Binds a DingTalk user to a member from `{member: email}` (admin association).
+    /// Binds a DingTalk user to a member from `{member: email}` (admin association),
+    /// then applies the action they clicked while not associated, if they hold one
+    /// (replay after association, as in the H5 app): what became of it.
     pub async fn bind(
         &self,
         integration_id: &str,
         user_id: &str,
         body: &Value,
-    ) -> Result<Binding, CenterError> {
+    ) -> Result<(Binding, Option<Replayed>), CenterError> {
         self.require_integration(integration_id).await?;
         if user_id.is_empty()
             || user_id.len() > 64
@@ -121,18 +133,13 @@ impl MemberDirectory {
             .and_then(Value::as_str)
             .map(|e| e.trim().to_lowercase())
             .ok_or_else(|| ValidationError::new("member", "must be the member's email"))?;
-        if self
-            .store
-            .get_member(integration_id, &email)
-            .await?
-            .is_none()
-        {
+        let Some(member) = self.store.get_member(integration_id, &email).await? else {
             return Err(ValidationError::new(
                 "member",
                 format!("no member {email}: add the member first"),
             )
             .into());
-        }
+        };
         let binding = Binding {
             dingtalk_user_id: user_id.to_string(),
             member: email,
@@ -142,7 +149,14 @@ impl MemberDirectory {
         };
         self.store.bind(integration_id, &binding).await?;
         info!(integration_id, "binding saved");
-        Ok(binding)
+        let who = Associated {
+            integration_id,
+            user_id,
+            name: user_id,
+            locale: Locale::EnUs,
+        };
+        let replayed = self.replay.replay(who, &member).await;
+        Ok((binding, replayed))
     }
 
     /// Issues a one-time link code for a member: 8 characters, valid 15 minutes,

@@ -11,7 +11,7 @@ use crate::domain::locale::Locale;
 use crate::domain::silence::{Matcher, SilenceDuration, matchers_of, unsilenceable};
 use crate::infra::session::Session;
 use crate::services::h5_app::{H5App, H5Error};
-use crate::services::incident_actions::{Action, ActionError, MAX_NOTE_CHARS};
+use crate::services::incident_actions::{Action, ActionError};
 use crate::services::incident_reader::{IncidentDetail, IncidentReader, incident_json};
 
 /// How many resolved incidents the group view adds after the open ones.
@@ -305,7 +305,7 @@ impl H5App {
         }
     }
 
-    /// Adds a note (1 to [`MAX_NOTE_CHARS`] characters after trimming) to an incident
+    /// Adds a note (1 to [`crate::services::incident_actions::MAX_NOTE_CHARS`] characters after trimming) to an incident
     /// as the session's member: a `note` record in its timeline, and the upstream
     /// webhook `incident.note_added`. Any associated member may write one.
     pub async fn add_note(
@@ -315,20 +315,7 @@ impl H5App {
         text: Option<&str>,
     ) -> Result<OperationRecord, H5Error> {
         let member = self.member_of(session).await?;
-        let text = text.map(str::trim).unwrap_or_default();
-        let chars = text.chars().count();
-        if chars == 0 {
-            return Err(H5Error::Invalid(
-                "text",
-                format!("text must not be empty: write 1 to {MAX_NOTE_CHARS} characters"),
-            ));
-        }
-        if chars > MAX_NOTE_CHARS {
-            return Err(H5Error::Invalid(
-                "text",
-                format!("text has {chars} characters; a note has at most {MAX_NOTE_CHARS}"),
-            ));
-        }
+        let text = text.unwrap_or_default();
         match self
             .actions
             .add_note(&session.iid, incident_id, &member, text)
@@ -348,7 +335,7 @@ fn action_error(err: ActionError, field: &'static str, locale: Locale) -> H5Erro
         ActionError::NotAllowed(why) => H5Error::Forbidden(why.text(locale)),
         ActionError::Conflict(now) => H5Error::Conflict(now),
         ActionError::NotApplicable(why) => H5Error::Invalid(field, why.text(locale)),
-        ActionError::Upstream(m) => H5Error::Unavailable(m),
+        ActionError::Upstream(why) => H5Error::Unavailable(why.text(locale)),
         ActionError::Store(e) => H5Error::Store(e),
     }
 }

@@ -119,7 +119,7 @@ pub enum ActionError {
     NotApplicable(Refusal),
     /// An outside system (Alertmanager) failed; nothing changed, a `failed` record says why.
     #[error("{0}")]
-    Upstream(String),
+    Upstream(Refusal),
     /// Our store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

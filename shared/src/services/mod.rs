@@ -229,7 +229,11 @@ impl Services {
 
     /// The member directory.
     pub fn member_directory(&self) -> MemberDirectory {
-        MemberDirectory::new(self.store.clone(), self.clock.clone())
+        MemberDirectory::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.incident_actions(),
+        )
     }
 
     /// Escalation policies and routes (admin API).

@@ -1,21 +1,25 @@
 //! Replay after association (ARCHITECTURE.md §11): an action clicked by someone not
 //! associated yet (a card button, or an H5 action link) is held for
 //! [`HOLD_MS`]; once they associate in the H5 app (link code, or profile email at
-//! login) it is applied under their member through [`IncidentActions`] (same
+//! login), or an admin binds them, [`HeldReplay`] applies it under their member through [`IncidentActions`] (same
 //! licence rules, its own record, cards updated by the queued `incident_changed`),
 //! with a `replayed` record. One that no longer applies is dropped with the reason;
 //! an expired one is ignored. Taking a held action deletes it conditionally, so it
 //! is used at most once.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::clock::rfc3339;
+use crate::clock::{Clock, rfc3339};
 use crate::domain::incident::{Incident, IncidentStatus, OperationRecord, RecordKind};
+use crate::domain::locale::Locale;
 use crate::domain::member::Member;
+use crate::domain::refusal::Refusal;
 use crate::infra::session::Session;
 use crate::services::h5_app::{H5App, H5Error};
-use crate::services::incident_actions::{Action, ActionError};
+use crate::services::incident_actions::{Action, ActionError, IncidentActions};
 use crate::store::{HeldAction, Store, StoreError};
 
 /// How long a held action waits for its person to associate.
@@ -181,7 +185,10 @@ enum Outcome {
     Applied(Incident),
     Dropped {
         code: &'static str,
+        /// In English (records, logs).
         reason: String,
+        /// The refusal behind it, said in the person's language in the answer.
+        refusal: Option<Refusal>,
         incident: Option<Incident>,
     },
 }
@@ -190,6 +197,16 @@ fn dropped(code: &'static str, reason: impl Into<String>, incident: Option<Incid
     Outcome::Dropped {
         code,
         reason: reason.into(),
+        refusal: None,
+        incident,
+    }
+}
+
+fn refused(code: &'static str, refusal: Refusal, incident: Option<Incident>) -> Outcome {
+    Outcome::Dropped {
+        code,
+        reason: refusal.to_string(),
+        refusal: Some(refusal),
         incident,
     }
 }
@@ -257,46 +274,93 @@ impl H5App {
             .map(|held| HeldView::from(&held)))
     }
 
-    /// After `session`'s person was associated with `member`: takes their held
-    /// action (at most once) and, within its hold, applies it under `member`, or
-    /// drops it with the reason. Never fails the association: trouble is logged
-    /// and answered as not applied.
+    /// After `session`'s person was associated with `member` in the app: replays
+    /// their held action ([`HeldReplay::replay`]).
     pub(super) async fn replay(&self, session: &Session, member: &Member) -> Option<Replayed> {
+        let who = Associated {
+            integration_id: &session.iid,
+            user_id: &session.uid,
+            name: &session.name,
+            locale: self.page_locale(session).await,
+        };
+        HeldReplay::new(self.store.clone(), self.clock.clone(), self.actions.clone())
+            .replay(who, member)
+            .await
+    }
+}
+
+/// A DingTalk user just associated with a member (in the H5 app, or by an admin).
+#[derive(Debug, Clone, Copy)]
+pub struct Associated<'a> {
+    /// The integration.
+    pub integration_id: &'a str,
+    /// Their DingTalk userId.
+    pub user_id: &'a str,
+    /// Their DingTalk display name (the userId when not known).
+    pub name: &'a str,
+    /// The language of the answer's `reason`.
+    pub locale: Locale,
+}
+
+/// Applies the action a person held before they were associated.
+#[derive(Clone)]
+pub struct HeldReplay {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    actions: IncidentActions,
+}
+
+impl HeldReplay {
+    /// Replays through `actions`, with the holds of `store`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, actions: IncidentActions) -> Self {
+        Self {
+            store,
+            clock,
+            actions,
+        }
+    }
+
+    /// After `who` was associated with `member`: takes their held action (at most
+    /// once) and, within its hold, applies it under `member`, or drops it with the
+    /// reason. Never fails the association: trouble is logged and answered as not
+    /// applied.
+    pub async fn replay(&self, who: Associated<'_>, member: &Member) -> Option<Replayed> {
         let held = match self
             .store
-            .take_held_action(&session.iid, &session.uid)
+            .take_held_action(who.integration_id, who.user_id)
             .await
         {
             Ok(held) => held?,
             Err(err) => {
-                warn!(integration_id = %session.iid, error = %err, "could not take the held action");
+                warn!(integration_id = who.integration_id, error = %err, "could not take the held action");
                 return None;
             }
         };
         if !current(&held, self.clock.now_ms()) {
-            info!(integration_id = %session.iid, incident_id = %held.incident, "held action expired; ignored");
+            info!(integration_id = who.integration_id, incident_id = %held.incident, "held action expired; ignored");
             return None;
         }
-        let outcome = self.apply_held(&session.iid, &held, member).await;
-        let (applied, code, reason, incident) = match outcome {
-            Outcome::Applied(incident) => (true, None, None, Some(incident)),
+        let outcome = self.apply_held(who.integration_id, &held, member).await;
+        let (applied, code, reason, refusal, incident) = match outcome {
+            Outcome::Applied(incident) => (true, None, None, None, Some(incident)),
             Outcome::Dropped {
                 code,
                 reason,
+                refusal,
                 incident,
-            } => (false, Some(code), Some(reason), incident),
+            } => (false, Some(code), Some(reason), refusal, incident),
         };
         if let Some(incident) = &incident {
-            self.record_replay(session, member, &held, incident, reason.as_deref())
+            self.record_replay(who, member, &held, incident, reason.as_deref())
                 .await;
         }
-        info!(integration_id = %session.iid, incident_id = %held.incident, applied, reason = code.unwrap_or(""), "held action replayed");
+        info!(integration_id = who.integration_id, incident_id = %held.incident, applied, reason = code.unwrap_or(""), "held action replayed");
         Some(Replayed {
             held: HeldView::from(&held),
             title: incident.map(|i| i.title),
             applied,
             reason_code: code,
-            reason,
+            reason: refusal.map(|why| why.text(who.locale)).or(reason),
         })
     }
 
@@ -341,13 +405,9 @@ impl H5App {
         match result {
             Ok(next) if next.version != incident.version => Outcome::Applied(next),
             Ok(next) => dropped("already_done", "it was already in effect", Some(next)),
-            Err(ActionError::NotAllowed(why)) => {
-                dropped("not_licensed", why.to_string(), Some(incident))
-            }
-            Err(ActionError::NotApplicable(why)) => {
-                dropped("not_applicable", why.to_string(), Some(incident))
-            }
-            Err(ActionError::Upstream(why)) => dropped("failed", why, Some(incident)),
+            Err(ActionError::NotAllowed(why)) => refused("not_licensed", why, Some(incident)),
+            Err(ActionError::NotApplicable(why)) => refused("not_applicable", why, Some(incident)),
+            Err(ActionError::Upstream(why)) => refused("failed", why, Some(incident)),
             Err(ActionError::Conflict(now)) => dropped(
                 "conflict",
                 "someone acted on the incident at the same moment",
@@ -368,20 +428,20 @@ impl H5App {
     /// is now applied or why it was dropped.
     async fn record_replay(
         &self,
-        session: &Session,
+        who: Associated<'_>,
         member: &Member,
         held: &HeldAction,
         incident: &Incident,
         dropped: Option<&str>,
     ) {
         let now_ms = self.clock.now_ms();
-        let who = format!("{} <{}>", member.name, member.email);
+        let actor = format!("{} <{}>", member.name, member.email);
         let place = match held.source.as_str() {
             "card" => "on a card",
             _ => "in the app",
         };
         let outcome = match dropped {
-            None => format!("now applied as {who}"),
+            None => format!("now applied as {actor}"),
             Some(reason) => format!("dropped: {reason}"),
         };
         let record = OperationRecord {
@@ -391,11 +451,11 @@ impl H5App {
             detail: format!(
                 "{} clicked {place} by DingTalk user {} ({}) at {}, before association; held, {outcome}",
                 action_name(held),
-                session.name,
-                session.uid,
+                who.name,
+                who.user_id,
                 rfc3339(held.held_at_ms),
             ),
-            actor: Some(who),
+            actor: Some(actor),
         };
         if let Err(err) = self.store.add_record(&incident.id, now_ms, &record).await {
             warn!(incident_id = %incident.id, error = %err, "could not record the replay");

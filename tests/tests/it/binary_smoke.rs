@@ -41,7 +41,7 @@ fn bin_dir() -> PathBuf {
         return dir.into();
     }
     let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/binary_smoke-<hash>
+    // target/<profile>/deps/it-<hash>
     exe.parent()
         .and_then(Path::parent)
         .expect("profile directory")

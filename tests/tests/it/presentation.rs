@@ -217,15 +217,7 @@ async fn refusals_read_in_the_integration_and_page_language() {
         .add_member(&id, "alice@example.com", "Alice", Some("alice0001"))
         .await;
     fire(&stack, &id, "disk-full", "firing").await;
-    let incident = stack.incident_by_key(&id, "disk-full").await;
-    let incident_id = incident["id"].as_str().expect("incident").to_string();
-    let card = stack
-        .sandbox
-        .cards()
-        .into_iter()
-        .find(|c| c.card_data.get("incident").and_then(Value::as_str) == Some(&incident_id))
-        .expect("card")
-        .out_track_id;
+    let (incident_id, card) = stack.incident_and_card(&id, "disk-full").await;
     fire(&stack, &id, "disk-full", "resolved").await;
 
     let (status, answer) = stack
@@ -239,7 +231,7 @@ async fn refusals_read_in_the_integration_and_page_language() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["userPrivateData"]["cardParamMap"]["notice"],
-        "该告警已解决"
+        "该事件已解决"
     );
 
     let (token, _) = stack.h5_login(&id, "alice0001").await;
@@ -249,7 +241,7 @@ async fn refusals_read_in_the_integration_and_page_language() {
         .h5_call(&id, ("POST", &act), Some(&token), Some(body.clone()))
         .await;
     assert_eq!(status, 400, "{refused}");
-    assert_eq!(refused["error"]["message"], "该告警已解决");
+    assert_eq!(refused["error"]["message"], "该事件已解决");
     let (status, _) = stack
         .h5_call(
             &id,

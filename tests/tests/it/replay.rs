@@ -486,3 +486,41 @@ async fn association_by_profile_email_at_login_replays_too() {
     assert_eq!(detail["acked_by"], "Carol");
     assert_eq!(Replay::records(&detail, "replayed").len(), 1);
 }
+
+/// An admin binding the clicker (`PUT …/bindings/{userId}`, the console's bind) also
+/// replays their held click: the answer says so, the incident is acknowledged under
+/// their member with a `replayed` record, and the hold is used up.
+#[tokio::test]
+async fn a_held_click_is_applied_when_an_admin_binds_the_clicker() {
+    let r = Replay::start().await;
+    let (incident, card) = r.alert("replay-admin").await;
+    let (status, _) = r.click(&card, "bob0002", "ack", None).await;
+    assert_eq!(status, 200);
+    assert!(r.held("bob0002").await.is_some());
+
+    let path = format!("/api/integrations/{}/bindings/bob0002", r.id);
+    let body = json!({"member": "robert@corp.example"});
+    let (status, bound) = r.stack.admin("PUT", &path, Some(body.clone())).await;
+    assert_eq!(status, 200, "{bound}");
+    assert_eq!(bound["member"], "robert@corp.example");
+    assert_eq!(bound["replayed"]["incident"], incident.as_str(), "{bound}");
+    assert_eq!(bound["replayed"]["action"], "ack");
+    assert_eq!(bound["replayed"]["applied"], true);
+    assert!(r.held("bob0002").await.is_none(), "taken");
+
+    let detail = r.detail(&incident).await;
+    assert_eq!(detail["status"], "acknowledged");
+    assert_eq!(detail["acked_by"], "Robert");
+    let record = record_of(&detail, "replayed");
+    assert!(
+        record["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("bob0002") && d.contains("now applied")),
+        "{record}"
+    );
+
+    // Binding again replays nothing (the hold was used once).
+    let (status, again) = r.stack.admin("PUT", &path, Some(body)).await;
+    assert_eq!(status, 200, "{again}");
+    assert!(again.get("replayed").is_none(), "{again}");
+}

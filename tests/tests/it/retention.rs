@@ -8,6 +8,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{TestStack, alert_body};
 use serde_json::{Value, json};
+use shared::Clock;
 use shared::clock::FixedClock;
 use shared::services::incident_actions::{Action, ActionError};
 
@@ -252,4 +253,44 @@ async fn an_item_written_with_a_past_expires_at_reads_as_gone() {
         .admin("GET", &format!("/api/incidents/{incident_id}"), None)
         .await;
     assert_eq!(status, 404);
+}
+
+/// A button on the card of an incident past its retention keeps the card and says so
+/// privately, in the integration's language; nothing changes.
+#[tokio::test]
+async fn a_click_on_the_card_of_an_expired_incident_is_told_it_is_gone() {
+    let start = integration_tests::now_ms() / 1000 * 1000;
+    let clock = FixedClock::at_ms(start);
+    let stack = stack_at(&clock).await;
+    let id = stack
+        .create_card_integration(json!({"retention_days": 1, "locale": "zh-CN"}))
+        .await;
+    let cid = "cidRetentionCard00000001==";
+    stack.install_chat(&id, cid, "保留群").await;
+    stack
+        .add_member(&id, "alice@example.com", "Alice", Some("alice0001"))
+        .await;
+    let at = shared::clock::rfc3339(start);
+    let targets = json!({"chats": [cid]});
+    let firing = alert_body(&id, "gone", "firing", &at, targets.clone());
+    assert!(stack.deliver(&[("g1", firing)]).await.is_empty());
+    let (_, card) = stack.incident_and_card(&id, "gone").await;
+    let resolved = alert_body(&id, "gone", "resolved", &at, targets);
+    assert!(stack.deliver(&[("g2", resolved)]).await.is_empty());
+
+    clock.advance_ms(2 * DAY_MS);
+    let (status, answer) = stack
+        .click_card(
+            &id,
+            (&card, "alice0001"),
+            json!({"action": "ack"}),
+            clock.now_ms(),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["userPrivateData"]["cardParamMap"]["notice"],
+        "该事件已超过保留期，不复存在"
+    );
+    assert_eq!(answer["cardData"]["cardParamMap"]["status"], "resolved");
 }

@@ -43,16 +43,7 @@ impl Silences {
                 .await
                 .is_empty()
         );
-        let incident = self.stack.incident_by_key(&self.id, key).await;
-        let id = incident["id"].as_str().expect("incident").to_string();
-        let card = self
-            .stack
-            .sandbox
-            .cards()
-            .into_iter()
-            .find(|c| c.card_data.get("incident").and_then(Value::as_str) == Some(id.as_str()))
-            .expect("card");
-        (id, card.out_track_id)
+        self.stack.incident_and_card(&self.id, key).await
     }
 
     async fn click(&self, card: &str, params: Value) -> Value {

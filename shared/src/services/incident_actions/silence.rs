@@ -24,6 +24,20 @@ use crate::store::StoreError;
 /// How often a silence write is retried against concurrent changes of the incident.
 const WRITE_ATTEMPTS: usize = 5;
 
+/// What the person is told when Alertmanager failed (the record keeps the English).
+fn refusal_of(err: &AlertmanagerError) -> Refusal {
+    match err {
+        AlertmanagerError::Blocked(_) => Refusal::AlertmanagerUrlRefused,
+        AlertmanagerError::Unreachable(_) | AlertmanagerError::NoAnswer(_) => {
+            Refusal::AlertmanagerUnreachable
+        }
+        AlertmanagerError::Refused { status, .. } => {
+            Refusal::AlertmanagerRefused { status: *status }
+        }
+        AlertmanagerError::BadAnswer => Refusal::AlertmanagerBadAnswer,
+    }
+}
+
 /// Whether the incident's silence still runs at `now_ms`.
 pub fn silence_active(incident: &Incident, now_ms: i64) -> bool {
     incident.silence.as_ref().is_some_and(|s| {
@@ -94,7 +108,7 @@ impl IncidentActions {
                 Some(id) => id,
                 None => {
                     let why = format!("silence for {} not created: {err}", duration.tag());
-                    return Err(self.failed(&current, &who, why, now_ms).await);
+                    return Err(self.failed(&current, &who, (why, &err), now_ms).await);
                 }
             },
         };
@@ -140,7 +154,7 @@ impl IncidentActions {
         marker: &str,
         err: &AlertmanagerError,
     ) -> Option<String> {
-        if !matches!(err, AlertmanagerError::Unreachable(_)) {
+        if !matches!(err, AlertmanagerError::NoAnswer(_)) {
             return None;
         }
         match self
@@ -182,7 +196,7 @@ impl IncidentActions {
         }
         if let Err(err) = self.alertmanager.expire_silence(config, &silence.id).await {
             let why = format!("silence {} not expired: {err}", silence.id);
-            return Err(self.failed(&current, &who, why, now_ms).await);
+            return Err(self.failed(&current, &who, (why, &err), now_ms).await);
         }
         let (next, written) = self
             .write_silence(current, None, now_ms, |fresh| {
@@ -248,7 +262,7 @@ impl IncidentActions {
         &self,
         incident: &Incident,
         who: &str,
-        why: String,
+        (why, err): (String, &AlertmanagerError),
         now_ms: i64,
     ) -> ActionError {
         warn!(integration_id = %incident.integration_id, incident_id = %incident.id, reason = %why, "Alertmanager call failed");
@@ -260,7 +274,7 @@ impl IncidentActions {
             actor: Some(who.to_string()),
         };
         match self.store.add_record(&incident.id, now_ms, &record).await {
-            Ok(()) => ActionError::Upstream(why),
+            Ok(()) => ActionError::Upstream(refusal_of(err)),
             Err(err) => ActionError::Store(err),
         }
     }
