@@ -545,3 +545,18 @@ pub fn record_of(detail: &Value, kind: &str) -> Value {
         .cloned()
         .unwrap_or_else(|| panic!("no {kind} record in {}", detail["records"]))
 }
+
+/// Rewrites a sample event file (`UPDATE_EVENTS=1`) in one step: written beside the
+/// build under `target/` and renamed over the old one, so the smoke test reading
+/// `events/` in the same test process never sees half a file (a plain write when the
+/// rename cannot be done, e.g. across file systems).
+pub fn write_sample(path: &std::path::Path, text: &str) {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let temp = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(format!("{}.tmp", name.unwrap_or_default()));
+    let renamed = std::fs::write(&temp, text).is_ok() && std::fs::rename(&temp, path).is_ok();
+    if !renamed {
+        std::fs::write(path, text).expect("write sample");
+    }
+}

@@ -79,7 +79,8 @@
       replayedOf: "（{title}）",
       reason_resolved: "事件在此期间已解决。", reason_already_acknowledged: "事件已被他人认领。",
       reason_already_done: "该操作已生效。", reason_not_licensed: "你的账号没有许可；请联系管理员。",
-      reason_not_found: "事件已不存在。", reason_conflict: "有人同时处理了该事件。"
+      reason_not_found: "事件已不存在。", reason_conflict: "有人同时处理了该事件。",
+      reason_error: "暂时无法执行，请在事件页面重试。"
     },
     "en-US": {
       langName: "English", switchTo: "Switch language", incidents: "Incidents",
@@ -145,7 +146,8 @@
       replayedOf: " of \u201c{title}\u201d",
       reason_resolved: "the incident was resolved meanwhile.", reason_already_acknowledged: "someone else acknowledged it already.",
       reason_already_done: "it was already in effect.", reason_not_licensed: "your account has no licence; ask an admin.",
-      reason_not_found: "the incident no longer exists.", reason_conflict: "someone acted on the incident at the same moment."
+      reason_not_found: "the incident no longer exists.", reason_conflict: "someone acted on the incident at the same moment.",
+      reason_error: "it could not be applied just now; try again on the incident's page."
     }
   };
   var lang = STRINGS[cfg.locale] ? cfg.locale : "zh-CN";

@@ -307,7 +307,7 @@ async fn sample_events_are_current_and_work() {
         let path = events_dir().join(file);
         let pretty = serde_json::to_string_pretty(&event).expect("json") + "\n";
         if update {
-            std::fs::write(&path, &pretty).expect("write sample");
+            integration_tests::write_sample(&path, &pretty);
         }
         let on_disk = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("{file} missing: run UPDATE_EVENTS=1 make test"));
