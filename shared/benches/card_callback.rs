@@ -58,6 +58,7 @@ fn bench(c: &mut Criterion) {
         locale: shared::domain::locale::Locale::ZhCn,
         custom: None,
         silence_ready: false,
+        now_ms: Some(1_795_860_000_000),
     };
     c.bench_function(
         "card answer: params + content hash, largest incident",

@@ -233,6 +233,14 @@ pub struct ActiveSilence {
     pub alertmanager: Option<String>,
 }
 
+impl ActiveSilence {
+    /// Whether it still runs at `now_ms` (an unreadable end counts as ended).
+    pub fn runs_at(&self, now_ms: i64) -> bool {
+        chrono::DateTime::parse_from_rfc3339(&self.until)
+            .is_ok_and(|end| end.timestamp_millis() > now_ms)
+    }
+}
+
 /// Why an incident cannot be silenced: said to the person who asked.
 pub fn unsilenceable(incident: &Incident, configured: bool) -> Option<Refusal> {
     if !configured {

@@ -119,7 +119,11 @@ fn silence_params(
 ) {
     let s = ctx.strings();
     let silenceable = ctx.silence_ready && unsilenceable(incident, true).is_none();
-    let silenced = incident.silence.as_ref();
+    // A silence past its end (known when rendered with a clock) shows as ended.
+    let silenced = incident
+        .silence
+        .as_ref()
+        .filter(|silence| ctx.now_ms.is_none_or(|now| silence.runs_at(now)));
     put(
         "show_silence",
         (silenceable && silenced.is_none()).to_string(),
@@ -245,6 +249,34 @@ mod tests {
         );
         assert_eq!(params["status"], "firing");
         assert_eq!(params["show_ack"], "true");
+    }
+
+    #[test]
+    fn a_silence_past_its_end_shows_as_ended_when_the_card_knows_the_time() {
+        let mut silenced = incident("x");
+        silenced.source = Some("alertmanager".into());
+        silenced.labels = [("alertname".to_string(), "DiskFull".to_string())].into();
+        silenced.silence = Some(crate::domain::silence::ActiveSilence {
+            id: "s-1".into(),
+            until: "2026-11-28T10:00:00Z".into(),
+            by: "Alice".into(),
+            alertmanager: None,
+        });
+        let mut at = ctx(&[]);
+        at.silence_ready = true;
+        let end_ms = 1_795_860_000_000; // 2026-11-28T10:00:00Z
+        for (now_ms, running) in [
+            (None, true),
+            (Some(end_ms - 1), true),
+            (Some(end_ms), false),
+        ] {
+            at.now_ms = now_ms;
+            let params = card_params(&silenced, &at);
+            assert_eq!(params["show_unsilence"], running.to_string(), "{now_ms:?}");
+            assert_eq!(params["show_silence"], (!running).to_string(), "{now_ms:?}");
+            let until = params["silenced_until"].as_str().unwrap_or_default();
+            assert_eq!(until.contains("Alice"), running, "{now_ms:?}");
+        }
     }
 
     #[test]

@@ -43,5 +43,6 @@ pub fn ctx<'a>(mentions: &'a [(String, String)]) -> RenderContext<'a> {
         locale: crate::domain::locale::Locale::EnUs,
         custom: None,
         silence_ready: false,
+        now_ms: None,
     }
 }

@@ -42,6 +42,8 @@ pub struct RenderContext<'a> {
     pub custom: Option<CustomText>,
     /// Whether the integration has an Alertmanager to silence (Silence buttons).
     pub silence_ready: bool,
+    /// Now (Unix ms), when known: a silence past its end is shown as ended.
+    pub now_ms: Option<i64>,
 }
 
 impl<'a> RenderContext<'a> {
@@ -54,6 +56,7 @@ impl<'a> RenderContext<'a> {
             locale: integration.locale,
             custom: None,
             silence_ready: integration.alertmanager.is_some(),
+            now_ms: None,
         }
     }
 
@@ -77,7 +80,10 @@ impl<'a> RenderContext<'a> {
         incident: &Incident,
         now_ms: i64,
     ) -> (Self, Option<templates::TemplateFailed>) {
-        let ctx = Self::of(integration, base_url);
+        let ctx = Self {
+            now_ms: Some(now_ms),
+            ..Self::of(integration, base_url)
+        };
         if integration.templates.is_empty() {
             return (ctx, None);
         }

@@ -40,9 +40,10 @@ fn refusal_of(err: &AlertmanagerError) -> Refusal {
 
 /// Whether the incident's silence still runs at `now_ms`.
 pub fn silence_active(incident: &Incident, now_ms: i64) -> bool {
-    incident.silence.as_ref().is_some_and(|s| {
-        chrono::DateTime::parse_from_rfc3339(&s.until).is_ok_and(|t| t.timestamp_millis() > now_ms)
-    })
+    incident
+        .silence
+        .as_ref()
+        .is_some_and(|silence| silence.runs_at(now_ms))
 }
 
 impl IncidentActions {
