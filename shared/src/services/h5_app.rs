@@ -441,14 +441,10 @@ impl H5App {
         self.me(session).await
     }
 
-    /// The page's language, for refusals: the person's choice, else the integration's
-    /// (English when neither can be read).
-    pub(super) async fn page_locale(&self, session: &Session) -> Locale {
-        if let Ok(Some((_, Some(chosen)))) = self
-            .store
-            .binding_and_locale(&session.iid, &session.uid)
-            .await
-        {
+    /// The page's language, for refusals: `chosen` (the person's choice, read with
+    /// their binding), else the integration's (English when it cannot be read).
+    pub(super) async fn page_locale(&self, session: &Session, chosen: Option<Locale>) -> Locale {
+        if let Some(chosen) = chosen {
             return chosen;
         }
         match self.store.get_integration(&session.iid).await {
@@ -459,17 +455,28 @@ impl H5App {
 
     /// The session's associated member (403 when not associated).
     pub(super) async fn member_of(&self, session: &Session) -> Result<Member, H5Error> {
-        let binding = self
+        Ok(self.member_and_choice(session).await?.0)
+    }
+
+    /// The session's associated member and the language they chose in the page (one
+    /// read of their binding; 403 when not associated).
+    pub(super) async fn member_and_choice(
+        &self,
+        session: &Session,
+    ) -> Result<(Member, Option<Locale>), H5Error> {
+        let (binding, chosen) = self
             .store
-            .binding_of_user(&session.iid, &session.uid)
+            .binding_and_locale(&session.iid, &session.uid)
             .await?
             .ok_or_else(not_associated)?;
-        self.store
+        let member = self
+            .store
             .get_member(&session.iid, &binding.member)
             .await?
             .ok_or_else(|| {
                 H5Error::Forbidden("the associated member no longer exists; associate again".into())
-            })
+            })?;
+        Ok((member, chosen))
     }
 }
 

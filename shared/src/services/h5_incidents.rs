@@ -256,7 +256,7 @@ impl H5App {
         session: &Session,
         incident_id: &str,
     ) -> Result<Value, H5Error> {
-        self.member_of(session).await?;
+        let (_, chosen) = self.member_and_choice(session).await?;
         let incident = self
             .store
             .get_incident(incident_id)
@@ -265,7 +265,7 @@ impl H5App {
             .ok_or(H5Error::NotFound("incident"))?;
         let integration = self.integration(&session.iid).await?;
         let reason = unsilenceable(&incident, integration.alertmanager.is_some());
-        let locale = self.page_locale(session).await;
+        let locale = chosen.unwrap_or(integration.locale);
         let matchers: Vec<String> = matchers_of(&incident)
             .iter()
             .map(Matcher::display)
@@ -294,27 +294,31 @@ impl H5App {
                 "action must be ack, resolve, snooze (30m, 2h, 24h), escalate, reassign (with a member), silence (1h, 4h, 24h) or unsilence".into(),
             )
         })?;
-        let member = self.member_of(session).await?;
+        let (member, chosen) = self.member_and_choice(session).await?;
         match self
             .actions
             .apply(&session.iid, incident_id, &member, action, version)
             .await
         {
             Ok(incident) => Ok(incident),
-            Err(err) => Err(action_error(err, "action", self.page_locale(session).await)),
+            Err(err) => {
+                let locale = self.page_locale(session, chosen).await;
+                Err(action_error(err, "action", locale))
+            }
         }
     }
 
-    /// Adds a note (1 to [`crate::services::incident_actions::MAX_NOTE_CHARS`] characters after trimming) to an incident
-    /// as the session's member: a `note` record in its timeline, and the upstream
-    /// webhook `incident.note_added`. Any associated member may write one.
+    /// Adds a note (1 to [`crate::services::incident_actions::MAX_NOTE_CHARS`]
+    /// characters after trimming) to an incident as the session's member: a `note`
+    /// record in its timeline, and the upstream webhook `incident.note_added`. Any
+    /// associated member may write one.
     pub async fn add_note(
         &self,
         session: &Session,
         incident_id: &str,
         text: Option<&str>,
     ) -> Result<OperationRecord, H5Error> {
-        let member = self.member_of(session).await?;
+        let (member, chosen) = self.member_and_choice(session).await?;
         let text = text.unwrap_or_default();
         match self
             .actions
@@ -322,7 +326,11 @@ impl H5App {
             .await
         {
             Ok(record) => Ok(record),
-            Err(err) => Err(action_error(err, "text", self.page_locale(session).await)),
+            Err(err) => Err(action_error(
+                err,
+                "text",
+                self.page_locale(session, chosen).await,
+            )),
         }
     }
 }

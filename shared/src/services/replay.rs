@@ -1,9 +1,9 @@
 //! Replay after association (ARCHITECTURE.md §11): an action clicked by someone not
 //! associated yet (a card button, or an H5 action link) is held for
 //! [`HOLD_MS`]; once they associate in the H5 app (link code, or profile email at
-//! login), or an admin binds them, [`HeldReplay`] applies it under their member through [`IncidentActions`] (same
-//! licence rules, its own record, cards updated by the queued `incident_changed`),
-//! with a `replayed` record. One that no longer applies is dropped with the reason;
+//! login), or an admin binds them, [`HeldReplay`] applies it under their member
+//! through [`IncidentActions`] (same licence rules, its own record, cards updated by
+//! the queued `incident_changed`), with a `replayed` record. One that no longer applies is dropped with the reason;
 //! an expired one is ignored. Taking a held action deletes it conditionally, so it
 //! is used at most once.
 
@@ -277,11 +277,19 @@ impl H5App {
     /// After `session`'s person was associated with `member` in the app: replays
     /// their held action ([`HeldReplay::replay`]).
     pub(super) async fn replay(&self, session: &Session, member: &Member) -> Option<Replayed> {
+        // The language they chose stays with them across bindings.
+        let chosen = self
+            .store
+            .binding_and_locale(&session.iid, &session.uid)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|(_, chosen)| chosen);
         let who = Associated {
             integration_id: &session.iid,
             user_id: &session.uid,
             name: &session.name,
-            locale: self.page_locale(session).await,
+            locale: self.page_locale(session, chosen).await,
         };
         HeldReplay::new(self.store.clone(), self.clock.clone(), self.actions.clone())
             .replay(who, member)
