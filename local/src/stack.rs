@@ -406,61 +406,17 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
     let (queue_url, dlq_url) =
         ensure_queues(&aws_sdk_sqs::Client::new(&sdk), &settings.queue_name()).await?;
 
-    let (admin_key, generated) = match &settings.admin_api_key {
-        Some(key)
-            if !key.starts_with("ssm:")
-                && key.chars().count() < shared::infra::admin_key::MIN_ADMIN_KEY_CHARS =>
-        {
-            return Err(DevError::Setting(
-                "ADMIN_API_KEY",
-                "must be at least 24 characters (or ssm:<parameter name>)",
-            ));
-        }
-        Some(key) => (key.clone(), false),
-        None => (format!("dev-{}", uuid::Uuid::new_v4().simple()), true),
-    };
-    let sandbox_base = format!("{local_base}/sandbox/dingtalk");
-    let session_secret = settings
-        .session_secret
-        .clone()
-        .unwrap_or_else(|| format!("dev-session-{}", uuid::Uuid::new_v4().simple()));
-    let secrets_key = match &settings.secrets_key {
-        Some(key) => key.clone(),
-        None => shared::infra::secrets::SecretBox::generate_key()
-            .map_err(|_| DevError::Setting("SECRETS_KEY", "no randomness to generate one"))?,
-    };
+    let (admin_key, generated) = admin_key(&settings)?;
     // The silence demo's Alertmanager (when Debian's package is installed) listens on
     // loopback, so the outbound policy allows private addresses unless set otherwise.
     let alertmanager = demo_alertmanager(&settings).await;
-    let allow_private = settings
-        .outbound_allow_private
-        .clone()
-        .or_else(|| alertmanager.as_ref().map(|_| "1".to_string()));
-    let config = Config::from_lookup(|name| match name {
-        "TABLE_NAME" => Some(settings.table_name.clone()),
-        "SECRETS_KEY" => Some(secrets_key.clone()),
-        "OUTBOUND_ALLOW_PRIVATE" => allow_private.clone(),
-        "QUEUE_URL" => Some(queue_url.clone()),
-        "DEAD_LETTER_QUEUE_URL" => Some(dlq_url.clone()),
-        "PUBLIC_BASE_URL" => Some(public_base_url.clone()),
-        "ADMIN_API_KEY" => Some(admin_key.clone()),
-        "DINGTALK_API_BASE" => settings
-            .dingtalk_api_base
-            .clone()
-            .or_else(|| Some(sandbox_base.clone())),
-        "DINGTALK_OAPI_BASE" => settings
-            .dingtalk_oapi_base
-            .clone()
-            .or_else(|| Some(sandbox_base.clone())),
-        "OUTBOUND_IPS" => settings.outbound_ips.clone(),
-        "SESSION_SECRET" => Some(session_secret.clone()),
-        "DINGTALK_JSAPI_URL" => settings.jsapi_url.clone().or_else(|| {
-            settings
-                .uses_sandbox()
-                .then(|| "/sandbox/jsapi.js".to_string())
-        }),
-        _ => None,
-    })?;
+    let urls = StackUrls {
+        local_base: &local_base,
+        public_base: &public_base_url,
+        queue: &queue_url,
+        dead_letter_queue: &dlq_url,
+    };
+    let config = product_config(&settings, &urls, &admin_key, alertmanager.is_some())?;
     let services = Services::new(config, &sdk, Arc::new(SystemClock));
     services
         .store
@@ -473,23 +429,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         ingest: ingest::IngestApi::new(&services),
         h5_app: h5_app::H5Page::new(&services),
     };
-    // The notifier, fed from the queue like the SQS event source mapping does.
-    let notifier = services.notifier(NotifierSettings::default());
-    let sweep = (settings.sweep_secs > 0)
-        .then(|| spawn_sweep(notifier.clone(), Duration::from_secs(settings.sweep_secs)));
-    let handler: BatchHandler = Arc::new(move |event| {
-        let notifier = notifier.clone();
-        Box::pin(async move {
-            // Lambda's timeout for the notifier (template.yaml): 30 s.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            Ok(notifier.handle_batch(event, deadline).await)
-        })
-    });
-    let mut source = SqsEventSource::new(aws_sdk_sqs::Client::new(&sdk), &queue_url)
-        .await
-        .map_err(DevError::Aws)?;
-    source.pollers = settings.sqs_pollers;
-    let notifier_task = source.spawn(handler);
+    let (notifier_task, sweep) = spawn_notifier(&services, &sdk, &queue_url, &settings).await?;
 
     let mut app: Router = router(functions);
     let (sandbox, demo) = if settings.uses_sandbox() {
@@ -509,21 +449,7 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
     };
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     if let Some(demo) = &demo {
-        // Registers the card callback route with the sandbox, like verify in the admin API;
-        // it needs the server (which serves the sandbox's API) to be up.
-        let verified = services
-            .integration_center()
-            .verify(&demo.id, &local_base)
-            .await
-            .map_err(|e| DevError::Aws(e.to_string()))?;
-        let registered = verified["checks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["check"] == "card_callback" && c["ok"] == true);
-        if !registered {
-            tracing::warn!(%verified, "the demo's card callback route could not be registered");
-        }
+        register_demo_callback(&services, &demo.id, &local_base).await?;
     }
     Ok(RunningStack {
         addr,
@@ -540,6 +466,136 @@ pub async fn start(settings: DevSettings) -> Result<RunningStack, DevError> {
         sweep,
         alertmanager,
     })
+}
+
+/// The admin key in use: the setting (at least 24 characters, or `ssm:…`), else a
+/// generated one (`true`).
+fn admin_key(settings: &DevSettings) -> Result<(String, bool), DevError> {
+    match &settings.admin_api_key {
+        Some(key)
+            if !key.starts_with("ssm:")
+                && key.chars().count() < shared::infra::admin_key::MIN_ADMIN_KEY_CHARS =>
+        {
+            Err(DevError::Setting(
+                "ADMIN_API_KEY",
+                "must be at least 24 characters (or ssm:<parameter name>)",
+            ))
+        }
+        Some(key) => Ok((key.clone(), false)),
+        None => Ok((format!("dev-{}", uuid::Uuid::new_v4().simple()), true)),
+    }
+}
+
+/// Where the running stack's parts are.
+struct StackUrls<'a> {
+    local_base: &'a str,
+    public_base: &'a str,
+    queue: &'a str,
+    dead_letter_queue: &'a str,
+}
+
+/// The functions' configuration, as the template's environment would give it:
+/// the sandbox stands in for DingTalk unless the settings name another base.
+fn product_config(
+    settings: &DevSettings,
+    urls: &StackUrls<'_>,
+    admin_key: &str,
+    local_alertmanager: bool,
+) -> Result<Config, DevError> {
+    let sandbox_base = format!("{}/sandbox/dingtalk", urls.local_base);
+    let session_secret = settings
+        .session_secret
+        .clone()
+        .unwrap_or_else(|| format!("dev-session-{}", uuid::Uuid::new_v4().simple()));
+    let secrets_key = match &settings.secrets_key {
+        Some(key) => key.clone(),
+        None => shared::infra::secrets::SecretBox::generate_key()
+            .map_err(|_| DevError::Setting("SECRETS_KEY", "no randomness to generate one"))?,
+    };
+    let allow_private = settings
+        .outbound_allow_private
+        .clone()
+        .or_else(|| local_alertmanager.then(|| "1".to_string()));
+    Ok(Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(settings.table_name.clone()),
+        "SECRETS_KEY" => Some(secrets_key.clone()),
+        "OUTBOUND_ALLOW_PRIVATE" => allow_private.clone(),
+        "QUEUE_URL" => Some(urls.queue.to_string()),
+        "DEAD_LETTER_QUEUE_URL" => Some(urls.dead_letter_queue.to_string()),
+        "PUBLIC_BASE_URL" => Some(urls.public_base.to_string()),
+        "ADMIN_API_KEY" => Some(admin_key.to_string()),
+        "DINGTALK_API_BASE" => settings
+            .dingtalk_api_base
+            .clone()
+            .or_else(|| Some(sandbox_base.clone())),
+        "DINGTALK_OAPI_BASE" => settings
+            .dingtalk_oapi_base
+            .clone()
+            .or_else(|| Some(sandbox_base.clone())),
+        "OUTBOUND_IPS" => settings.outbound_ips.clone(),
+        "SESSION_SECRET" => Some(session_secret.clone()),
+        "DINGTALK_JSAPI_URL" => settings.jsapi_url.clone().or_else(|| {
+            settings
+                .uses_sandbox()
+                .then(|| "/sandbox/jsapi.js".to_string())
+        }),
+        _ => None,
+    })?)
+}
+
+/// The notifier, fed from the queue like the SQS event source mapping does, and
+/// the escalation sweep (when `sweep_secs` > 0).
+async fn spawn_notifier(
+    services: &Services,
+    sdk: &aws_config::SdkConfig,
+    queue_url: &str,
+    settings: &DevSettings,
+) -> Result<
+    (
+        tokio::task::JoinHandle<()>,
+        Option<tokio::task::JoinHandle<()>>,
+    ),
+    DevError,
+> {
+    let notifier = services.notifier(NotifierSettings::default());
+    let sweep = (settings.sweep_secs > 0)
+        .then(|| spawn_sweep(notifier.clone(), Duration::from_secs(settings.sweep_secs)));
+    let handler: BatchHandler = Arc::new(move |event| {
+        let notifier = notifier.clone();
+        Box::pin(async move {
+            // Lambda's timeout for the notifier (template.yaml): 30 s.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            Ok(notifier.handle_batch(event, deadline).await)
+        })
+    });
+    let mut source = SqsEventSource::new(aws_sdk_sqs::Client::new(sdk), queue_url)
+        .await
+        .map_err(DevError::Aws)?;
+    source.pollers = settings.sqs_pollers;
+    Ok((source.spawn(handler), sweep))
+}
+
+/// Registers the demo's card callback route with the sandbox, like verify in the
+/// admin API; it needs the server (which serves the sandbox's API) to be up.
+async fn register_demo_callback(
+    services: &Services,
+    integration_id: &str,
+    local_base: &str,
+) -> Result<(), DevError> {
+    let verified = services
+        .integration_center()
+        .verify(integration_id, local_base)
+        .await
+        .map_err(|e| DevError::Aws(e.to_string()))?;
+    let registered = verified["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["check"] == "card_callback" && c["ok"] == true);
+    if !registered {
+        tracing::warn!(%verified, "the demo's card callback route could not be registered");
+    }
+    Ok(())
 }
 
 /// Starts the silence demo's Alertmanager when the sandbox stands in for DingTalk

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::integration_fields::{
+    aes_key, agent_id, callback_token, edition, identifier, locale, optional, small_number,
+    targets, templates, text, timezone, webhook_url, whole_number,
+};
 use super::locale::{Locale, MessageTemplates};
 use super::secret::Secret;
 use super::silence::{AlertmanagerConfig, AlertmanagerView};
@@ -23,7 +27,7 @@ pub enum Edition {
 }
 
 impl Edition {
-    fn parse(text: &str) -> Option<Self> {
+    pub(super) fn parse(text: &str) -> Option<Self> {
         match text {
             "standard" => Some(Self::Standard),
             "professional" => Some(Self::Professional),
@@ -252,91 +256,28 @@ impl IntegrationChanges {
                 "client_secret" => {
                     changes.client_secret = Some(Secret::new(text(f, value, 8, 256)?))
                 }
-                "aes_key" => {
-                    let key = text(f, value, 43, 43)?;
-                    if !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                        return Err(ValidationError::new(
-                            f,
-                            "must be exactly 43 letters or digits",
-                        ));
-                    }
-                    changes.aes_key = Some(Secret::new(key));
-                }
-                "token" => {
-                    let token = text(f, value, 3, 32)?;
-                    if !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                        return Err(ValidationError::new(f, "must be 3 to 32 letters or digits"));
-                    }
-                    changes.token = Some(Secret::new(token));
-                }
-                "edition" => {
-                    let raw = text(f, value, 1, 32)?;
-                    changes.edition = Some(Edition::parse(&raw).ok_or_else(|| {
-                        ValidationError::new(f, "must be standard, professional or enterprise")
-                    })?);
-                }
-                "qps_limit" => {
-                    let qps = whole_number(f, value, 1, 10_000)?;
-                    changes.qps_limit = Some(u32::try_from(qps).unwrap_or(u32::MAX));
-                }
+                "aes_key" => changes.aes_key = Some(Secret::new(aes_key(value)?)),
+                "token" => changes.token = Some(Secret::new(callback_token(value)?)),
+                "edition" => changes.edition = Some(edition(value)?),
+                "qps_limit" => changes.qps_limit = Some(small_number(f, value, 1, 10_000)?),
                 "monthly_quota" => {
                     changes.monthly_quota = Some(whole_number(f, value, 1, 1_000_000_000_000)?);
                 }
                 "card_template_id" => changes.card_template_id = Some(optional(f, value, 128)?),
-                "webhook_url" => {
-                    let url = optional(f, value, 2048)?;
-                    if let Some(url) = &url {
-                        let parsed = url::Url::parse(url)
-                            .map_err(|_| ValidationError::new(f, "must be an http(s) URL"))?;
-                        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-                            return Err(ValidationError::new(f, "must be an http(s) URL"));
-                        }
-                    }
-                    changes.webhook_url = Some(url);
-                }
+                "webhook_url" => changes.webhook_url = Some(webhook_url(value)?),
                 "alertmanager" => changes.alertmanager = Some(AlertmanagerConfig::parse(value)?),
-                "timezone" => {
-                    let tz = text(f, value, 1, 64)?;
-                    if tz.parse::<chrono_tz::Tz>().is_err() {
-                        return Err(ValidationError::new(
-                            f,
-                            "must be an IANA time zone such as Asia/Shanghai",
-                        ));
-                    }
-                    changes.timezone = Some(tz);
-                }
-                "locale" => {
-                    let tag = text(f, value, 2, 16)?;
-                    changes.locale = Some(
-                        Locale::parse(&tag)
-                            .filter(|l| l.tag().eq_ignore_ascii_case(&tag))
-                            .ok_or_else(|| ValidationError::new(f, "must be zh-CN or en-US"))?,
-                    );
-                }
-                "templates" => {
-                    changes.templates = Some(if value.is_null() {
-                        MessageTemplates::default()
-                    } else {
-                        serde_json::from_value(value.clone()).map_err(|e| {
-                            ValidationError::new(
-                                f,
-                                format!("{{\"title\"?: string, \"body\"?: string}}: {e}"),
-                            )
-                        })?
-                    });
-                }
+                "timezone" => changes.timezone = Some(timezone(value)?),
+                "locale" => changes.locale = Some(locale(value)?),
+                "templates" => changes.templates = Some(templates(value)?),
                 "default_targets" => changes.default_targets = Some(targets(value)?),
                 "storm_threshold" => {
-                    let n = whole_number(f, value, 1, 10_000)?;
-                    changes.storm_threshold = Some(u32::try_from(n).unwrap_or(10));
+                    changes.storm_threshold = Some(small_number(f, value, 1, 10_000)?);
                 }
                 "storm_window_secs" => {
-                    let n = whole_number(f, value, 10, 86_400)?;
-                    changes.storm_window_secs = Some(u32::try_from(n).unwrap_or(60));
+                    changes.storm_window_secs = Some(small_number(f, value, 10, 86_400)?);
                 }
                 "retention_days" => {
-                    let n = whole_number(f, value, 1, 3650)?;
-                    changes.retention_days = Some(u32::try_from(n).unwrap_or(180));
+                    changes.retention_days = Some(small_number(f, value, 1, 3650)?);
                 }
                 _ => return Err(ValidationError::new(f, "is not a known field")),
             }
@@ -428,109 +369,6 @@ impl IntegrationChanges {
         integration.updated_at = now.to_string();
         integration.version += 1;
     }
-}
-
-fn text(field: &str, value: &Value, min: usize, max: usize) -> Result<String, ValidationError> {
-    let s = value
-        .as_str()
-        .ok_or_else(|| ValidationError::new(field, "must be a string"))?
-        .trim();
-    let len = s.chars().count();
-    if len < min || len > max {
-        let message = if min == max {
-            format!("must be exactly {min} characters")
-        } else if len < min {
-            format!("must be at least {min} characters")
-        } else {
-            format!("must be at most {max} characters")
-        };
-        return Err(ValidationError::new(field, message));
-    }
-    if s.starts_with(super::secret::SEALED_PREFIX) {
-        // A value that looks sealed would be stored as it is and never open.
-        return Err(ValidationError::new(
-            field,
-            format!("must not start with {:?}", super::secret::SEALED_PREFIX),
-        ));
-    }
-    Ok(s.to_string())
-}
-
-fn identifier(field: &str, value: &Value) -> Result<String, ValidationError> {
-    let s = text(field, value, 1, 128)?;
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-    {
-        return Err(ValidationError::new(
-            field,
-            "may contain only letters, digits, '_', '-' and '.'",
-        ));
-    }
-    Ok(s)
-}
-
-fn agent_id(value: &Value) -> Result<String, ValidationError> {
-    let s = match value {
-        Value::Number(n) if n.is_u64() => n.to_string(),
-        Value::String(_) => text("agent_id", value, 1, 32)?,
-        _ => {
-            return Err(ValidationError::new(
-                "agent_id",
-                "must be a number or a string of digits",
-            ));
-        }
-    };
-    if !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ValidationError::new("agent_id", "must contain only digits"));
-    }
-    Ok(s)
-}
-
-fn whole_number(field: &str, value: &Value, min: u64, max: u64) -> Result<u64, ValidationError> {
-    match value.as_u64() {
-        Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ValidationError::new(
-            field,
-            format!("must be a whole number from {min} to {max}"),
-        )),
-    }
-}
-
-fn optional(field: &str, value: &Value, max: usize) -> Result<Option<String>, ValidationError> {
-    match value {
-        Value::Null => Ok(None),
-        Value::String(s) if s.trim().is_empty() => Ok(None),
-        _ => text(field, value, 1, max).map(Some),
-    }
-}
-
-fn targets(value: &Value) -> Result<Targets, ValidationError> {
-    let field = "default_targets";
-    let targets: Targets = serde_json::from_value(value.clone()).map_err(|_| {
-        ValidationError::new(
-            field,
-            "must be {\"chats\": [..], \"members\": [..], \"dingtalk_user_ids\": [..]} of strings",
-        )
-    })?;
-    let all = targets
-        .chats
-        .iter()
-        .chain(&targets.members)
-        .chain(&targets.dingtalk_user_ids);
-    if all.clone().any(|t| t.trim().is_empty() || t.len() > 256) {
-        return Err(ValidationError::new(
-            field,
-            "entries must be 1 to 256 characters",
-        ));
-    }
-    if let Some(bad) = targets.members.iter().find(|m| !is_email(m)) {
-        return Err(ValidationError::new(
-            "default_targets.members",
-            format!("{bad:?} is not an email address"),
-        ));
-    }
-    Ok(targets)
 }
 
 /// A plain shape check of an email address (one `@`, something on both sides, no spaces).

@@ -11,6 +11,7 @@ pub mod handoff;
 pub mod incident;
 pub mod incident_state;
 pub mod integration;
+mod integration_fields;
 pub mod job;
 pub mod locale;
 pub mod member;

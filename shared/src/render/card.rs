@@ -15,6 +15,23 @@ use crate::domain::silence::{matchers_of, unsilenceable};
 /// The interactive card's variables (`cardParamMap`: every value a string of at
 /// most 1 KB; see README "Card template").
 pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, Value> {
+    let mut map = Map::new();
+    let mut put = |k: &str, v: String| {
+        map.insert(k.to_string(), Value::from(cut(&v, 1000).to_string()));
+    };
+    content_params(incident, ctx, &mut put);
+    action_params(incident, ctx, &mut put);
+    silence_params(incident, ctx, &mut put);
+    map
+}
+
+/// What the card says: title, status, severity, description, labels, links, people
+/// and times (local to the integration's zone).
+fn content_params(
+    incident: &Incident,
+    ctx: &RenderContext<'_>,
+    put: &mut impl FnMut(&str, String),
+) {
     let status = match incident.status {
         IncidentStatus::Triggered => "firing",
         IncidentStatus::Acknowledged => "acknowledged",
@@ -30,19 +47,13 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
         .iter()
         .map(|l| markdown_link(&l.title, &l.url))
         .collect();
-    let open = incident.status != IncidentStatus::Resolved;
-    let mut map = Map::new();
-    let mut put = |k: &str, v: String| {
-        map.insert(k.to_string(), Value::from(cut(&v, 1000).to_string()));
-    };
     let s = ctx.strings();
     let custom = ctx.custom.as_ref();
     put("incident", incident.id.clone());
+    let title = custom.and_then(|c| c.title.clone());
     put(
         "title",
-        custom
-            .and_then(|c| c.title.clone())
-            .unwrap_or_else(|| sanitize::inline(&incident.title)),
+        title.unwrap_or_else(|| sanitize::inline(&incident.title)),
     );
     put("severity", incident.severity.label().to_string());
     put("status", status.to_string());
@@ -51,51 +62,47 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
     put("severity_label", s.severity(incident.severity).to_string());
     put("status_color", status_color(incident).to_string());
     put("locale", ctx.locale.tag().to_string());
+    let body = custom.and_then(|c| c.body.clone());
     put(
         "description",
-        custom
-            .and_then(|c| c.body.clone())
-            .unwrap_or_else(|| sanitize::description(&incident.description)),
+        body.unwrap_or_else(|| sanitize::description(&incident.description)),
     );
     put("labels", labels.join(" · "));
     put("links", links.join("  "));
     put("acked_by", incident.acked_by.clone().unwrap_or_default());
-    put(
-        "resolved_by",
-        incident.resolved_by.clone().unwrap_or_default(),
-    );
+    let resolved_by = incident.resolved_by.clone().unwrap_or_default();
+    put("resolved_by", resolved_by);
+    let snoozed_until = incident.snoozed_until.as_deref();
     put(
         "snoozed_until",
-        incident
-            .snoozed_until
-            .as_deref()
+        snoozed_until
             .map(|t| local_time(t, ctx.timezone))
             .unwrap_or_default(),
     );
     put("started_at", local_time(started(incident), ctx.timezone));
     put("updated_at", local_time(&incident.updated_at, ctx.timezone));
-    put(
-        "show_ack",
-        (incident.status == IncidentStatus::Triggered).to_string(),
-    );
+    let escalation = escalation_line(incident, ctx.timezone, s).unwrap_or_default();
+    put("escalation", escalation);
+    put("assignees", incident.assignees.join(", "));
+}
+
+/// Which buttons show (by the incident's status and policy), their labels in the
+/// integration's language, and the details link.
+fn action_params(incident: &Incident, ctx: &RenderContext<'_>, put: &mut impl FnMut(&str, String)) {
+    let s = ctx.strings();
+    let open = incident.status != IncidentStatus::Resolved;
+    let triggered = incident.status == IncidentStatus::Triggered;
+    put("show_ack", triggered.to_string());
     put("show_resolve", open.to_string());
     put("show_snooze", open.to_string());
-    put(
-        "escalation",
-        escalation_line(incident, ctx.timezone, s).unwrap_or_default(),
-    );
-    put("assignees", incident.assignees.join(", "));
     let has_policy = incident
         .escalation
         .as_ref()
         .is_some_and(|e| e.policy.is_some());
     put("show_escalate", (open && has_policy).to_string());
     put("show_reassign", open.to_string());
-    silence_params(incident, ctx, &mut put);
-    put(
-        "details_url",
-        in_dingtalk(&incident_url(ctx.base_url, incident, None)),
-    );
+    let details = in_dingtalk(&incident_url(ctx.base_url, incident, None));
+    put("details_url", details);
     for (key, label) in [
         ("btn_ack", s.ack),
         ("btn_resolve", s.resolve),
@@ -106,7 +113,6 @@ pub fn card_params(incident: &Incident, ctx: &RenderContext<'_>) -> Map<String, 
     ] {
         put(key, label.to_string());
     }
-    map
 }
 
 /// The Silence buttons (while open, on an Alertmanager incident of an integration

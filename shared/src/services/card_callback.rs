@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::domain::delivery::{Channel, DeliveryKey};
 use crate::domain::incident::Incident;
 use crate::domain::integration::Integration;
+use crate::domain::locale::Locale;
 use crate::domain::member::Member;
 use crate::domain::refusal::Refusal;
 use crate::http::ApiError;
@@ -277,26 +278,7 @@ impl CardCallback {
             .actions
             .apply(&integration.id, &incident.id, &member, action, None)
             .await;
-        let (updated, private) = match result {
-            Ok(updated) => (updated, notice("")),
-            Err(ActionError::NotAllowed(why) | ActionError::NotApplicable(why)) => {
-                (incident.clone(), notice(&why.text(integration.locale)))
-            }
-            Err(ActionError::Conflict(now)) => (*now, notice(s.card_conflict)),
-            Err(ActionError::Upstream(why)) => (
-                incident.clone(),
-                notice(&fill(
-                    s.card_silence_failed,
-                    &[("reason", &why.text(integration.locale))],
-                )),
-            ),
-            // Issued by us, but past its retention: the card stays, the click is told.
-            Err(ActionError::NotFound) => (
-                incident.clone(),
-                notice(&Refusal::Gone.text(integration.locale)),
-            ),
-            Err(ActionError::Store(e)) => return Err(e.into()),
-        };
+        let (updated, private) = outcome(result, &incident, integration.locale)?;
         let card = card_now(&updated);
         self.remember_answered_card(&updated, &click.out_track_id, &card)
             .await?;
@@ -409,6 +391,30 @@ impl CardCallback {
             Err(CardCallbackError::UnknownCard)
         }
     }
+}
+
+/// The card to show after an action (the updated incident, or the unchanged one when
+/// the action was refused) and the clicker's private notice in `locale`.
+fn outcome(
+    result: Result<Incident, ActionError>,
+    incident: &Incident,
+    locale: Locale,
+) -> Result<(Incident, Map<String, Value>), CardCallbackError> {
+    let s = Strings::of(locale);
+    Ok(match result {
+        Ok(updated) => (updated, notice("")),
+        Err(ActionError::NotAllowed(why) | ActionError::NotApplicable(why)) => {
+            (incident.clone(), notice(&why.text(locale)))
+        }
+        Err(ActionError::Conflict(now)) => (*now, notice(s.card_conflict)),
+        Err(ActionError::Upstream(why)) => {
+            let text = fill(s.card_silence_failed, &[("reason", &why.text(locale))]);
+            (incident.clone(), notice(&text))
+        }
+        // Issued by us, but past its retention: the card stays, the click is told.
+        Err(ActionError::NotFound) => (incident.clone(), notice(&Refusal::Gone.text(locale))),
+        Err(ActionError::Store(e)) => return Err(e.into()),
+    })
 }
 
 #[cfg(test)]
