@@ -12,6 +12,8 @@ cd "$root"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 log="$(mktemp -t stack.XXXXXX.log)"
 export ADMIN_API_KEY="browser-test-admin-key-0123456789"
+# Known to the console test, which signs a really expired session with it.
+export SESSION_SECRET="browser-test-session-secret-0123456789abcdef"
 PORT="$port" RUST_LOG=warn target/debug/local-stack >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT

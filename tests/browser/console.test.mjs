@@ -5,16 +5,20 @@
 // check_url and the cool app not done; the sandbox developer console subscribes the
 // app to the integration's event URL (DingTalk's check_url) and installs the cool app
 // in a group, then renames it; the checklist turns green by itself (it polls); the
-// group shows under its new title; a member is added and gets a link code; a two-layer
-// escalation policy is built with the form helper (an out-of-range wait is refused
-// next to the field first); a template preview renders with warnings; the usage chart
-// is an SVG with the quota and reserve lines; incidents and dead letters load; sign
-// out. Refusals: a POST with the session cookie but no CSRF token (403 csrf_failed),
-// a forged session cookie (back to sign-in, with a message). The page must run under
-// its strict CSP with no violation. Screenshots, PC (1280×800) and mobile (390×844),
-// of the checklist and the usage page go to tests/artifacts/console-*.png.
+// group shows under its new title; members are added, one gets a link code, a binding
+// is shown and unbound; a two-layer escalation policy is built with the form helper (an
+// out-of-range wait is refused next to the field first); the usage chart is an SVG with
+// the quota and reserve lines; an alert lists as an incident with its timeline; the
+// template preview renders that recent alert, then the sample, with warnings; every
+// checklist step is green; a dead letter is redriven and delivered; sign out ends the
+// session (its copied cookie is refused). Refusals: a POST with the session cookie but
+// no CSRF token (403 csrf_failed), a really expired session and a forged cookie (back to
+// sign-in, each with its message). The page must run under its strict CSP with no
+// violation. Screenshots, PC (1280×800) and mobile (390×844), go to
+// tests/artifacts/console-*.png.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 
 const base = process.env.STACK_URL;
 const adminKey = process.env.ADMIN_API_KEY;
@@ -38,6 +42,30 @@ const app = {
   token: "consoletoken01",
 };
 const cid = "cidConsoleTestGroup0000001==";
+
+// A console session token as the admin function signs it (README "Session"), expiring
+// at `exp` (Unix seconds): with SESSION_SECRET the test makes a really expired one.
+function sessionToken(exp) {
+  const nonce = randomBytes(18).toString("base64url");
+  const keyHash = createHash("sha256").update(adminKey).digest("hex");
+  const sig = createHmac("sha256", process.env.SESSION_SECRET).update(`console|${exp}|${nonce}|${keyHash}`).digest("base64url");
+  return `v1.${exp}.${nonce}.${sig}`;
+}
+
+// The admin API with the admin key (what a script does beside the console).
+async function adminApi(method, path, body) {
+  const r = await fetch(`${base}${path}`, { method, headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: r.status, body: await r.json().catch(() => ({})) };
+}
+
+// SQS on the local moto server (AWS JSON protocol), to put a message in the dead-letter queue.
+async function sqs(action, body) {
+  const r = await fetch(process.env.AWS_ENDPOINT_URL, { method: "POST", body: JSON.stringify(body), headers: {
+    "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": `AmazonSQS.${action}`,
+    Authorization: "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0" } });
+  return { status: r.status, body: await r.json().catch(() => ({})) };
+}
 
 async function sandbox(path, body) {
   const r = await fetch(`${base}/sandbox/dingtalk-console${path}`, {
@@ -112,6 +140,9 @@ try {
   await page.waitForSelector("#ingest-token");
   const ingestToken = await page.inputValue("#ingest-token");
   check("the ingest token is shown once after create", /^dti_/.test(ingestToken), ingestToken);
+  const robotUrl = await page.inputValue("#ingest-robot");
+  check("the ingest URLs are shown beside it", robotUrl.includes("/robot/send?access_token=")
+    && (await page.inputValue("#ingest-alerts")).endsWith("/alerts") && (await page.inputValue("#ingest-pagerduty")).endsWith("/pagerduty/v2/enqueue"), robotUrl);
   await page.screenshot({ path: `${artifacts}/console-created-pc.png` });
 
   // The setup checklist: not done yet.
@@ -125,6 +156,7 @@ try {
     && (await page.$(`#checklist [data-copy="${eventUrl}"]`)) !== null, eventUrl);
   check("the cool app and card callback URLs are shown", (await page.inputValue("#url-cool_app")).includes(`/dingtalk/${id}/app`)
     && (await page.inputValue("#url-card_callback")).includes(`/dingtalk/${id}/cards`));
+  check("the outbound IP note is on the credentials step", ((await page.textContent("#outbound-ips")) || "").length > 0);
   await page.screenshot({ path: `${artifacts}/console-setup-before-pc.png`, fullPage: true });
 
   // In the (sandbox) DingTalk developer console: save the event URL (check_url),
@@ -173,6 +205,17 @@ try {
   await page.waitForSelector("#link-code");
   const code = await page.textContent("#link-code");
   check("a link code is shown", /^[A-Z2-9]{8}$/.test(code), code);
+  // A binding made by a script shows here, and is unbound from the page.
+  const bound = await adminApi("PUT", `/api/integrations/${id}/bindings/bob0002`, { member: "lead@corp.example" });
+  check("a script binds a DingTalk user", bound.status === 200, JSON.stringify(bound));
+  await open(page, "integrations");
+  await open(page, "members");
+  await page.waitForSelector('#binding-list [data-unbind="bob0002"]');
+  page.once("dialog", (d) => d.accept());
+  await page.click('#binding-list [data-unbind="bob0002"]');
+  await page.waitForFunction(() => !document.querySelector('#binding-list [data-unbind="bob0002"]') && document.querySelector("#member-list"));
+  const afterUnbind = await adminApi("GET", `/api/integrations/${id}/bindings`);
+  check("unbind from the page removes the binding", afterUnbind.status === 200 && !JSON.stringify(afterUnbind.body).includes("bob0002"), JSON.stringify(afterUnbind));
 
   // Escalation: a layer waiting 5 s is refused next to the field; then two layers
   // built with the helper are saved.
@@ -218,16 +261,6 @@ try {
   check("an override is added", (await page.textContent("#override-list")).includes("lead@corp.example"));
   await page.screenshot({ path: `${artifacts}/console-schedules-pc.png`, fullPage: true });
 
-  // Templates: live preview with warnings.
-  await open(page, "templates");
-  await page.waitForSelector("#tpl-body");
-  await page.fill("#tpl-title", "{{ alert.severity | upper }} · {{ alert.title }}");
-  await page.fill("#tpl-body", "Owner @alice, since {{ incident.started_at }}");
-  await page.waitForFunction(() => /CRITICAL · Checkout 5xx above 5%/.test(document.querySelector("#preview .preview-title")?.textContent || ""), null, { timeout: 10000 });
-  const warnings = await page.$$eval("#preview .preview-warnings li", (n) => n.map((x) => x.textContent));
-  check("the template preview renders, with warnings", warnings.some((w) => /@alice/.test(w)), JSON.stringify(warnings));
-  await page.screenshot({ path: `${artifacts}/console-templates-pc.png`, fullPage: true });
-
   // Usage: an SVG chart with the quota and reserve lines.
   await open(page, "usage");
   await page.waitForSelector("#usage-chart");
@@ -258,17 +291,61 @@ try {
   await page.waitForSelector("#timeline li");
   check("a click shows the incident's timeline", (await page.textContent("#incident-title")).includes("Console test alert")
     && (await page.$$("#timeline li")).length >= 1);
-  // Back on the checklist once an alert went out: the robot permission is known too.
+  // Templates: the live preview renders the integration's recent alert (the one just
+  // sent), then the sample alert; both with warnings.
+  await open(page, "templates");
+  await page.waitForSelector("#tpl-body");
+  await page.fill("#tpl-title", "{{ alert.severity | upper }} · {{ alert.title }}");
+  await page.fill("#tpl-body", "Owner @alice, since {{ incident.started_at }}");
+  await page.waitForFunction(() => /CRITICAL · Console test alert/.test(document.querySelector('#preview[data-source="recent"] .preview-title')?.textContent || ""), null, { timeout: 10000 });
+  const recentSource = await page.getAttribute("#preview .preview-item", "data-source");
+  const warnings = await page.$$eval("#preview .preview-warnings li", (n) => n.map((x) => x.textContent));
+  check("the template preview renders the recent alert, with warnings", recentSource !== "given" && warnings.some((w) => /@alice/.test(w)), `${recentSource} ${JSON.stringify(warnings)}`);
+  await page.screenshot({ path: `${artifacts}/console-templates-pc.png`, fullPage: true });
+  await page.selectOption("#tpl-source", "given");
+  await page.waitForFunction(() => /CRITICAL · Checkout 5xx above 5%/.test(document.querySelector('#preview[data-source="given"] .preview-title')?.textContent || ""), null, { timeout: 10000 });
+  check("the preview switches to the sample alert", true);
+
+  // A second group installs and removes the cool app (the third event), and a
+  // DingTalk user is bound: every step of the checklist is green.
+  await sandbox(`/apps/${app.app_key}/install`, { cid: "cidConsoleTestGroup0000002==", title: "Other" });
+  const uninstalled = await sandbox(`/apps/${app.app_key}/uninstall`, { cid: "cidConsoleTestGroup0000002==" });
+  check("the cool app is uninstalled from a second group", uninstalled.status === 200, JSON.stringify(uninstalled));
+  const member = await adminApi("PUT", `/api/integrations/${id}/bindings/alice0001`, { member: "oncall@corp.example" });
+  check("the on-call member is associated", member.status === 200, JSON.stringify(member));
+  // Back on the checklist once an alert went out: the robot permission is known too, and
+  // every step is green.
   await open(page, "setup");
   await page.waitForSelector("#checklist[data-loaded=true]");
   await page.waitForFunction(() => document.querySelector('#checklist [data-step="permissions"]')?.getAttribute("data-ok") === "true", null, { timeout: 10000 })
     .then(() => check("after the first alert the permissions step is green", true),
       async () => check("after the first alert the permissions step is green", false, await page.textContent('#checklist [data-step="permissions"]')));
+  await page.waitForFunction(() => [...document.querySelectorAll("#checklist [data-step]")].every((li) => li.getAttribute("data-ok") === "true"), null, { timeout: 10000 })
+    .then(() => check("every checklist step is green", true),
+      async () => check("every checklist step is green", false, await page.$$eval("#checklist [data-step]", (n) => n.map((x) => `${x.getAttribute("data-step")}=${x.getAttribute("data-ok")}`).join(" "))));
   await page.waitForSelector("#toast", { state: "hidden" });
   await page.screenshot({ path: `${artifacts}/console-setup-pc.png`, fullPage: true });
+  // A dead letter (an alert job for this integration) is listed, redriven from the
+  // page, and then delivered: its incident shows up.
+  const dlq = await sqs("GetQueueUrl", { QueueName: "dingtalk-alerts-local-dlq" });
+  const job = { version: 1, integration_id: id, alert: { key: "console-dead-letter", status: "firing", severity: "warning",
+    title: "Redriven dead letter", source: "console-test" }, targets: { chats: [cid] } };
+  const put = await sqs("SendMessage", { QueueUrl: dlq.body.QueueUrl, MessageBody: JSON.stringify(job) });
+  check("a message is put in the dead-letter queue", put.status === 200 && put.body.MessageId, JSON.stringify(put));
   await open(page, "dlq");
-  await page.waitForSelector("#dlq-list, main .notice");
-  check("the dead letters load", true);
+  await page.waitForSelector(`#dlq-list [data-message="${put.body.MessageId}"]`, { timeout: 10000 });
+  await page.check(`#dlq-list [data-message="${put.body.MessageId}"] input.pick`);
+  await page.click("#redrive-selected");
+  await page.waitForSelector('#dlq-result[data-redriven="1"]', { timeout: 10000 });
+  check("the dead letter is redriven from the page", true);
+  const deadline = Date.now() + 20000;
+  let redriven = [];
+  while (!redriven.length && Date.now() < deadline) {
+    const list = await adminApi("GET", `/api/integrations/${id}/incidents`);
+    redriven = (Array.isArray(list.body) ? list.body : []).filter((i) => i.title === "Redriven dead letter");
+    if (!redriven.length) await page.waitForTimeout(500);
+  }
+  check("the redriven alert is delivered (its incident exists)", redriven.length === 1);
 
   // CSRF: the cookie alone does not make a change.
   const session = (await pc.cookies(base)).find((c) => c.name === "dtc_session");
@@ -289,23 +366,38 @@ try {
   await page.click("#lang-switch");
   await page.waitForFunction(() => document.documentElement.lang === "en-US");
 
-  // Sign out: back to sign-in, the session gone.
+  // Sign out: back to sign-in, the cookie cleared, and the session ended on the
+  // server: a copy of the cookie is refused.
   await page.click("#signout");
   await page.waitForSelector("#signin-form");
-  // Sessions are stateless (a signed token): signing out clears the browser's cookie.
   const left = (await pc.cookies(base)).filter((c) => c.name === "dtc_session" && c.value);
   await page.reload();
   await page.waitForSelector("#signin-form");
   check("sign out clears the session cookie; a reload shows sign-in", left.length === 0, JSON.stringify(left));
+  const copied = await fetch(`${base}/api/integrations`, { headers: cookieHeader });
+  const copiedBody = await copied.json().catch(() => ({}));
+  check("a copy of the signed-out cookie is refused (401 signed_out)", copied.status === 401 && copiedBody.error?.code === "signed_out",
+    `${copied.status} ${JSON.stringify(copiedBody)}`);
 
-  // An expired (forged) session cookie: the next call sends the person to sign-in.
+  // A really expired session (signed right, past its expiry): the next call sends the
+  // person to sign-in, saying the session expired.
   await signIn(page, `#/${encodeURIComponent(id)}/setup`);
   await page.waitForSelector("#checklist");
   await pc.clearCookies();
-  await pc.addCookies([{ name: "dtc_session", value: "forged.expired.0000000000", url: base }]);
+  await pc.addCookies([{ name: "dtc_session", value: sessionToken(Math.floor(Date.now() / 1000) - 60), url: base }]);
   await page.click("#nav a[data-page=members]");
   await page.waitForSelector("#signin-form #signin-message");
-  check("an expired session sends the person back to sign-in with a message", (await page.textContent("#signin-message")).length > 0);
+  const expiredText = await page.textContent("#signin-message");
+  check("an expired session sends the person back to sign-in, saying it expired", /expired/.test(expiredText), expiredText);
+  // A forged cookie: sign-in, saying the session is not valid.
+  await signIn(page, `#/${encodeURIComponent(id)}/setup`);
+  await page.waitForSelector("#checklist");
+  await pc.clearCookies();
+  await pc.addCookies([{ name: "dtc_session", value: "v1.9999999999.forged.AAAA", url: base }]);
+  await page.click("#nav a[data-page=members]");
+  await page.waitForSelector("#signin-form #signin-message");
+  const forgedText = await page.textContent("#signin-message");
+  check("a forged session sends the person back to sign-in, saying it is not valid", /not valid/.test(forgedText), forgedText);
   await page.goto(`${base}/console`);
   await page.waitForSelector("#signin-form");
   check("a reload with a forged session cookie shows sign-in", (await page.$("#nav:not([hidden])")) === null);

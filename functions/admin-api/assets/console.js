@@ -26,7 +26,7 @@
       langName: "中文", other: "English", brand: "钉钉告警集成 · 控制台", loading: "加载中…",
       signinTitle: "登录控制台", signinBody: "请输入管理员密钥（ADMIN_API_KEY）。密钥只用于换取一个短期会话，不会保存在浏览器中。",
       adminKey: "管理员密钥", signin: "登录", signout: "退出登录", signinWrong: "管理员密钥错误。",
-      sessionExpired: "会话已过期，请重新登录。", signedOut: "已退出登录。", csrfFailed: "安全校验失败（CSRF），请刷新页面后重试。",
+      sessionExpired: "会话已过期，请重新登录。", sessionInvalid: "会话无效，请重新登录。", signedOut: "已退出登录。", csrfFailed: "安全校验失败（CSRF），请刷新页面后重试。",
       networkError: "网络错误：{msg}", failed: "失败",
       nav_integrations: "集成", nav_setup: "接入检查", nav_chats: "群聊", nav_members: "成员与绑定",
       nav_escalation: "升级策略与路由", nav_schedules: "值班表", nav_templates: "消息模板", nav_incidents: "事件",
@@ -49,8 +49,10 @@
       step_copy_d: "凭证与基础信息页；事件订阅页选择 HTTP 推送并生成 aes_key 与 token。",
       step_add: "在此添加集成", step_add_d: "已添加：{name}（{id}）",
       step_credentials: "凭证可用", step_credentials_d: "用 Client ID / Secret 获取 access token。",
-      step_cool_app: "创建酷应用，并填写机器人与网页应用地址；发布后安装到群",
-      step_cool_app_d: "网页应用 → 首页地址 / PC 端首页地址；酷应用 → 群快捷入口。",
+      step_cool_app: "开启机器人、填写网页应用地址并创建酷应用；发布后安装到群",
+      step_cool_app_d: "机器人：开启即可（只用于发消息，无需消息接收地址）；网页应用 → 首页地址 / PC 端首页地址；酷应用 → 群快捷入口。",
+      outboundIps: "服务器出口 IP（应用开启了 IP 白名单时，把它们加入白名单）", noOutboundIps: "出口 IP 不固定：如果应用开启了 IP 白名单，请用静态出口 IP 参数部署（见 README“Static egress IP”）。",
+      ingestUrls: "告警接入地址（令牌放在 Authorization: Bearer，或机器人/PagerDuty 的 access_token / routing_key）", ingest_alerts: "告警事件 / Alertmanager / Grafana", ingest_robot: "钉钉机器人兼容（Zabbix、Jenkins…）", ingest_pagerduty: "PagerDuty Events v2 兼容",
       step_check_url: "事件订阅：请求地址", step_check_url_d: "开发配置 → 事件订阅 → HTTP 推送 → 请求网址。保存时钉钉发送 check_url。",
       step_events: "订阅三个事件", step_events_d: "群会话更换群名称、群内安装酷应用、群内卸载酷应用。",
       step_permissions: "开通权限", step_permissions_d: "qyapi_chat_manage（查询群名称）与 qyapi_robot_sendmsg（机器人发消息）。",
@@ -77,7 +79,7 @@
       shiftsTitle: "{from} 至 {to} 的班次", noShifts: "这一周没有班次。", override: "替班", rotation: "轮值",
       addOverride: "添加替班", f_start: "开始", f_end: "结束", tzNote: "时间按值班表的时区 {tz}",
       newSchedule: "新建值班表（JSON）", createSchedule: "创建值班表", overrides: "替班",
-      templatesTitle: "消息模板", tplTitle: "标题模板", tplBody: "正文模板", tplSample: "示例告警（JSON）",
+      templatesTitle: "消息模板", tplTitle: "标题模板", tplBody: "正文模板", tplSample: "示例告警（JSON）", tplSource: "预览对象", tplRecent: "最近的告警", tplGiven: "示例告警", tplNoRecent: "还没有告警：先用示例告警预览。",
       preview: "预览", previewing: "预览中…", bytes: "{n} 字节", warnings: "提示", noWarnings: "没有提示。",
       saveTemplates: "保存模板", noPreview: "没有可预览的告警。", tplHint: "Jinja 语法；可用 alert、incident、labels、integration 及过滤器 localtime、duration。",
       incidentsTitle: "事件", allStatuses: "全部状态", allSeverities: "全部级别", noIncidents: "没有符合条件的事件。",
@@ -100,7 +102,7 @@
       langName: "English", other: "中文", brand: "DingTalk incidents · console", loading: "Loading…",
       signinTitle: "Sign in to the console", signinBody: "Enter the admin key (ADMIN_API_KEY). It is exchanged for a short session and never stored in the browser.",
       adminKey: "Admin key", signin: "Sign in", signout: "Sign out", signinWrong: "Wrong admin key.",
-      sessionExpired: "Your session has expired. Please sign in again.", signedOut: "Signed out.", csrfFailed: "Security check failed (CSRF). Reload the page and try again.",
+      sessionExpired: "Your session has expired. Please sign in again.", sessionInvalid: "Your session is not valid. Please sign in again.", signedOut: "Signed out.", csrfFailed: "Security check failed (CSRF). Reload the page and try again.",
       networkError: "Network error: {msg}", failed: "Failed",
       nav_integrations: "Integrations", nav_setup: "Setup checklist", nav_chats: "Group chats", nav_members: "Members & bindings",
       nav_escalation: "Escalation & routes", nav_schedules: "Schedules", nav_templates: "Templates", nav_incidents: "Incidents",
@@ -123,8 +125,10 @@
       step_copy_d: "Credentials page; under Event subscription choose HTTP push and generate aes_key and token.",
       step_add: "Add the integration here", step_add_d: "Added: {name} ({id})",
       step_credentials: "Credentials work", step_credentials_d: "An access token from the Client ID and Secret.",
-      step_cool_app: "Create the cool app, set the robot and web app URLs; install it in a group once released",
-      step_cool_app_d: "Web app → homepage and PC homepage URL; Cool app → group quick access.",
+      step_cool_app: "Turn on the robot, set the web app URLs, create the cool app; install it in a group once released",
+      step_cool_app_d: "Robot: turn it on (it only sends; no message receiving URL is needed). Web app → homepage and PC homepage URL; Cool app → group quick access.",
+      outboundIps: "Server outbound IPs (add them if your app has an IP allow-list)", noOutboundIps: "The outbound IP is not fixed: if your app has an IP allow-list, deploy with the static egress parameter (README \"Static egress IP\").",
+      ingestUrls: "Where alerts come in (the token as Authorization: Bearer, or the robot's access_token / PagerDuty's routing_key)", ingest_alerts: "Alert events / Alertmanager / Grafana", ingest_robot: "DingTalk-robot compatible (Zabbix, Jenkins…)", ingest_pagerduty: "PagerDuty Events v2 compatible",
       step_check_url: "Event subscription: request URL", step_check_url_d: "Development config → Event subscription → HTTP push → request URL. On save DingTalk sends check_url.",
       step_events: "Subscribe to the three events", step_events_d: "Group title changed, cool app installed in a group, cool app uninstalled.",
       step_permissions: "Grant the permissions", step_permissions_d: "qyapi_chat_manage (group title lookup) and qyapi_robot_sendmsg (robot messages).",
@@ -151,7 +155,7 @@
       shiftsTitle: "Shifts {from} to {to}", noShifts: "No shift this week.", override: "override", rotation: "rotation",
       addOverride: "Add an override", f_start: "Start", f_end: "End", tzNote: "Times in the schedule's zone {tz}",
       newSchedule: "New schedule (JSON)", createSchedule: "Create schedule", overrides: "Overrides",
-      templatesTitle: "Message templates", tplTitle: "Title template", tplBody: "Body template", tplSample: "Sample alert (JSON)",
+      templatesTitle: "Message templates", tplTitle: "Title template", tplBody: "Body template", tplSample: "Sample alert (JSON)", tplSource: "Preview on", tplRecent: "Recent alerts", tplGiven: "The sample alert", tplNoRecent: "No alert yet: previewing the sample alert.",
       preview: "Preview", previewing: "Rendering…", bytes: "{n} bytes", warnings: "Warnings", noWarnings: "No warnings.",
       saveTemplates: "Save templates", noPreview: "No alert to preview.", tplHint: "Jinja syntax: alert, incident, labels, integration; filters localtime and duration.",
       incidentsTitle: "Incidents", allStatuses: "Every status", allSeverities: "Every severity", noIncidents: "No incident matches.",
@@ -283,7 +287,7 @@
           if (r.ok) return data;
           var code = data && data.error && data.error.code;
           if (r.status === 401 && path.indexOf("/console/api/session") !== 0) {
-            signedOut(code === "session_expired" || code === "unauthorized" ? t("sessionExpired") : t("sessionExpired"));
+            signedOut(code === "session_expired" ? t("sessionExpired") : t("sessionInvalid"));
           } else if (r.status === 403 && code === "csrf_failed") {
             toast(t("csrfFailed"), true);
           }
@@ -415,6 +419,16 @@
     ["card_template_id", false, "text"], ["timezone", false, "text"], ["locale", false, "select", ["zh-CN", "en-US"]],
     ["edition", false, "select", ["standard", "professional", "enterprise"]]
   ];
+  // The ingest endpoints of integration `it`, under the base of its DingTalk URLs.
+  function ingestUrls(it) {
+    var events = (it.urls && it.urls.event_subscription) || "";
+    var base = events.slice(0, Math.max(0, events.indexOf("/dingtalk/")));
+    var root = base + "/api/integrations/" + encodeURIComponent(it.id);
+    return h("div", { id: "ingest-urls" }, h("p", { class: "small muted", text: t("ingestUrls") }),
+      [["alerts", root + "/alerts"], ["robot", root + "/robot/send?access_token=<token>"], ["pagerduty", root + "/pagerduty/v2/enqueue"]].map(function (u) {
+        return h("div", { class: "url" }, h("label", { class: "small", text: t("ingest_" + u[0]) }), copyable(u[1], "ingest-" + u[0]));
+      }));
+  }
   function drawIntegrations() {
     main.appendChild(heading("integrationsTitle"));
     if (lastCreated) {
@@ -423,6 +437,7 @@
       main.appendChild(card(h("div", { class: "ok", id: "created" },
         h("p", { text: t("created", { name: lc.name }) }),
         h("label", { text: t("ingestToken") }), copyable(lc.ingest_token, "ingest-token"),
+        ingestUrls(lc),
         lc.webhook_secret ? [h("label", { text: t("webhookSecret") }), copyable(lc.webhook_secret, "webhook-secret")] : null,
         h("p", null, h("a", { class: "btn primary", id: "go-setup", href: hashOf(lc.id, "setup"), text: t("goSetup") })))));
     }
@@ -532,6 +547,7 @@
           h("div", { class: "title", text: STRINGS[lang][titleKey] ? t(titleKey) : g.id }),
           h("div", { class: "muted small", text: g.id === "add" ? t("step_add_d", { name: it.name, id: it.id }) : (STRINGS[lang][titleKey + "_d"] ? t(titleKey + "_d") : "") }),
           g.id === "copy" ? h("div", { class: "small mono" }, "CorpId " + it.corp_id + " · AgentId " + it.agent_id + " · Client ID " + it.client_id) : null,
+          g.id === "credentials" ? outboundIps(it) : null,
           st.detail ? h("div", { class: "detail small", text: st.detail }) : null,
           (g.urls || []).filter(function (k) { return urls[k]; }).map(function (k) {
             return h("div", { class: "url" }, h("label", { class: "small", text: t("url_" + k) }), copyable(urls[k], "url-" + k));
@@ -547,6 +563,11 @@
               h("span", { class: "muted", text: seen ? t("seenAt", { time: fmtTime(seen) }) : t("notSeen") }));
           })) : null));
       return li;
+    }
+    function outboundIps(it) {
+      var ips = it.outbound_ips || [];
+      if (!ips.length) return h("div", { id: "outbound-ips", class: "small muted", text: t("noOutboundIps") });
+      return h("div", { id: "outbound-ips", class: "url" }, h("label", { class: "small", text: t("outboundIps") }), copyable(ips.join(","), "outbound-ip-list"));
     }
     function poll() {
       if (stale("setup", id)) return;
@@ -914,12 +935,16 @@
     var body = h("textarea", { id: "tpl-body", name: "templates.body", rows: 12, spellcheck: "false", value: tpl.body || "", placeholder: "**{{ labels.service }}**\n\n{{ alert.description }}\n\n{{ incident.started_at | localtime }}" });
     var sample = jsonEditor("tpl-alert", SAMPLE_ALERT, 8);
     sample.setAttribute("name", "alert");
+    // Recent alerts of the integration by default; the sample when there are none yet.
+    var source = h("select", { id: "tpl-source", name: "source" },
+      h("option", { value: "recent", text: t("tplRecent") }), h("option", { value: "given", text: t("tplGiven") }));
     var err = errorBox("tpl-error");
     var out = h("div", { id: "preview", class: "preview", "aria-live": "polite" });
     var form = h("form", { id: "tpl-form", novalidate: true },
       h("label", { for: "tpl-title", text: t("tplTitle") }), title,
       h("label", { for: "tpl-body", text: t("tplBody") }), body,
       h("p", { class: "small muted", text: t("tplHint") }),
+      h("label", { for: "tpl-source", text: t("tplSource") }), source,
       h("details", null, h("summary", { text: t("tplSample") }), sample),
       err,
       h("div", { class: "actions" }, h("button", { type: "submit", class: "btn primary", id: "tpl-save", text: t("saveTemplates") })));
@@ -931,21 +956,36 @@
       return x;
     }
     var seq = 0;
+    function request(recent) {
+      var req = { templates: templates() };
+      if (recent) return req;
+      var parsed = parseJson(sample, err);
+      if (!parsed.ok) return null;
+      req.alert = parsed.value;
+      return req;
+    }
     function preview() {
       if (stale("templates", id)) return;
-      var req = { templates: templates() };
-      if (sample.value.trim()) {
-        var parsed = parseJson(sample, err);
-        if (!parsed.ok) return;
-        req.alert = parsed.value;
-      }
+      var recent = source.value === "recent";
+      var req = request(recent);
+      if (!req) return;
       var mine = ++seq;
       out.setAttribute("data-state", "loading");
       api("POST", I("/templates/preview"), req).then(function (r) {
-        if (mine !== seq) return;
+        if (mine !== seq) return null;
+        if (recent && !(r.previews || []).length) {
+          var given = request(false);
+          if (!given) return null;
+          return api("POST", I("/templates/preview"), given).then(function (g) { return { previews: g.previews, fallback: true }; });
+        }
+        return r;
+      }).then(function (r) {
+        if (!r || mine !== seq) return;
         showError(err, null, form);
         clear(out);
         out.setAttribute("data-state", "ready");
+        out.setAttribute("data-source", r.fallback ? "given" : source.value);
+        if (r.fallback) out.appendChild(h("p", { id: "tpl-no-recent", class: "small muted", text: t("tplNoRecent") }));
         var previews = r.previews || [];
         if (!previews.length) out.appendChild(h("p", { class: "muted", text: t("noPreview") }));
         previews.forEach(function (p) {
@@ -962,6 +1002,7 @@
     var debounce = null;
     function later() { clearTimeout(debounce); debounce = setTimeout(preview, 400); timers.push(debounce); }
     [title, body, sample].forEach(function (el) { el.addEventListener("input", later); });
+    source.addEventListener("change", preview);
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       showError(err, null, form);

@@ -54,15 +54,25 @@ pub fn static_route(method: &str, route: &[&str]) -> Option<Response<Body>> {
     Some(response)
 }
 
-/// The session cookie's value of a request, if any.
-pub fn request_cookie(request: &Request) -> Option<&str> {
+/// The session cookie's value of a request, if any (`secure`: served over https,
+/// where the cookie is `__Host-` prefixed).
+pub fn request_cookie(request: &Request, secure: bool) -> Option<&str> {
     cookie_value(
         request
             .headers()
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok()),
+        secure,
     )
+}
+
+/// The request's CSRF header, if any.
+fn csrf_header(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Authenticates an `/api` request by its session cookie (the CSRF header is
@@ -72,17 +82,14 @@ pub async fn authorize_cookie(
     request: &Request,
     token: &str,
 ) -> Result<(), ApiError> {
-    let csrf = request
-        .headers()
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok());
     sessions
-        .authorize(token, request.method().as_str(), csrf)
+        .authorize(token, request.method().as_str(), csrf_header(request))
         .await
         .map_err(ApiError::from)
 }
 
-/// `/console/api/session`: sign in (POST), resume (GET), sign out (DELETE).
+/// `/console/api/session`: sign in (POST), resume (GET), sign out (DELETE, with the
+/// CSRF token: the session is refused from then on, wherever its cookie went).
 pub async fn session_route(
     sessions: &ConsoleSessions,
     request: &Request,
@@ -91,7 +98,7 @@ pub async fn session_route(
 ) -> Option<Result<Response<Body>, ApiError>> {
     Some(match (request.method().as_str(), route) {
         ("POST", ["console", "api", "session"]) => sign_in(sessions, request, secure).await,
-        ("GET", ["console", "api", "session"]) => match request_cookie(request) {
+        ("GET", ["console", "api", "session"]) => match request_cookie(request, secure) {
             Some(token) => sessions
                 .verify(token)
                 .await
@@ -103,12 +110,7 @@ pub async fn session_route(
                 "no console session: sign in with the admin key",
             )),
         },
-        ("DELETE", ["console", "api", "session"]) => {
-            let mut response = Response::new(Body::Empty);
-            *response.status_mut() = StatusCode::NO_CONTENT;
-            set_cookie(&mut response, &clear_cookie(secure));
-            Ok(response)
-        }
+        ("DELETE", ["console", "api", "session"]) => sign_out(sessions, request, secure).await,
         (method, ["console", "api", "session"]) => Err(ApiError::new(
             405,
             "method_not_allowed",
@@ -116,6 +118,24 @@ pub async fn session_route(
         )),
         _ => return None,
     })
+}
+
+/// Ends the session of the request's cookie (if any) and clears the cookie.
+async fn sign_out(
+    sessions: &ConsoleSessions,
+    request: &Request,
+    secure: bool,
+) -> Result<Response<Body>, ApiError> {
+    if let Some(token) = request_cookie(request, secure) {
+        sessions
+            .sign_out(token, csrf_header(request))
+            .await
+            .map_err(ApiError::from)?;
+    }
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    set_cookie(&mut response, &clear_cookie(secure));
+    Ok(response)
 }
 
 async fn sign_in(

@@ -89,7 +89,7 @@ impl AdminApi {
         };
         let span = info_span!("admin_api", method = %request.method(), integration_id = %integration_id, incident_id = %incident_id);
         async {
-            self.authenticate(&request).await?;
+            self.authenticate(&request, secure).await?;
             self.route(&request, &segments).await
         }
         .instrument(span)
@@ -99,9 +99,9 @@ impl AdminApi {
 
     /// Constant-time check of the bearer key (digests equalise the lengths); without
     /// an `Authorization` header, the console session cookie (and CSRF token).
-    async fn authenticate(&self, request: &Request) -> Result<(), ApiError> {
+    async fn authenticate(&self, request: &Request, secure: bool) -> Result<(), ApiError> {
         if !request.headers().contains_key(header::AUTHORIZATION)
-            && let Some(token) = console::request_cookie(request)
+            && let Some(token) = console::request_cookie(request, secure)
         {
             return console::authorize_cookie(&self.sessions, request, token).await;
         }

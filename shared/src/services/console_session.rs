@@ -5,7 +5,10 @@
 //! The session token is `v1.<exp secs>.<nonce>.<sig>`, `sig` being HMAC-SHA256 keyed
 //! by `SESSION_SECRET` over `console|<exp>|<nonce>|<sha256(admin key)>`, so rotating
 //! the admin key ends every session. The CSRF token is HMAC-SHA256 keyed by
-//! `SESSION_SECRET` over `csrf|<session token>`. Nothing here is ever logged.
+//! `SESSION_SECRET` over `csrf|<session token>`. Signing out records the session's
+//! nonce in the table until the session's expiry, so a copied cookie ends with it.
+//! Served over https the cookie is `__Host-dtc_session` (no other host can set it).
+//! Nothing here is ever logged.
 
 use std::sync::Arc;
 
@@ -19,11 +22,17 @@ use crate::clock::{Clock, rfc3339};
 use crate::http::ApiError;
 use crate::infra::admin_key::AdminKey;
 use crate::infra::crypto::random_nonce;
+use crate::store::{Store, StoreError};
 
 /// How long a console session lasts (seconds).
 pub const CONSOLE_SESSION_SECS: i64 = 30 * 60;
-/// Name of the session cookie.
+/// Name of the session cookie over http (local development).
 pub const COOKIE_NAME: &str = "dtc_session";
+/// Name of the session cookie over https: the `__Host-` prefix makes browsers
+/// refuse it unless it is `Secure`, `Path=/` and set without a `Domain`.
+pub const SECURE_COOKIE_NAME: &str = "__Host-dtc_session";
+/// Partition of the console's sign-out records (not an integration id: ours are hex).
+const SIGNOUT_PARTITION: &str = "console";
 /// Header carrying the CSRF token on state-changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -48,6 +57,12 @@ pub enum ConsoleSessionError {
     /// The admin key could not be read (503).
     #[error("{0}")]
     KeyUnavailable(String),
+    /// The session was signed out (401 `signed_out`).
+    #[error("this console session was signed out; sign in again")]
+    SignedOut,
+    /// The sign-out records could not be read or written (500).
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl From<ConsoleSessionError> for ApiError {
@@ -64,6 +79,8 @@ impl From<ConsoleSessionError> for ApiError {
             ConsoleSessionError::KeyUnavailable(_) => {
                 ApiError::new(503, "admin_key_unavailable", message)
             }
+            ConsoleSessionError::SignedOut => ApiError::new(401, "signed_out", message),
+            ConsoleSessionError::Store(e) => ApiError::internal(&e),
         }
     }
 }
@@ -98,6 +115,8 @@ pub struct ConsoleSessions {
     admin_key: Arc<AdminKey>,
     secret: Option<Vec<u8>>,
     clock: Arc<dyn Clock>,
+    /// Where sign-outs are recorded (none: sign-out only clears the cookie).
+    store: Option<Store>,
 }
 
 impl ConsoleSessions {
@@ -113,7 +132,14 @@ impl ConsoleSessions {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.as_bytes().to_vec()),
             clock,
+            store: None,
         }
+    }
+
+    /// Records sign-outs in `store` and refuses signed-out sessions.
+    pub fn with_sign_outs(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// The admin key's value, or why there is none.
@@ -200,12 +226,53 @@ impl ConsoleSessions {
         self.mac(&Self::signed_payload(exp, nonce, &key))?
             .verify_slice(&sig)
             .map_err(|_| ConsoleSessionError::Unauthorized)?;
-        if exp <= self.clock.now_secs() {
+        let now = self.clock.now_secs();
+        if exp <= now {
             return Err(ConsoleSessionError::Expired);
+        }
+        if let Some(store) = &self.store
+            && store
+                .claimed(SIGNOUT_PARTITION, &format!("signout#{nonce}"), now)
+                .await?
+        {
+            return Err(ConsoleSessionError::SignedOut);
         }
         let token = token.trim().to_string();
         let csrf = self.csrf_of(&token)?;
         Ok(IssuedSession { token, csrf, exp })
+    }
+
+    /// Signs a session out (its CSRF token required): it is refused from now on,
+    /// wherever its cookie was copied. A session already invalid has nothing to end.
+    pub async fn sign_out(
+        &self,
+        token: &str,
+        csrf_header: Option<&str>,
+    ) -> Result<(), ConsoleSessionError> {
+        match self.authorize(token, "DELETE", csrf_header).await {
+            Ok(()) => {}
+            Err(
+                ConsoleSessionError::Unauthorized
+                | ConsoleSessionError::Expired
+                | ConsoleSessionError::SignedOut,
+            ) => return Ok(()),
+            Err(other) => return Err(other),
+        }
+        let parts: Vec<&str> = token.trim().split('.').collect();
+        let (Some(store), [_, exp, nonce, _]) = (&self.store, parts.as_slice()) else {
+            return Ok(());
+        };
+        let now = self.clock.now_secs();
+        let exp = exp.parse::<i64>().unwrap_or(now);
+        store
+            .claim(
+                SIGNOUT_PARTITION,
+                &format!("signout#{nonce}"),
+                now,
+                (exp - now).max(0) + 60,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Verifies the cookie and, unless `method` is GET or HEAD, the CSRF header.
@@ -230,10 +297,20 @@ impl ConsoleSessions {
     }
 }
 
+/// The session cookie's name: `__Host-` prefixed when served over https.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
+
 /// The `Set-Cookie` value that stores `token` for 30 minutes.
 pub fn session_cookie(token: &str, secure: bool) -> String {
     format!(
-        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={CONSOLE_SESSION_SECS}{}",
+        "{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={CONSOLE_SESSION_SECS}{}",
+        cookie_name(secure),
         if secure { "; Secure" } else { "" }
     )
 }
@@ -241,18 +318,24 @@ pub fn session_cookie(token: &str, secure: bool) -> String {
 /// The `Set-Cookie` value that clears the session cookie.
 pub fn clear_cookie(secure: bool) -> String {
     format!(
-        "{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        cookie_name(secure),
         if secure { "; Secure" } else { "" }
     )
 }
 
-/// The session cookie's value among `Cookie` header values, if any.
-pub fn cookie_value<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+/// The session cookie's value among `Cookie` header values, if any (only the name
+/// of this mode: over https a plain `dtc_session` another host set is ignored).
+pub fn cookie_value<'a>(
+    cookie_headers: impl IntoIterator<Item = &'a str>,
+    secure: bool,
+) -> Option<&'a str> {
+    let wanted = cookie_name(secure);
     cookie_headers
         .into_iter()
         .flat_map(|h| h.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE_NAME && !value.is_empty())
+        .find(|(name, value)| *name == wanted && !value.is_empty())
         .map(|(_, value)| value.trim())
 }
 
@@ -323,10 +406,18 @@ mod tests {
     #[test]
     fn cookies_are_parsed() {
         assert_eq!(
-            cookie_value(["a=1; dtc_session=v1.2.n.s", "b=2"]),
+            cookie_value(["a=1; dtc_session=v1.2.n.s", "b=2"], false),
             Some("v1.2.n.s")
         );
-        assert_eq!(cookie_value(["dtc_session="]), None);
+        assert_eq!(cookie_value(["dtc_session="], false), None);
+        // Over https only the __Host- cookie counts: another host can set a plain one.
+        assert_eq!(cookie_value(["dtc_session=v1.2.n.s"], true), None);
+        assert_eq!(
+            cookie_value(["__Host-dtc_session=v1.2.n.s"], true),
+            Some("v1.2.n.s")
+        );
+        assert!(session_cookie("t", true).starts_with("__Host-dtc_session=t;"));
         assert!(session_cookie("t", true).ends_with("; Secure"));
+        assert!(clear_cookie(true).starts_with("__Host-dtc_session=;"));
     }
 }

@@ -332,6 +332,7 @@ impl Services {
             self.config.session_secret.as_deref(),
             self.clock.clone(),
         )
+        .with_sign_outs(self.store.clone())
     }
 
     /// The setup checklist of the admin console.

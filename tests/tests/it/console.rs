@@ -29,13 +29,14 @@ fn body_text(response: &Response<Body>) -> String {
     }
 }
 
-/// The `dtc_session` value of a `Set-Cookie` header.
+/// The session cookie's value in a `Set-Cookie` header (the test stack's public base
+/// is https, so the cookie is `__Host-dtc_session`).
 fn cookie_of(set_cookie: &str) -> String {
     set_cookie
         .split(';')
         .next()
-        .and_then(|pair| pair.trim().strip_prefix("dtc_session="))
-        .expect("dtc_session cookie")
+        .and_then(|pair| pair.trim().strip_prefix("__Host-dtc_session="))
+        .expect("__Host-dtc_session cookie")
         .to_string()
 }
 
@@ -48,7 +49,7 @@ async fn with_cookie(
     csrf: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut headers = vec![("cookie", format!("theme=dark; dtc_session={cookie}"))];
+    let mut headers = vec![("cookie", format!("theme=dark; __Host-dtc_session={cookie}"))];
     if body.is_some() {
         headers.push(("content-type", "application/json".into()));
     }
@@ -210,7 +211,21 @@ async fn sessions_carry_the_cookie_and_every_change_needs_the_csrf_token() {
     assert_eq!(status, 201, "{created}");
     // The bearer key still works, and wins over a cookie.
     assert_eq!(stack.admin("GET", "/api/integrations", None).await.0, 200);
+}
 
+/// A signed-in session: its cookie value and CSRF token.
+async fn signed_in(stack: &TestStack) -> (String, String) {
+    let response = sign_in(stack, ADMIN_KEY).await;
+    let cookie = cookie_of(&header(&response, "set-cookie"));
+    let (status, session) = read(response);
+    assert_eq!(status, 200, "{session}");
+    (cookie, session["csrf"].as_str().expect("csrf").to_string())
+}
+
+#[tokio::test]
+async fn forged_expired_and_foreign_cookies_are_refused() {
+    let stack = TestStack::start().await;
+    let (cookie, _) = signed_in(&stack).await;
     // A forged or garbled cookie is unauthorized.
     let parts: Vec<&str> = cookie.split('.').collect();
     let forged = format!(
@@ -228,6 +243,20 @@ async fn sessions_carry_the_cookie_and_every_change_needs_the_csrf_token() {
             "{bad}"
         );
     }
+    // Over https only the __Host- cookie counts: a plain one (which another host of
+    // the domain could have set) is not a session.
+    let (status, _) = read(
+        stack
+            .admin
+            .handle(request(
+                "GET",
+                "/api/integrations",
+                &[("cookie", format!("dtc_session={cookie}"))],
+                None,
+            ))
+            .await,
+    );
+    assert_eq!(status, 401);
 
     // An expired session: session_expired, on the API and on resume.
     let expired = stack
@@ -254,23 +283,53 @@ async fn sessions_carry_the_cookie_and_every_change_needs_the_csrf_token() {
         (status, answer["error"]["code"].as_str()),
         (401, Some("unauthorized"))
     );
+}
 
-    // Sign out clears the cookie.
-    let out = stack
-        .admin
-        .handle(request(
-            "DELETE",
-            "/console/api/session",
-            &[("cookie", format!("dtc_session={cookie}"))],
-            None,
-        ))
-        .await;
+#[tokio::test]
+async fn sign_out_ends_the_session_wherever_its_cookie_went() {
+    let stack = TestStack::start().await;
+    let (cookie, csrf) = signed_in(&stack).await;
+    let sign_out = |csrf: Option<&str>| {
+        let mut headers = vec![("cookie", format!("__Host-dtc_session={cookie}"))];
+        if let Some(csrf) = csrf {
+            headers.push(("x-csrf-token", csrf.to_string()));
+        }
+        stack
+            .admin
+            .handle(request("DELETE", "/console/api/session", &headers, None))
+    };
+    // Without the CSRF token another site cannot sign the person out.
+    let (status, refused) = read(sign_out(None).await);
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("csrf_failed"))
+    );
+    let (status, _) = with_cookie(&stack, "GET", "/api/integrations", &cookie, None, None).await;
+    assert_eq!(status, 200, "still signed in");
+
+    // Sign out clears the cookie, and the session ends: a copy of the cookie is refused.
+    let out = sign_out(Some(&csrf)).await;
     assert_eq!(out.status().as_u16(), 204);
     let cleared = header(&out, "set-cookie");
     assert!(
-        cleared.starts_with("dtc_session=;") && cleared.contains("Max-Age=0"),
+        cleared.starts_with("__Host-dtc_session=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
+    for path in ["/api/integrations", "/console/api/session"] {
+        let (status, answer) = with_cookie(&stack, "GET", path, &cookie, None, None).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (401, Some("signed_out")),
+            "{path}"
+        );
+    }
+    // Signing out again (or with no session) just clears the cookie.
+    assert_eq!(sign_out(Some(&csrf)).await.status().as_u16(), 204);
+    let none = stack
+        .admin
+        .handle(request("DELETE", "/console/api/session", &[], None))
+        .await;
+    assert_eq!(none.status().as_u16(), 204);
 }
 
 /// A NEW app, not known to the sandbox until the developer console saves it.
