@@ -64,6 +64,10 @@ pub enum Refusal {
     AlertmanagerBadAnswer,
     /// The incident is past its retention: it no longer exists.
     Gone,
+    /// The DingTalk account is not associated with a member yet.
+    NotAssociated,
+    /// The member the account was associated with was deleted.
+    MemberGone,
 }
 
 impl Refusal {
@@ -121,6 +125,11 @@ impl Refusal {
             }
             Self::AlertmanagerBadAnswer => "Alertmanager's answer is not a silence id".into(),
             Self::Gone => "the incident no longer exists (past its retention)".into(),
+            Self::NotAssociated => {
+                "your DingTalk account is not associated yet: enter the link code from your admin"
+                    .into()
+            }
+            Self::MemberGone => "the associated member no longer exists; associate again".into(),
         }
     }
 
@@ -156,6 +165,8 @@ impl Refusal {
             Self::AlertmanagerUrlRefused => "Alertmanager 地址不符合出站规则，已被拒绝".into(),
             Self::AlertmanagerBadAnswer => "Alertmanager 的应答不是静默 ID".into(),
             Self::Gone => "该事件已超过保留期，不复存在".into(),
+            Self::NotAssociated => "你的钉钉账号还没有关联：请输入管理员给你的关联码".into(),
+            Self::MemberGone => "关联的成员已不存在，请重新关联".into(),
         }
     }
 }
@@ -197,6 +208,8 @@ mod tests {
             Refusal::AlertmanagerUrlRefused,
             Refusal::AlertmanagerBadAnswer,
             Refusal::Gone,
+            Refusal::NotAssociated,
+            Refusal::MemberGone,
         ]
     }
 

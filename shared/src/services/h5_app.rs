@@ -14,6 +14,7 @@ use crate::domain::incident::{Incident, OperationRecord, RecordKind};
 use crate::domain::integration::Integration;
 use crate::domain::locale::Locale;
 use crate::domain::member::{Binding, Member};
+use crate::domain::refusal::Refusal;
 use crate::http::ApiError;
 use crate::infra::session::{SESSION_SECONDS, Session, SessionError, SessionKey};
 use crate::services::incident_actions::IncidentActions;
@@ -369,7 +370,7 @@ impl H5App {
             .set_binding_locale(&session.iid, &session.uid, locale)
             .await?
         {
-            return Err(not_associated());
+            return Err(self.refused(session, Refusal::NotAssociated).await);
         }
         info!(integration_id = %session.iid, locale = locale.map_or("integration", Locale::tag), "H5 language chosen");
         self.me(session).await
@@ -464,24 +465,23 @@ impl H5App {
         &self,
         session: &Session,
     ) -> Result<(Member, Option<Locale>), H5Error> {
-        let (binding, chosen) = self
+        let Some((binding, chosen)) = self
             .store
             .binding_and_locale(&session.iid, &session.uid)
             .await?
-            .ok_or_else(not_associated)?;
-        let member = self
-            .store
-            .get_member(&session.iid, &binding.member)
-            .await?
-            .ok_or_else(|| {
-                H5Error::Forbidden("the associated member no longer exists; associate again".into())
-            })?;
+        else {
+            return Err(self.refused(session, Refusal::NotAssociated).await);
+        };
+        let Some(member) = self.store.get_member(&session.iid, &binding.member).await? else {
+            let locale = self.page_locale(session, chosen).await;
+            return Err(H5Error::Forbidden(Refusal::MemberGone.text(locale)));
+        };
         Ok((member, chosen))
     }
-}
 
-fn not_associated() -> H5Error {
-    H5Error::Forbidden(
-        "your DingTalk account is not associated yet: enter the link code from your admin".into(),
-    )
+    /// A 403 saying `why` in the language of the integration (the person, not
+    /// associated, has chosen none).
+    async fn refused(&self, session: &Session, why: Refusal) -> H5Error {
+        H5Error::Forbidden(why.text(self.page_locale(session, None).await))
+    }
 }

@@ -258,4 +258,22 @@ async fn refusals_read_in_the_integration_and_page_language() {
         refused["error"]["message"],
         "the incident is already resolved"
     );
+
+    // Someone not associated reads the refusal in the integration's language.
+    stack.sandbox.add_user(local_stack::sandbox::SandboxUser {
+        user_id: "bob0002".into(),
+        union_id: "union-bob0002".into(),
+        name: "Bob".into(),
+        email: None,
+        mobile: None,
+    });
+    let (stranger, _) = stack.h5_login(&id, "bob0002").await;
+    let (status, refused) = stack
+        .h5_call(&id, ("GET", "/incidents"), Some(&stranger), None)
+        .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "你的钉钉账号还没有关联：请输入管理员给你的关联码"
+    );
 }
