@@ -25,6 +25,8 @@ pub enum Expect {
     RobotErrcode(i64),
     /// An SQS batch response without failed records.
     BatchWithoutFailures,
+    /// The escalation sweep's report (`{"due", "failed"}`) with no failure.
+    SweepWithoutFailures,
 }
 
 /// One sample event and who takes it.
@@ -102,6 +104,11 @@ pub const CASES: &[Case] = &[
         file: "notifier-sqs-batch.json",
         function: "notifier",
         expect: Expect::BatchWithoutFailures,
+    },
+    Case {
+        file: "notifier-escalation-sweep.json",
+        function: "notifier",
+        expect: Expect::SweepWithoutFailures,
     },
 ];
 
@@ -220,6 +227,11 @@ pub fn check(expect: Expect, outcome: Option<&Outcome>) -> Result<(), String> {
                     .get("batchItemFailures")
                     .and_then(Value::as_array)
                     .is_some_and(Vec::is_empty)
+        }
+        Expect::SweepWithoutFailures => {
+            status.is_none()
+                && answer.get("due").is_some_and(Value::is_u64)
+                && answer.get("failed").and_then(Value::as_u64) == Some(0)
         }
     };
     if ok {
