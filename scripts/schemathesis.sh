@@ -3,8 +3,9 @@
 # AWS_ENDPOINT_URL when with-moto.sh set it): schemathesis generates requests for
 # every admin, ingest and H5 operation, from the document the admin function serves at
 # GET /api/openapi.yaml, and checks that no answer is a 5xx, that every status,
-# content type and body is the one the document gives, and so that bad input gets a
-# documented 4xx JSON error.
+# content type and body is the one the document gives, and that requests outside the
+# document (wrong types, values, missing fields) are refused with a 4xx
+# (negative_data_rejection; except the DingTalk-robot endpoint, see below).
 # DingTalk's signed callbacks are covered by the Rust tests instead.
 # Prints "schemathesis: N passed, N failed" (operations) for run-tests.sh's totals.
 # Arguments are passed on to `schemathesis run` (e.g. --report har --report-dir DIR).
@@ -115,6 +116,7 @@ not_a_server_error.enabled = true
 status_code_conformance.enabled = true
 content_type_conformance.enabled = true
 response_schema_conformance.enabled = true
+negative_data_rejection.enabled = true
 
 [[operations]]
 include-tag = "admin"
@@ -134,9 +136,13 @@ include-operation-id = "ingestAlerts"
 headers = { Authorization = "Bearer ${ST_INGEST_TOKEN}" }
 parameters = { "path.id" = "${ST_INTEGRATION}" }
 
+# DingTalk's robot answers bad input with HTTP 200 and a non-zero errcode (its own
+# error shape, which senders expect): not a 4xx, so that check is off here; the Rust
+# tests check each errcode.
 [[operations]]
 include-operation-id = "robotSend"
 parameters = { "path.id" = "${ST_INTEGRATION}", "query.access_token" = "${ST_INGEST_TOKEN}" }
+checks.negative_data_rejection.enabled = false
 
 [[operations]]
 include-operation-id = "pagerDutyEnqueue"

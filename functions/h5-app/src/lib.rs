@@ -256,8 +256,8 @@ impl H5Page {
             ("POST", ["unlink"]) => Ok(json_response(200, &self.app.unlink(&session).await?)),
             ("POST", ["held"]) => {
                 let body = body(request)?;
-                let duration = body.get("duration").and_then(Value::as_str);
-                let member = body.get("member").and_then(Value::as_str);
+                let duration = optional_str(&body, "duration")?;
+                let member = optional_str(&body, "member")?;
                 let (incident, action) = (text(&body, "incident"), text(&body, "action"));
                 Ok(json_response(
                     201,
@@ -325,9 +325,14 @@ impl H5Page {
             )),
             ("POST", [incident, "actions"]) => {
                 let body = body(request)?;
-                let duration = body.get("duration").and_then(Value::as_str);
-                let member = body.get("member").and_then(Value::as_str);
-                let version = body.get("version").and_then(Value::as_u64);
+                let duration = optional_str(&body, "duration")?;
+                let member = optional_str(&body, "member")?;
+                let version = match body.get("version") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(v.as_u64().ok_or_else(|| {
+                        ApiError::invalid_field("version", "version must be a whole number")
+                    })?),
+                };
                 let action = text(&body, "action");
                 let now = self
                     .app
@@ -355,6 +360,18 @@ fn body(request: &Request) -> Result<Value, ApiError> {
         Ok(json!({}))
     } else {
         json_body(bytes)
+    }
+}
+
+/// An optional string field of a body: absent or null is `None`; another type is a 400.
+fn optional_str<'a>(value: &'a Value, key: &'static str) -> Result<Option<&'a str>, ApiError> {
+    match value.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid_field(
+            key,
+            format!("{key} must be a string"),
+        )),
     }
 }
 

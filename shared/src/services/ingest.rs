@@ -266,6 +266,7 @@ pub fn parse_payload(
         return Ok(vec![event]);
     }
     if body.get("alerts").is_some() {
+        super::ingest_shape::check_alertmanager_shape(body)?;
         let source = if body.get("orgId").is_some() || text(body, "/version") == Some("1") {
             "grafana"
         } else {

@@ -14,6 +14,7 @@ pub mod incident_reader;
 pub mod ingest;
 pub mod ingest_pagerduty;
 pub mod ingest_robot;
+mod ingest_shape;
 pub mod integration_center;
 pub mod notifier;
 pub mod oncall_runner;
