@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
@@ -109,6 +110,9 @@ struct Bench {
     sqs: aws_sdk_sqs::Client,
     services: Services,
     base: String,
+    /// Wall time the measured notifier instances spent in `handle_batch` (µs), and
+    /// the records they handled: the notifier's Lambda time per alert.
+    busy: Arc<(AtomicU64, AtomicU64)>,
 }
 
 #[tokio::main]
@@ -199,6 +203,7 @@ impl Bench {
             groups,
             services,
             base,
+            busy: Arc::default(),
         })
     }
 
@@ -207,12 +212,19 @@ impl Bench {
         let mut pollers = Vec::new();
         for _ in 0..count {
             let notifier = self.services.notifier(NotifierSettings::default());
+            let busy = self.busy.clone();
             let handler: BatchHandler = Arc::new(move |event| {
                 let notifier = notifier.clone();
+                let busy = busy.clone();
                 Box::pin(async move {
-                    Ok(notifier
-                        .handle_batch(event, tokio::time::Instant::now() + Duration::from_secs(30))
-                        .await)
+                    let records = event.records.len() as u64;
+                    let started = Instant::now();
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                    let answer = notifier.handle_batch(event, deadline).await;
+                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    busy.0.fetch_add(micros, Ordering::Relaxed);
+                    busy.1.fetch_add(records, Ordering::Relaxed);
+                    Ok(answer)
                 })
             });
             let mut source = SqsEventSource::new(self.sqs.clone(), &self.stack.queue_url).await?;
@@ -235,6 +247,10 @@ impl Bench {
             monthly_quota: Some(5_500_000),
         });
         let calls_before = self.sandbox.calls().len();
+        let (busy_before, records_before) = (
+            self.busy.0.load(Ordering::Relaxed),
+            self.busy.1.load(Ordering::Relaxed),
+        );
         let started = Instant::now();
         let keys: Vec<String> = (0..phase.alerts)
             .map(|i| format!("bench-{index}-{i}"))
@@ -256,8 +272,10 @@ impl Bench {
             outcomes(&self.services, &self.demo_id, &keys, groups).await?;
         let latency =
             latency_percentiles(&self.services, &self.demo_id, &self.sandbox, &queued_ms).await?;
+        let busy_ms = (self.busy.0.load(Ordering::Relaxed) - busy_before) as f64 / 1000.0;
+        let records = (self.busy.1.load(Ordering::Relaxed) - records_before).max(1) as f64;
         println!(
-            "{:<28} alerts {:>5} | {:>6.1} s | calls {:>5} ({:.2}/alert) | busiest second {:>2} calls, mean {:>5.1}/s over {:>3} active s (limit {}) | DingTalk limit errors {} | delivered {:>4} folded {:>4} suppressed {:>3} lost {} | queued → card p50/p95/p99 {latency}",
+            "{:<28} alerts {:>5} | {:>6.1} s | calls {:>5} ({:.2}/alert) | busiest second {:>2} calls, mean {:>5.1}/s over {:>3} active s (limit {}) | DingTalk limit errors {} | delivered {:>4} folded {:>4} suppressed {:>3} lost {} | queued → card p50/p95/p99 {latency} | notifier busy {:.0} ms/alert",
             phase.name,
             phase.alerts,
             elapsed.as_secs_f64(),
@@ -271,7 +289,8 @@ impl Bench {
             delivered,
             folded,
             suppressed,
-            lost
+            lost,
+            busy_ms / records
         );
         // On moto the 2 cores are shared with the store: a call granted in one second
         // can reach DingTalk in the next, and be refused (then retried about a second

@@ -355,8 +355,16 @@ impl Store {
     }
 
     /// Moves the key's pointer to `resolved` for a resolved incident it still names.
+    /// The resolved pointer expires with the incident (and not before a week after
+    /// the event, like a marker); opening the key again replaces the whole item, so an
+    /// open pointer never carries an expiry.
     async fn point_at_resolved(&self, done: &Incident) -> Result<(), StoreError> {
         let (pk, sk) = key_item(&done.integration_id, &done.key);
+        let marker_until = done.last_event_ms.div_euclid(1000) + RESOLVED_MARKER_SECS;
+        let expires_at = self
+            .incident_expiry(done)
+            .await?
+            .map_or(marker_until, |at| at.max(marker_until));
         // Not applied: someone else moved it already.
         applied(
             self.client
@@ -364,12 +372,13 @@ impl Store {
                 .table_name(&self.table)
                 .key("pk", s(pk))
                 .key("sk", s(sk))
-                .update_expression("SET #state = :resolved, event_ms = :t")
+                .update_expression("SET #state = :resolved, event_ms = :t, expires_at = :exp")
                 .condition_expression("incident_id = :id AND #state = :open")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":resolved", s(PointerState::Resolved.as_str()))
                 .expression_attribute_values(":open", s(PointerState::Open.as_str()))
                 .expression_attribute_values(":t", n(done.last_event_ms))
+                .expression_attribute_values(":exp", n(expires_at))
                 .expression_attribute_values(":id", s(&done.id))
                 .send()
                 .await,

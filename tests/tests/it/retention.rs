@@ -176,6 +176,32 @@ async fn a_resolved_incident_expires_with_its_records_and_an_open_one_never() {
         open_items.contains(&("INCIDENT".to_string(), None)),
         "{open_items:?}"
     );
+    // The alert keys' pointers: the resolved one expires with its incident, the open
+    // one never.
+    let pointer_expiry = |key: &'static str| {
+        let stack = &stack;
+        let id = id.clone();
+        async move {
+            let item = stack
+                .dynamodb
+                .get_item()
+                .table_name(stack.services.store.table())
+                .key("pk", AttributeValue::S(format!("INT#{id}")))
+                .key("sk", AttributeValue::S(format!("ALERTKEY#{key}")))
+                .send()
+                .await
+                .expect("get pointer");
+            let item = item.item().expect("pointer").clone();
+            item.get("expires_at")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        }
+    };
+    assert_eq!(
+        pointer_expiry("db-down").await,
+        Some(resolved_secs + 7 * 86_400)
+    );
+    assert_eq!(pointer_expiry("disk-full").await, None);
 
     let list_path = format!("{path}/incidents");
     let (_, list) = stack.admin("GET", &list_path, None).await;
