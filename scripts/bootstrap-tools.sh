@@ -19,6 +19,8 @@ PINS=(
   "cargo-lambda==1.9.2"
   "ziglang==0.15.2"
   "schemathesis==4.32.5"
+  # scripts/schemathesis.sh validates openapi.yaml with it (moto brings it too).
+  "openapi-spec-validator==0.9.0"
 )
 
 HASH="$(printf '%s\n' "${PINS[@]}" | sha256sum | cut -c1-16)"

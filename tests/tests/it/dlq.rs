@@ -258,14 +258,20 @@ async fn redrive_all_empties_the_dlq_into_the_alert_queue() {
 async fn the_dlq_routes_are_admin_only_and_check_their_body() {
     let dlq = DlqStack::start().await;
     for (method, path) in [("GET", "/api/dlq"), ("POST", "/api/dlq/redrive")] {
-        let headers = [("content-type", "application/json".to_string())];
-        let response = dlq
-            .admin
-            .handle(request(method, path, &headers, Some(b"{}".to_vec())))
-            .await;
-        let (status, body) = read(response);
-        assert_eq!(status, 401, "{method} {path}: {body}");
-        assert_eq!(body["error"]["code"], "unauthorized");
+        // No key, and a wrong one.
+        for key in [None, Some("Bearer not-the-admin-key-0123456789")] {
+            let mut headers = vec![("content-type", "application/json".to_string())];
+            if let Some(key) = key {
+                headers.push(("authorization", key.to_string()));
+            }
+            let response = dlq
+                .admin
+                .handle(request(method, path, &headers, Some(b"{}".to_vec())))
+                .await;
+            let (status, body) = read(response);
+            assert_eq!(status, 401, "{method} {path} {key:?}: {body}");
+            assert_eq!(body["error"]["code"], "unauthorized");
+        }
     }
     for (bad, field) in [
         (json!({"message_ids": "abc"}), "message_ids"),
