@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use shared::infra::crypto::{CallbackCrypto, CryptoError};
 use shared::services::event_subscription::{
-    CallbackError, CallbackQuery, DingTalkEvent, parse_event,
+    CallbackError, CallbackQuery, DingTalkEvent, encrypted_field, parse_event,
 };
 
 /// DingTalk's published test app keys (the vectors' family).
@@ -166,6 +166,25 @@ proptest! {
         prop_assert_eq!(expected.len(), 40);
         let result = crypto.verify_signature(&given, &parts[0], &parts[1], &parts[2]);
         prop_assert_eq!(result.is_ok(), given.trim().to_ascii_lowercase() == expected);
+    }
+
+    #[test]
+    fn arbitrary_bodies_give_the_encrypt_field_or_are_malformed(
+        bytes in proptest::collection::vec(any::<u8>(), 0..256),
+        value in json(),
+        encrypt in any::<String>(),
+    ) {
+        for body in [bytes, serde_json::to_vec(&value).expect("json")] {
+            match encrypted_field(&body) {
+                Ok(found) => {
+                    let parsed: Value = serde_json::from_slice(&body).expect("was JSON");
+                    prop_assert_eq!(parsed["encrypt"].as_str(), Some(found.as_str()));
+                }
+                Err(err) => prop_assert!(matches!(err, CallbackError::MalformedBody)),
+            }
+        }
+        let body = serde_json::to_vec(&json!({"encrypt": encrypt})).expect("json");
+        prop_assert_eq!(encrypted_field(&body).ok(), Some(encrypt));
     }
 
     #[test]

@@ -258,6 +258,18 @@ pub struct EventSubscription {
     settings: CallbackSettings,
 }
 
+/// The `encrypt` string of a callback body (`{"encrypt": "…"}`); anything else is
+/// [`CallbackError::MalformedBody`].
+///
+/// # Errors
+/// The body is not JSON, not an object, or has no string `encrypt`.
+pub fn encrypted_field(body: &[u8]) -> Result<String, CallbackError> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("encrypt").and_then(Value::as_str).map(String::from))
+        .ok_or(CallbackError::MalformedBody)
+}
+
 impl EventSubscription {
     /// A service on `store`, using `dingtalk` for group lookups.
     pub fn new(
@@ -282,10 +294,7 @@ impl EventSubscription {
         query: &CallbackQuery,
         body: &[u8],
     ) -> Result<EncryptedReply, CallbackError> {
-        let encrypt = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("encrypt").and_then(Value::as_str).map(String::from))
-            .ok_or(CallbackError::MalformedBody)?;
+        let encrypt = encrypted_field(body)?;
         let integration = self
             .store
             .get_integration(integration_id)

@@ -183,10 +183,18 @@ async fn records(ledger: &dyn DeliveryLedger, incident: &str) {
     assert_eq!(ledger.list_records(&other).await.unwrap().len(), 15);
 }
 
-/// Per-second slots stop at the limit; usage counts by field; marks are once;
-/// storm counts and digests accumulate.
+/// Per-second slots stop at the limit; adaptive limits fall once per gap; usage
+/// counts by field; marks are once; storm counts and digests accumulate.
 pub async fn counters(counters: &dyn RateCounters) {
     let id = fresh("int");
+    second_slots(counters, &id).await;
+    adaptive_limits(counters, &id).await;
+    usage_counts(counters, &id).await;
+    marks_and_storms(counters, &id).await;
+}
+
+async fn second_slots(counters: &dyn RateCounters, id: &str) {
+    let id = id.to_string();
     for _ in 0..3 {
         assert!(counters.take_second(&id, 42, 3).await.unwrap());
     }
@@ -208,6 +216,10 @@ pub async fn counters(counters: &dyn RateCounters) {
         5,
         "at most the limit"
     );
+}
+
+async fn adaptive_limits(counters: &dyn RateCounters, id: &str) {
+    let id = id.to_string();
     assert_eq!(counters.adaptive_limit(&id, "message").await.unwrap(), None);
     let learned = |limit, since_ms| crate::domain::budget::AdaptiveLimit { limit, since_ms };
     assert!(
@@ -238,6 +250,10 @@ pub async fn counters(counters: &dyn RateCounters) {
         None,
         "per API"
     );
+}
+
+async fn usage_counts(counters: &dyn RateCounters, id: &str) {
+    let id = id.to_string();
     assert_eq!(
         counters
             .add_usage(&id, "2026-11", "message", true)
@@ -295,6 +311,10 @@ pub async fn counters(counters: &dyn RateCounters) {
     assert_eq!((usage.total, usage.throttle_waits), (5, 3));
     assert_eq!(usage.by_kind.get("message"), Some(&4));
     assert_eq!(counters.month_usage(&id, "2026-12").await.unwrap().total, 0);
+}
+
+async fn marks_and_storms(counters: &dyn RateCounters, id: &str) {
+    let id = id.to_string();
     assert!(counters.mark_once(&id, "THRESHOLD#80", 10).await.unwrap());
     assert!(!counters.mark_once(&id, "THRESHOLD#80", 10).await.unwrap());
     assert_eq!(

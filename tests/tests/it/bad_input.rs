@@ -46,167 +46,160 @@ fn install_event() -> Value {
     )
 }
 
-#[tokio::test]
-async fn bad_callbacks_are_refused_and_change_nothing() {
-    let stack = TestStack::start().await;
-    let id = stack.create_integration().await;
-    let baseline = stack.item_count().await;
-    let now = now_ms().to_string();
-    let good = stack.sign(&install_event());
-    let good_encrypt = good.body["encrypt"].as_str().expect("encrypt").to_string();
+/// One refused callback: name, path and query, body, status and error code.
+type Refused = (&'static str, String, Vec<u8>, u16, &'static str);
 
+/// Callbacks whose signature, time, receiver or ciphertext is wrong.
+fn crypto_cases(stack: &TestStack, id: &str, good: &SignedEvent) -> Vec<Refused> {
+    let now = now_ms().to_string();
+    let good_encrypt = good.body["encrypt"].as_str().expect("encrypt").to_string();
     let mut wrong_signature = good.clone();
     wrong_signature.signature = "0".repeat(40);
-    let stale = stack.sign_for(&install_event(), APP.client_id, now_ms() - 3_600_000);
-    let future = stack.sign_for(&install_event(), APP.client_id, now_ms() + 3_600_000);
-    let wrong_receiver = stack.sign_for(&install_event(), "dingSomeOtherApp0000", now_ms());
-    let corrupted_base64 = signed_raw("@@not*base64@@", &now);
-    // Last ciphertext byte of the second-to-last block: flips the pad byte above 32.
-    let bad_padding = signed_raw(&flip(&good_encrypt, Some(17), 0, 0x80), &now);
-    // First byte of the first block: flips the high byte of the declared length.
-    let bad_length = signed_raw(&flip(&good_encrypt, None, 0, 0x7f), &now);
-    let short_cipher = signed_raw(&STANDARD.encode([7u8; 15]), &now);
-    let not_an_event = signed_raw(
-        &crypto()
-            .encrypt("this is not json", APP.client_id)
-            .expect("enc"),
-        &now,
-    );
-    let bad_timestamp = signed_raw(&good_encrypt, "yesterday");
-
-    let path = |e: &SignedEvent| e.path_and_query(&id);
-    let body = |e: &SignedEvent| e.body.to_string().into_bytes();
-    let cases: Vec<(&str, String, Vec<u8>, u16, &str)> = vec![
-        (
-            "wrong signature",
-            path(&wrong_signature),
-            body(&wrong_signature),
-            403,
-            "bad_signature",
-        ),
+    let not_json = crypto()
+        .encrypt("this is not json", APP.client_id)
+        .expect("enc");
+    let events: Vec<(&'static str, SignedEvent, u16, &'static str)> = vec![
+        ("wrong signature", wrong_signature, 403, "bad_signature"),
         (
             "stale timestamp",
-            path(&stale),
-            body(&stale),
+            stack.sign_for(&install_event(), APP.client_id, now_ms() - 3_600_000),
             403,
             "stale_timestamp",
         ),
         (
             "future timestamp",
-            path(&future),
-            body(&future),
+            stack.sign_for(&install_event(), APP.client_id, now_ms() + 3_600_000),
             403,
             "stale_timestamp",
         ),
         (
             "wrong receiver",
-            path(&wrong_receiver),
-            body(&wrong_receiver),
+            stack.sign_for(&install_event(), "dingSomeOtherApp0000", now_ms()),
             403,
             "wrong_receiver",
         ),
         (
             "corrupted base64",
-            path(&corrupted_base64),
-            body(&corrupted_base64),
+            signed_raw("@@not*base64@@", &now),
             400,
             "bad_base64",
         ),
+        // Last ciphertext byte of the second-to-last block: flips the pad byte above 32.
         (
             "wrong padding",
-            path(&bad_padding),
-            body(&bad_padding),
+            signed_raw(&flip(&good_encrypt, Some(17), 0, 0x80), &now),
             400,
             "bad_padding",
         ),
+        // First byte of the first block: flips the high byte of the declared length.
         (
             "wrong length",
-            path(&bad_length),
-            body(&bad_length),
+            signed_raw(&flip(&good_encrypt, None, 0, 0x7f), &now),
             400,
             "bad_length",
         ),
         (
             "ciphertext not whole blocks",
-            path(&short_cipher),
-            body(&short_cipher),
+            signed_raw(&STANDARD.encode([7u8; 15]), &now),
             400,
             "bad_length",
         ),
         (
             "decrypts to non-JSON",
-            path(&not_an_event),
-            body(&not_an_event),
+            signed_raw(&not_json, &now),
             400,
             "malformed_event",
         ),
         (
             "timestamp not a number",
-            path(&bad_timestamp),
-            body(&bad_timestamp),
+            signed_raw(&good_encrypt, "yesterday"),
             400,
             "bad_timestamp",
         ),
+    ];
+    events
+        .into_iter()
+        .map(|(name, e, status, code)| {
+            let body = e.body.to_string().into_bytes();
+            (name, e.path_and_query(id), body, status, code)
+        })
+        .collect()
+}
+
+/// Callbacks whose body, query parameters, integration or size is wrong.
+fn envelope_cases(id: &str, good: &SignedEvent) -> Vec<Refused> {
+    let path = good.path_and_query(id);
+    let body = good.body.to_string().into_bytes();
+    let (sig, ts, nonce) = (&good.signature, &good.timestamp, &good.nonce);
+    let base = format!("/dingtalk/{id}/events");
+    vec![
         (
             "body not JSON",
-            path(&good),
+            path.clone(),
             b"encrypt=abc".to_vec(),
             400,
             "malformed_body",
         ),
         (
             "body without encrypt",
-            path(&good),
+            path.clone(),
             br#"{"other":1}"#.to_vec(),
             400,
             "malformed_body",
         ),
-        ("empty body", path(&good), Vec::new(), 400, "malformed_body"),
+        (
+            "empty body",
+            path.clone(),
+            Vec::new(),
+            400,
+            "malformed_body",
+        ),
         (
             "missing signature",
-            format!(
-                "/dingtalk/{id}/events?timestamp={}&nonce={}",
-                good.timestamp, good.nonce
-            ),
-            body(&good),
+            format!("{base}?timestamp={ts}&nonce={nonce}"),
+            body.clone(),
             400,
             "missing_parameter",
         ),
         (
             "missing timestamp",
-            format!(
-                "/dingtalk/{id}/events?signature={}&nonce={}",
-                good.signature, good.nonce
-            ),
-            body(&good),
+            format!("{base}?signature={sig}&nonce={nonce}"),
+            body.clone(),
             400,
             "missing_parameter",
         ),
         (
             "missing nonce",
-            format!(
-                "/dingtalk/{id}/events?signature={}&timestamp={}",
-                good.signature, good.timestamp
-            ),
-            body(&good),
+            format!("{base}?signature={sig}&timestamp={ts}"),
+            body.clone(),
             400,
             "missing_parameter",
         ),
         (
             "unknown integration",
             good.path_and_query("0000nosuchintegration"),
-            body(&good),
+            body,
             404,
             "not_found",
         ),
         (
             "oversized body",
-            path(&good),
+            path,
             format!("{{\"encrypt\":\"{}\"}}", "A".repeat(70_000)).into_bytes(),
             413,
             "body_too_large",
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn bad_callbacks_are_refused_and_change_nothing() {
+    let stack = TestStack::start().await;
+    let id = stack.create_integration().await;
+    let baseline = stack.item_count().await;
+    let good = stack.sign(&install_event());
+    let mut cases = crypto_cases(&stack, &id, &good);
+    cases.extend(envelope_cases(&id, &good));
     for (name, path_and_query, bytes, status, code) in cases {
         let (got, body) = stack.post_callback(&path_and_query, bytes).await;
         assert_eq!(got, status, "{name}: {body}");
@@ -247,11 +240,8 @@ async fn bad_callbacks_are_refused_and_change_nothing() {
     assert_eq!(stack.post_event(&id, &good).await.0, 200);
 }
 
-#[tokio::test]
-async fn invalid_create_payloads_are_refused_and_write_nothing() {
-    let stack = TestStack::start().await;
-    let baseline = stack.item_count().await;
-    let valid = stack.create_payload();
+/// Create payloads with one wrong or missing field, and the field the 400 names.
+fn invalid_create_cases(valid: &Value) -> Vec<(&'static str, Value, &'static str)> {
     let with = |field: &str, value: Value| {
         let mut body = valid.clone();
         body[field] = value;
@@ -262,7 +252,7 @@ async fn invalid_create_payloads_are_refused_and_write_nothing() {
         body.as_object_mut().expect("object").remove(field);
         body
     };
-    let cases: Vec<(&str, Value, &str)> = vec![
+    vec![
         (
             "aes_key too short",
             with("aes_key", json!("abc")),
@@ -333,7 +323,15 @@ async fn invalid_create_payloads_are_refused_and_write_nothing() {
         ("missing aes_key", without("aes_key"), "aes_key"),
         ("missing token", without("token"), "token"),
         ("not an object", json!([1, 2]), "body"),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn invalid_create_payloads_are_refused_and_write_nothing() {
+    let stack = TestStack::start().await;
+    let baseline = stack.item_count().await;
+    let valid = stack.create_payload();
+    let cases = invalid_create_cases(&valid);
     for (name, body, field) in cases {
         let (status, answer) = stack.admin("POST", "/api/integrations", Some(body)).await;
         assert_eq!(status, 400, "{name}: {answer}");

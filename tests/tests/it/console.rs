@@ -368,24 +368,34 @@ async fn console(client: &reqwest::Client, base: &str, path: &str, body: Value) 
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
-    let clock = AheadClock::default();
-    let stack = TestStack::start_with_clock(Arc::new(clock.clone())).await;
-    let (app_key, app_secret, aes_key, token) = NEW_APP;
-    let mut payload = stack.create_payload();
-    payload["client_id"] = json!(app_key);
-    payload["client_secret"] = json!(app_secret);
-    payload["aes_key"] = json!(aes_key);
-    payload["token"] = json!(token);
-    let (status, created) = stack
-        .admin("POST", "/api/integrations", Some(payload.clone()))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("id").to_string();
+/// The console's sandbox developer console and the stack over HTTP: the client and
+/// base URL.
+async fn serve_with_dev_console(stack: &TestStack) -> (reqwest::Client, String) {
+    // The stack over HTTP (the event callback) and the sandbox's developer console.
+    let functions = Functions {
+        event_callback: stack.callback.clone(),
+        admin_api: stack.admin.clone(),
+        ingest: stack.ingest.clone(),
+        h5_app: stack.h5.clone(),
+    };
+    let app = axum::Router::new()
+        .nest(
+            "/sandbox",
+            local_stack::sandbox::page::router(stack.sandbox.clone()),
+        )
+        .merge(router(functions));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (reqwest::Client::new(), base)
+}
 
+/// Before anything is done in DingTalk: the steps in order, none green.
+async fn nothing_done_yet(stack: &TestStack, id: &str, created: &Value) {
     // Nothing done yet.
-    let before = setup(&stack, &id).await;
+    let before = setup(stack, id).await;
     let order: Vec<&str> = before["steps"]
         .as_array()
         .expect("steps")
@@ -417,64 +427,55 @@ async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
     assert_eq!(s["card_callback"]["ok"], false);
     assert_eq!(s["members"]["ok"], false);
     assert_eq!(s["permissions"]["ok"], Value::Null);
+}
 
-    // The stack over HTTP (the event callback) and the sandbox's developer console.
-    let functions = Functions {
-        event_callback: stack.callback.clone(),
-        admin_api: stack.admin.clone(),
-        ingest: stack.ingest.clone(),
-        h5_app: stack.h5.clone(),
-    };
-    let app = axum::Router::new()
-        .nest(
-            "/sandbox",
-            local_stack::sandbox::page::router(stack.sandbox.clone()),
-        )
-        .merge(router(functions));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let client = reqwest::Client::new();
-    let event_url = format!("{base}/dingtalk/{id}/events");
-    let form = json!({"app_key": app_key, "app_secret": app_secret, "corp_id": payload["corp_id"],
-        "aes_key": aes_key, "token": token, "event_url": event_url});
-
+/// The event subscription saved in the developer console (a wrong token first);
+/// the credentials' refusal is remembered for 30 s.
+async fn subscribe(
+    stack: &TestStack,
+    id: &str,
+    (client, base): (&reqwest::Client, &str),
+    form: Value,
+    clock: &AheadClock,
+) {
     // A wrong token fails DingTalk's check_url: not subscribed.
     let mut wrong = form.clone();
     wrong["token"] = json!("not-the-token");
-    let (status, refused) = console(&client, &base, "/apps", wrong).await;
+    let (status, refused) = console(client, base, "/apps", wrong).await;
     assert_eq!(
         (status, refused["subscribed"].as_bool()),
         (400, Some(false)),
         "{refused}"
     );
     assert!(refused["reason"].is_string());
-    assert_eq!(steps(&setup(&stack, &id).await)["check_url"]["ok"], false);
+    assert_eq!(steps(&setup(stack, id).await)["check_url"]["ok"], false);
 
     // Saved right: check_url received, the credentials now work.
-    let (status, subscribed) = console(&client, &base, "/apps", form).await;
+    let (status, subscribed) = console(client, base, "/apps", form).await;
     assert_eq!(
         (status, subscribed.clone()),
         (200, json!({"subscribed": true}))
     );
-    let s = steps(&setup(&stack, &id).await);
+    let s = steps(&setup(stack, id).await);
     assert_eq!(s["check_url"]["ok"], true, "{}", s["check_url"]);
     // The same Client ID and Secret were refused moments ago (the app did not exist):
     // that refusal is repeated from memory for 30 s, so a page polling every few
     // seconds does not ask DingTalk each time. Then they are asked again.
     assert_eq!(s["credentials"]["ok"], false, "{}", s["credentials"]);
     clock.advance_ms(shared::dingtalk::REFUSED_CREDENTIALS_MS);
-    let s = steps(&setup(&stack, &id).await);
+    let s = steps(&setup(stack, id).await);
     assert_eq!(s["credentials"]["ok"], true, "{}", s["credentials"]);
     assert_eq!(s["cool_app"]["ok"], false);
+}
 
+/// The cool app installed in a new group, which is renamed.
+async fn install_and_rename(stack: &TestStack, id: &str, (client, base): (&reqwest::Client, &str)) {
+    let app_key = NEW_APP.0;
     // The cool app installed in a new group, which is renamed.
     let cid = "cidConsoleTestGroup0000001==";
     let (status, installed) = console(
-        &client,
-        &base,
+        client,
+        base,
         &format!("/apps/{app_key}/install"),
         json!({"cid": cid, "title": "Console test group"}),
     )
@@ -484,14 +485,14 @@ async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
         (200, json!({"installed": true}))
     );
     let (status, renamed) = console(
-        &client,
-        &base,
+        client,
+        base,
         &format!("/apps/{app_key}/rename"),
         json!({"cid": cid, "title": "支付值班群"}),
     )
     .await;
     assert_eq!(status, 200, "{renamed}");
-    let s = steps(&setup(&stack, &id).await);
+    let s = steps(&setup(stack, id).await);
     assert_eq!(s["cool_app"]["ok"], true, "{}", s["cool_app"]);
     assert!(
         s["events"]["seen"]["im_cool_app_install"].is_string(),
@@ -514,13 +515,21 @@ async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(chats[0]["title"], "支付值班群", "{chats}");
+}
 
+/// A second group installs and removes the cool app: every event has been seen.
+async fn install_and_remove_another(
+    stack: &TestStack,
+    id: &str,
+    (client, base): (&reqwest::Client, &str),
+) {
+    let app_key = NEW_APP.0;
     // A second group: installed and removed again; every event has been seen.
     let other = "cidConsoleTestGroup0000002==";
     assert_eq!(
         console(
-            &client,
-            &base,
+            client,
+            base,
             &format!("/apps/{app_key}/install"),
             json!({"cid": other, "title": "Other"})
         )
@@ -530,8 +539,8 @@ async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
     );
     assert_eq!(
         console(
-            &client,
-            &base,
+            client,
+            base,
             &format!("/apps/{app_key}/uninstall"),
             json!({"cid": other})
         )
@@ -539,9 +548,35 @@ async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
         .0,
         200
     );
-    let s = steps(&setup(&stack, &id).await);
+    let s = steps(&setup(stack, id).await);
     assert_eq!(s["events"]["ok"], true, "{}", s["events"]);
     assert_eq!(s["cool_app"]["count"], 1);
+}
+
+#[tokio::test]
+async fn the_setup_checklist_turns_green_as_a_new_app_is_set_up() {
+    let clock = AheadClock::default();
+    let stack = TestStack::start_with_clock(Arc::new(clock.clone())).await;
+    let (app_key, app_secret, aes_key, token) = NEW_APP;
+    let mut payload = stack.create_payload();
+    payload["client_id"] = json!(app_key);
+    payload["client_secret"] = json!(app_secret);
+    payload["aes_key"] = json!(aes_key);
+    payload["token"] = json!(token);
+    let (status, created) = stack
+        .admin("POST", "/api/integrations", Some(payload.clone()))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    nothing_done_yet(&stack, &id, &created).await;
+
+    let (client, base) = serve_with_dev_console(&stack).await;
+    let event_url = format!("{base}/dingtalk/{id}/events");
+    let form = json!({"app_key": app_key, "app_secret": app_secret, "corp_id": payload["corp_id"],
+        "aes_key": aes_key, "token": token, "event_url": event_url});
+    subscribe(&stack, &id, (&client, &base), form, &clock).await;
+    install_and_rename(&stack, &id, (&client, &base)).await;
+    install_and_remove_another(&stack, &id, (&client, &base)).await;
 
     // Verify registers the card callback.
     let (status, verified) = stack

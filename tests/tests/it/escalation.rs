@@ -378,7 +378,7 @@ async fn duplicate_and_late_timers_do_nothing_and_the_sweep_recovers_a_lost_one(
 }
 
 #[tokio::test]
-async fn policies_and_routes_are_validated_and_incidents_keep_their_version() {
+async fn policies_and_routes_are_validated() {
     let esc = Escalation::start(false).await;
     let base = format!("/api/integrations/{}", esc.id);
     let bad = [
@@ -449,7 +449,12 @@ async fn policies_and_routes_are_validated_and_incidents_keep_their_version() {
         (400, json!("routes[0]")),
         "{answer}"
     );
+}
 
+#[tokio::test]
+async fn incidents_keep_the_policy_version_they_started_with() {
+    let esc = Escalation::start(false).await;
+    let base = format!("/api/integrations/{}", esc.id);
     let policy = esc.two_layers().await;
     let pid = policy["id"].as_str().expect("id");
     assert_eq!(policy["version"], 1);

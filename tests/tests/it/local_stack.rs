@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::QueueAttributeName;
 use integration_tests::{APP, start_sandbox};
-use local_stack::gateway::ROUTES;
+use local_stack::gateway::{Function, ROUTES};
 use local_stack::sandbox::events::{check_url, cool_app_event};
 use local_stack::sandbox::{Limits, SandboxApp, SandboxGroup};
 use local_stack::sqs_source::{BatchHandler, SqsEventSource};
@@ -63,18 +63,32 @@ fn routes_are_exactly_those_of_the_template() {
     let template =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
             .expect("template");
+    // (method, path, the function resource whose event it is)
     let mut in_template = BTreeSet::new();
-    let mut path = None;
-    for line in template.lines().map(str::trim) {
+    let (mut resource, mut path) = (String::new(), None);
+    for raw in template.lines() {
+        // A resource of `Resources:` is a two-space-indented `Name:` line.
+        if raw.starts_with("  ") && !raw.starts_with("   ") && raw.trim_end().ends_with(':') {
+            resource = raw.trim().trim_end_matches(':').to_string();
+        }
+        let line = raw.trim();
         if let Some(p) = line.strip_prefix("Path: ") {
             path = Some(p.to_string());
         } else if let (Some(m), Some(p)) = (line.strip_prefix("Method: "), path.take()) {
-            in_template.insert((m.to_uppercase(), p));
+            in_template.insert((m.to_uppercase(), p, resource.clone()));
         }
     }
-    let served: BTreeSet<(String, String)> = ROUTES
+    let served: BTreeSet<(String, String, String)> = ROUTES
         .iter()
-        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .map(|(m, p, function)| {
+            let resource = match function {
+                Function::EventCallback => "EventCallbackFunction",
+                Function::AdminApi => "AdminApiFunction",
+                Function::Ingest => "IngestFunction",
+                Function::H5App => "H5AppFunction",
+            };
+            (m.to_string(), p.to_string(), resource.to_string())
+        })
         .collect();
     assert_eq!(served, in_template);
 }
@@ -198,6 +212,54 @@ async fn installing_the_cool_app_in_the_sandbox_page_lists_the_group() {
     assert!(page.contains("im_cool_app_install"));
 }
 
+/// The integration `id` is in `table`, and a signed install event to the stack gets
+/// DingTalk's encrypted `success`.
+async fn install_event_answered(stack: &RunningStack, table: &str, id: &str) {
+    let dynamodb = integration_tests::dynamodb_client().await;
+    let stored = shared::store::Store::new(dynamodb, table.to_string())
+        .get_integration(id)
+        .await
+        .expect("get");
+    assert!(stored.is_some(), "integration stored in TABLE_NAME");
+    let event = cool_app_event(
+        true,
+        APP.corp_id,
+        "cidExternal==",
+        "COOLAPP-X",
+        APP.client_id,
+        "u",
+        local_now(),
+    );
+    let signed = local_stack::sandbox::events::sign_event(
+        APP.token,
+        APP.aes_key,
+        APP.client_id,
+        &event,
+        local_now(),
+    )
+    .expect("sign");
+    let reply: Value = reqwest::Client::new()
+        .post(url(stack, &signed.path_and_query(id)))
+        .json(&signed.body)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let crypto = CallbackCrypto::new(APP.token, APP.aes_key).expect("crypto");
+    assert_eq!(
+        crypto
+            .decrypt(
+                reply["encrypt"].as_str().expect("encrypt"),
+                &[APP.client_id]
+            )
+            .expect("decrypt")
+            .message,
+        "success"
+    );
+}
+
 #[tokio::test]
 async fn explicit_settings_are_used_as_given() {
     let (external, external_url) = start_sandbox().await;
@@ -267,49 +329,7 @@ async fn explicit_settings_are_used_as_given() {
     );
 
     // The table is the one named, and the group lookup goes to the DingTalk named.
-    let dynamodb = integration_tests::dynamodb_client().await;
-    let stored = shared::store::Store::new(dynamodb, table.clone())
-        .get_integration(&id)
-        .await
-        .expect("get");
-    assert!(stored.is_some(), "integration stored in TABLE_NAME");
-    let event = cool_app_event(
-        true,
-        APP.corp_id,
-        "cidExternal==",
-        "COOLAPP-X",
-        APP.client_id,
-        "u",
-        local_now(),
-    );
-    let signed = local_stack::sandbox::events::sign_event(
-        APP.token,
-        APP.aes_key,
-        APP.client_id,
-        &event,
-        local_now(),
-    )
-    .expect("sign");
-    let reply: Value = reqwest::Client::new()
-        .post(url(&stack, &signed.path_and_query(&id)))
-        .json(&signed.body)
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json");
-    let crypto = CallbackCrypto::new(APP.token, APP.aes_key).expect("crypto");
-    assert_eq!(
-        crypto
-            .decrypt(
-                reply["encrypt"].as_str().expect("encrypt"),
-                &[APP.client_id]
-            )
-            .expect("decrypt")
-            .message,
-        "success"
-    );
+    install_event_answered(&stack, &table, &id).await;
     assert_eq!(external.call_count("/v1.0/im/sceneGroups/query"), 1);
     let (_, chats) = admin(
         &stack,

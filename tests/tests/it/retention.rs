@@ -101,6 +101,79 @@ async fn retention_days_defaults_to_180_and_is_validated_at_create_and_patch() {
     assert_eq!(view["retention_days"], 3650, "nothing written by a refusal");
 }
 
+/// The TTL: the resolved incident at its last update + 7 days, its records at
+/// their own time + 7 days; the open incident carries none.
+async fn incident_items_expire(
+    stack: &TestStack,
+    (resolved_id, open_id): (&str, &str),
+    start: i64,
+    resolved_secs: i64,
+) {
+    let items = expiries(stack, resolved_id).await;
+    for prefix in ["INCIDENT", "REC#", "DELIVERY#"] {
+        assert!(
+            items.iter().any(|(sk, _)| sk.starts_with(prefix)),
+            "{prefix}: {items:?}"
+        );
+    }
+    for (sk, expires_at) in items {
+        let expires_at = expires_at.unwrap_or_else(|| panic!("{sk} has no expires_at"));
+        if sk == "INCIDENT" {
+            assert_eq!(expires_at, resolved_secs + 7 * 86_400, "{sk}");
+        } else {
+            let week_from_start = (start - 60_000) / 1000 + 7 * 86_400;
+            assert!(
+                (week_from_start..=resolved_secs + 7 * 86_400 + 60).contains(&expires_at),
+                "{sk}: {expires_at}"
+            );
+        }
+    }
+    let open_items = expiries(stack, open_id).await;
+    assert!(
+        open_items.contains(&("INCIDENT".to_string(), None)),
+        "{open_items:?}"
+    );
+    // The alert keys' pointers: the resolved one expires with its incident, the open
+    // one never.
+}
+
+/// The `expires_at` of alert key `key`'s pointer, if any.
+async fn pointer_expiry(stack: &TestStack, id: &str, key: &str) -> Option<i64> {
+    let item = stack
+        .dynamodb
+        .get_item()
+        .table_name(stack.services.store.table())
+        .key("pk", AttributeValue::S(format!("INT#{id}")))
+        .key("sk", AttributeValue::S(format!("ALERTKEY#{key}")))
+        .send()
+        .await
+        .expect("get pointer");
+    item.item()
+        .expect("pointer")
+        .get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+}
+
+/// Nobody acts on a gone incident or writes to it any more (a note would be a record
+/// of a gone incident): the actions answer "not found", as the reads do.
+async fn nobody_acts_on_a_gone_incident(stack: &TestStack, id: &str, gone: &str, now: &str) {
+    let actions = stack.services.incident_actions();
+    let member = shared::domain::member::Member {
+        email: "alice@example.com".into(),
+        name: "Alice".into(),
+        licensed: true,
+        created_at: now.into(),
+        updated_at: now.into(),
+    };
+    let noted = actions.add_note(id, gone, &member, "too late").await;
+    assert!(matches!(noted, Err(ActionError::NotFound)), "{noted:?}");
+    let acted = actions
+        .apply(id, gone, &member, Action::Resolve, None)
+        .await;
+    assert!(matches!(acted, Err(ActionError::NotFound)), "{acted:?}");
+}
+
 #[tokio::test]
 async fn a_resolved_incident_expires_with_its_records_and_an_open_one_never() {
     let start = integration_tests::now_ms() / 1000 * 1000;
@@ -149,59 +222,13 @@ async fn a_resolved_incident_expires_with_its_records_and_an_open_one_never() {
     let open_id = open["id"].as_str().expect("id").to_string();
     assert_eq!(resolved["status"], "resolved");
 
-    // The TTL: the resolved incident at its last update + 7 days, its records at
-    // their own time + 7 days; the open incident carries none.
     let resolved_secs = (start + DAY_MS) / 1000;
-    let items = expiries(&stack, &resolved_id).await;
-    for prefix in ["INCIDENT", "REC#", "DELIVERY#"] {
-        assert!(
-            items.iter().any(|(sk, _)| sk.starts_with(prefix)),
-            "{prefix}: {items:?}"
-        );
-    }
-    for (sk, expires_at) in items {
-        let expires_at = expires_at.unwrap_or_else(|| panic!("{sk} has no expires_at"));
-        if sk == "INCIDENT" {
-            assert_eq!(expires_at, resolved_secs + 7 * 86_400, "{sk}");
-        } else {
-            let week_from_start = (start - 60_000) / 1000 + 7 * 86_400;
-            assert!(
-                (week_from_start..=resolved_secs + 7 * 86_400 + 60).contains(&expires_at),
-                "{sk}: {expires_at}"
-            );
-        }
-    }
-    let open_items = expiries(&stack, &open_id).await;
-    assert!(
-        open_items.contains(&("INCIDENT".to_string(), None)),
-        "{open_items:?}"
-    );
-    // The alert keys' pointers: the resolved one expires with its incident, the open
-    // one never.
-    let pointer_expiry = |key: &'static str| {
-        let stack = &stack;
-        let id = id.clone();
-        async move {
-            let item = stack
-                .dynamodb
-                .get_item()
-                .table_name(stack.services.store.table())
-                .key("pk", AttributeValue::S(format!("INT#{id}")))
-                .key("sk", AttributeValue::S(format!("ALERTKEY#{key}")))
-                .send()
-                .await
-                .expect("get pointer");
-            let item = item.item().expect("pointer").clone();
-            item.get("expires_at")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-        }
-    };
+    incident_items_expire(&stack, (&resolved_id, &open_id), start, resolved_secs).await;
     assert_eq!(
-        pointer_expiry("db-down").await,
+        pointer_expiry(&stack, &id, "db-down").await,
         Some(resolved_secs + 7 * 86_400)
     );
-    assert_eq!(pointer_expiry("disk-full").await, None);
+    assert_eq!(pointer_expiry(&stack, &id, "disk-full").await, None);
 
     let list_path = format!("{path}/incidents");
     let (_, list) = stack.admin("GET", &list_path, None).await;
@@ -230,24 +257,7 @@ async fn a_resolved_incident_expires_with_its_records_and_an_open_one_never() {
         "the item is still there until DynamoDB deletes it"
     );
 
-    // Nobody acts on it or writes to it any more (a note would be a record of a
-    // gone incident): the actions answer "not found", as the reads do.
-    let actions = stack.services.incident_actions();
-    let member = shared::domain::member::Member {
-        email: "alice@example.com".into(),
-        name: "Alice".into(),
-        licensed: true,
-        created_at: at(start),
-        updated_at: at(start),
-    };
-    let noted = actions
-        .add_note(&id, &resolved_id, &member, "too late")
-        .await;
-    assert!(matches!(noted, Err(ActionError::NotFound)), "{noted:?}");
-    let acted = actions
-        .apply(&id, &resolved_id, &member, Action::Resolve, None)
-        .await;
-    assert!(matches!(acted, Err(ActionError::NotFound)), "{acted:?}");
+    nobody_acts_on_a_gone_incident(&stack, &id, &resolved_id, &at(start)).await;
 }
 
 #[tokio::test]

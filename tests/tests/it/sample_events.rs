@@ -279,6 +279,61 @@ fn samples(create_payload: Value) -> Vec<(&'static str, Value, u16)> {
     ]
 }
 
+/// Sends one sample (as read from `events/`) to its handler and checks the answer.
+async fn replay_sample(stack: &TestStack, file: &str, on_disk: &str, expected: u16) {
+    if file == "notifier-escalation-sweep.json" {
+        // EventBridge's once-a-minute input (template.yaml): nothing is due here.
+        let report = stack
+            .notifier
+            .sweep(tokio::time::Instant::now() + std::time::Duration::from_secs(30))
+            .await
+            .expect("sweep");
+        assert_eq!(report.failed, 0, "{file}");
+        return;
+    }
+    if file.starts_with("notifier") {
+        let batch: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_str(on_disk).expect("SQS event");
+        let answer = stack
+            .notifier
+            .handle_batch(
+                batch,
+                tokio::time::Instant::now() + std::time::Duration::from_secs(30),
+            )
+            .await;
+        assert!(answer.batch_item_failures.is_empty(), "{file}");
+        assert_eq!(
+            stack.sandbox.messages().len(),
+            1,
+            "{file} delivered to the group"
+        );
+        return;
+    }
+    let request = lambda_http::request::from_str(on_disk).expect("API Gateway v2 event");
+    let response = if file.starts_with("admin") {
+        stack.admin.handle(request).await
+    } else if file.starts_with("ingest") {
+        stack.ingest.handle(request).await
+    } else {
+        stack.callback.handle(request).await
+    };
+    let (status, body) = read(response);
+    assert_eq!(status, expected, "{file}: {body}");
+    if file == "admin-create-integration.json" {
+        // Without PUBLIC_BASE_URL the URLs would come from the request's domain;
+        // the test stack sets it, so they use the configured base.
+        assert!(
+            body["urls"]["event_subscription"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/events"))
+        );
+    }
+    if file == "admin-list-chats.json" {
+        assert_eq!(body[0]["title"], "支付-生产告警", "{body}");
+        assert_eq!(body[0]["status"], "installed");
+    }
+}
+
 #[tokio::test]
 async fn sample_events_are_current_and_work() {
     let clock = FixedClock::at_ms(SIGNED_AT_MS + 2_000);
@@ -322,57 +377,7 @@ async fn sample_events_are_current_and_work() {
             "{file} is out of date: run UPDATE_EVENTS=1 make test"
         );
 
-        if file == "notifier-escalation-sweep.json" {
-            // EventBridge's once-a-minute input (template.yaml): nothing is due here.
-            let report = stack
-                .notifier
-                .sweep(tokio::time::Instant::now() + std::time::Duration::from_secs(30))
-                .await
-                .expect("sweep");
-            assert_eq!(report.failed, 0, "{file}");
-            continue;
-        }
-        if file.starts_with("notifier") {
-            let batch: aws_lambda_events::event::sqs::SqsEvent =
-                serde_json::from_str(&on_disk).expect("SQS event");
-            let answer = stack
-                .notifier
-                .handle_batch(
-                    batch,
-                    tokio::time::Instant::now() + std::time::Duration::from_secs(30),
-                )
-                .await;
-            assert!(answer.batch_item_failures.is_empty(), "{file}");
-            assert_eq!(
-                stack.sandbox.messages().len(),
-                1,
-                "{file} delivered to the group"
-            );
-            continue;
-        }
-        let request = lambda_http::request::from_str(&on_disk).expect("API Gateway v2 event");
-        let response = if file.starts_with("admin") {
-            stack.admin.handle(request).await
-        } else if file.starts_with("ingest") {
-            stack.ingest.handle(request).await
-        } else {
-            stack.callback.handle(request).await
-        };
-        let (status, body) = read(response);
-        assert_eq!(status, expected, "{file}: {body}");
-        if file == "admin-create-integration.json" {
-            // Without PUBLIC_BASE_URL the URLs would come from the request's domain;
-            // the test stack sets it, so they use the configured base.
-            assert!(
-                body["urls"]["event_subscription"]
-                    .as_str()
-                    .is_some_and(|u| u.ends_with("/events"))
-            );
-        }
-        if file == "admin-list-chats.json" {
-            assert_eq!(body[0]["title"], "支付-生产告警", "{body}");
-            assert_eq!(body[0]["status"], "installed");
-        }
+        replay_sample(&stack, file, &on_disk, expected).await;
     }
     let chat = stack
         .services

@@ -89,6 +89,56 @@ fn basic_auth(am: &RealAlertmanager) -> Value {
     json!({"url": am.url, "auth": {"basic": {"username": USER, "password": PASSWORD}}})
 }
 
+/// The one silence Alertmanager holds (active, the group's matchers, by Alice, for
+/// four hours from `before`, naming the incident) mutes the alert; its id.
+async fn the_silence_in_alertmanager(am: &RealAlertmanager, incident: &str, before: i64) -> String {
+    let silences = am.silences().await;
+    assert_eq!(silences.len(), 1, "{silences:?}");
+    let silence = &silences[0];
+    assert_eq!(silence["status"]["state"], "active");
+    let matchers: Vec<String> = silence["matchers"]
+        .as_array()
+        .expect("matchers")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}={}",
+                m["name"].as_str().unwrap_or(""),
+                m["value"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        matchers,
+        ["alertname=DiskFull", "instance=db-1", "severity=critical"]
+    );
+    assert!(
+        silence["createdBy"]
+            .as_str()
+            .is_some_and(|c| c.contains("alice@example.com"))
+    );
+    assert!(
+        silence["comment"]
+            .as_str()
+            .is_some_and(|c| c.contains(&format!("incident={incident}"))),
+        "the comment links the incident: {silence}"
+    );
+    let ends = chrono::DateTime::parse_from_rfc3339(silence["endsAt"].as_str().expect("endsAt"))
+        .expect("time")
+        .timestamp_millis();
+    assert!((ends - before - 4 * 3_600_000).abs() < 60_000, "four hours");
+    let silence_id = silence["id"].as_str().expect("id").to_string();
+    // Alertmanager now mutes the group's alert with it.
+    let (_, alerts) = am.get("/alerts").await;
+    assert_eq!(
+        alerts[0]["status"]["silencedBy"],
+        json!([silence_id]),
+        "{alerts}"
+    );
+
+    silence_id
+}
+
 #[tokio::test]
 async fn silence_and_unsilence_from_the_card_against_a_real_alertmanager() {
     let am = RealAlertmanager::start().await;
@@ -138,50 +188,7 @@ async fn silence_and_unsilence_from_the_card_against_a_real_alertmanager() {
         "{answer}"
     );
 
-    let silences = am.silences().await;
-    assert_eq!(silences.len(), 1, "{silences:?}");
-    let silence = &silences[0];
-    assert_eq!(silence["status"]["state"], "active");
-    let matchers: Vec<String> = silence["matchers"]
-        .as_array()
-        .expect("matchers")
-        .iter()
-        .map(|m| {
-            format!(
-                "{}={}",
-                m["name"].as_str().unwrap_or(""),
-                m["value"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
-    assert_eq!(
-        matchers,
-        ["alertname=DiskFull", "instance=db-1", "severity=critical"]
-    );
-    assert!(
-        silence["createdBy"]
-            .as_str()
-            .is_some_and(|c| c.contains("alice@example.com"))
-    );
-    assert!(
-        silence["comment"]
-            .as_str()
-            .is_some_and(|c| c.contains(&format!("incident={incident}"))),
-        "the comment links the incident: {silence}"
-    );
-    let ends = chrono::DateTime::parse_from_rfc3339(silence["endsAt"].as_str().expect("endsAt"))
-        .expect("time")
-        .timestamp_millis();
-    assert!((ends - before - 4 * 3_600_000).abs() < 60_000, "four hours");
-    let silence_id = silence["id"].as_str().expect("id").to_string();
-    // Alertmanager now mutes the group's alert with it.
-    let (_, alerts) = am.get("/alerts").await;
-    assert_eq!(
-        alerts[0]["status"]["silencedBy"],
-        json!([silence_id]),
-        "{alerts}"
-    );
-
+    let silence_id = the_silence_in_alertmanager(&am, &incident, before).await;
     let detail = t.detail(&incident).await;
     assert_eq!(detail["silence"]["id"], silence_id);
     let record = record_of(&detail, "silenced");
