@@ -45,6 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         if let Some(token) = &demo.ingest_token {
             println!("    ingest token        {token}");
+            println!(
+                "    robot-compatible    curl -X POST '{local}/api/integrations/{}/robot/send?access_token={token}' -H 'content-type: application/json' -d '{{\"msgtype\":\"text\",\"text\":{{\"content\":\"【告警】磁盘满 db-1 严重 @13800000002\"}}}}'   (@13800000002 is Bob: he is found by mobile and paged)",
+                demo.id
+            );
         }
         println!(
             "    escalation          critical alerts follow \"demo-escalation\": Alice, then after 30 s Bob and whoever is on call in \"demo-oncall\", with a phone DING"

@@ -367,18 +367,18 @@ fn demo_sandbox(limits: Limits) -> Sandbox {
             disbanded: false,
         });
     }
-    for (id, name, email) in [
-        ("alice0001", "Alice 王", "alice@example.com"),
-        ("bob0002", "Bob 李", "bob@example.com"),
-        ("carol0003", "Carol 张", "carol@example.com"),
-        ("dave0004", "Dave 赵", ""),
+    for (id, name, email, mobile) in [
+        ("alice0001", "Alice 王", "alice@example.com", "13800000001"),
+        ("bob0002", "Bob 李", "bob@example.com", "13800000002"),
+        ("carol0003", "Carol 张", "carol@example.com", "13800000003"),
+        ("dave0004", "Dave 赵", "", "13800000004"),
     ] {
         sandbox.add_user(SandboxUser {
             user_id: id.into(),
             union_id: format!("union-{id}"),
             name: name.into(),
             email: (!email.is_empty()).then(|| email.to_string()),
-            mobile: None,
+            mobile: Some(mobile.into()),
         });
     }
     sandbox

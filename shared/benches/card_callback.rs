@@ -39,6 +39,7 @@ fn event(labels: usize, links: usize, description: usize) -> AlertEvent {
         },
         targets: Targets::default(),
         truncated: Vec::new(),
+        mention_mobiles: Vec::new(),
     }
 }
 

@@ -32,6 +32,7 @@ pub(super) fn router(sandbox: Sandbox) -> Router {
         .route("/v1.0/card/callbacks/register", post(register_callback))
         .route("/topapi/v2/user/getuserinfo", post(user_by_auth_code))
         .route("/topapi/v2/user/get", post(user_detail))
+        .route("/topapi/v2/user/getbymobile", post(user_by_mobile))
         .merge(super::ding::routes())
         .with_state(sandbox)
 }
@@ -537,5 +538,44 @@ async fn user_detail(
         "userid": user.user_id, "unionid": user.union_id, "name": user.name,
         "email": user.email.clone().unwrap_or_default(), "org_email": user.email.unwrap_or_default(),
         "mobile": user.mobile.unwrap_or_default(), "active": true}}))
+    .into_response()
+}
+
+/// `/topapi/v2/user/getbymobile`: the active member with a mobile (an injected fault
+/// answers first, as DingTalk would: HTTP 200 with its `errcode`).
+async fn user_by_mobile(
+    State(sandbox): State<Sandbox>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let path = "/topapi/v2/user/getbymobile";
+    let app = match oapi_app(&sandbox, path, &query) {
+        Ok(app) => app,
+        Err(response) => return *response,
+    };
+    if let Some(fault) = sandbox.take_fault(path) {
+        let code = fault.body.get("errcode").map(Value::to_string);
+        sandbox.record(path, Some(app.app_key), fault.status, code.as_deref());
+        let status =
+            axum::http::StatusCode::from_u16(fault.status).unwrap_or(axum::http::StatusCode::OK);
+        return (status, Json(fault.body)).into_response();
+    }
+    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
+    let Some(mobile) = str_field(&body, "mobile") else {
+        sandbox.record(path, Some(app.app_key), 200, Some("40035"));
+        return Json(json!({"errcode": 40035, "errmsg": "缺少参数 mobile"})).into_response();
+    };
+    let user = sandbox
+        .users()
+        .into_iter()
+        .find(|u| u.mobile.as_deref() == Some(mobile));
+    let Some(user) = user else {
+        sandbox.record(path, Some(app.app_key), 200, Some("60121"));
+        return Json(json!({"errcode": 60121, "errmsg": "找不到该用户"})).into_response();
+    };
+    sandbox.record(path, Some(app.app_key), 200, None);
+    Json(json!({"errcode": 0, "errmsg": "ok", "result": {
+        "userid": user.user_id, "exclusive_account_userid_list": []},
+        "request_id": "sandbox"}))
     .into_response()
 }

@@ -28,10 +28,11 @@ impl People<'_> {
     pub(super) fn render(&self, out: &mut String, user: &SandboxUser) {
         let _ = write!(
             out,
-            "<section data-user=\"{}\"><h2>👤 {} <small class=cid>{}</small></h2>",
+            "<section data-user=\"{}\"><h2>👤 {} <small class=cid>{} {}</small></h2>",
             escape(&user.user_id),
             escape(&user.name),
-            escape(&user.user_id)
+            escape(&user.user_id),
+            escape(user.mobile.as_deref().map_or("", |m| m))
         );
         if let Some(app_path) = &self.app_path {
             let _ = write!(

@@ -202,6 +202,35 @@ impl DingTalkClient {
         serde_json::from_value(value.get("result").cloned().unwrap_or(Value::Null))
             .map_err(|e| DingTalkError::Malformed(e.to_string()))
     }
+
+    /// The userId of the organisation's active member with this mobile
+    /// (`/topapi/v2/user/getbymobile`, permission `qyapi_get_member_by_mobile`);
+    /// None when nobody active has it (`60121`: unknown, or has left).
+    pub async fn user_id_by_mobile(
+        &self,
+        app: AppCredentials<'_>,
+        mobile: &str,
+    ) -> Result<Option<String>, DingTalkError> {
+        let answer = self
+            .call_oapi(
+                app,
+                "/topapi/v2/user/getbymobile",
+                &json!({"mobile": mobile}),
+            )
+            .await;
+        let value = match answer {
+            Err(DingTalkError::PermissionDenied { code, .. }) if code == "60121" => {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        value
+            .pointer("/result/userid")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .map(|id| Some(id.to_string()))
+            .ok_or_else(|| DingTalkError::Malformed("getbymobile answered no userid".into()))
+    }
 }
 
 impl DingTalkClient {

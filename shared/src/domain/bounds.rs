@@ -182,6 +182,7 @@ pub fn bound(event: &mut AlertEvent) -> Vec<String> {
         ("chats", &mut targets.chats),
         ("members", &mut targets.members),
         ("dingtalk_user_ids", &mut targets.dingtalk_user_ids),
+        ("mention_mobiles", &mut event.mention_mobiles),
     ] {
         let given = list.len();
         list.retain(|t| t.len() <= TARGET_BYTES);

@@ -21,6 +21,7 @@ fn event() -> AlertEvent {
         },
         targets: Targets::default(),
         truncated: Vec::new(),
+        mention_mobiles: Vec::new(),
     }
 }
 

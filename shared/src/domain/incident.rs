@@ -107,6 +107,20 @@ pub struct AlertEvent {
     /// producer writing to the queue leaves it out, and the notifier bounds again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
+    /// Mobiles the alert @mentions (robot-compatible ingest's `atMobiles`): the
+    /// notifier looks each up in DingTalk and adds the person to the targets. Never
+    /// stored with the incident.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mention_mobiles: Vec<String>,
+}
+
+/// Whether a mention looks like a mobile DingTalk can look up: digits, with an
+/// optional leading `+` and `-` separators (`+86-13800000000`), 6 to 20 characters.
+pub fn is_mobile(text: &str) -> bool {
+    let body = text.strip_prefix('+').unwrap_or(text);
+    (6..=20).contains(&text.len())
+        && body.bytes().filter(u8::is_ascii_digit).count() >= 6
+        && body.bytes().all(|b| b.is_ascii_digit() || b == b'-')
 }
 
 /// Longest alert key (a longer one is refused: keys are identities, not text).
@@ -143,6 +157,14 @@ impl AlertEvent {
             return Err(ValidationError::new(
                 "alert.occurred_at",
                 "must be an RFC 3339 time",
+            ));
+        }
+        if let Some(bad) = self.mention_mobiles.iter().find(|m| !is_mobile(m)) {
+            return Err(ValidationError::new(
+                "mention_mobiles",
+                format!(
+                    "{bad:?} is not a mobile number (digits, an optional leading + and - separators)"
+                ),
             ));
         }
         if let Some(bad) = alert
@@ -348,6 +370,42 @@ mod tests {
         let mut v2 = event.clone();
         v2.version = 2;
         assert_eq!(v2.validate().expect_err("v2").field, "version");
+        let mut mentions = event.clone();
+        mentions.mention_mobiles = vec!["+86-13800000001".into()];
+        assert!(mentions.validate().is_ok());
+        assert!(
+            !serde_json::to_string(&event)
+                .expect("json")
+                .contains("mention_mobiles")
+        );
+        mentions.mention_mobiles.push("alice".into());
+        assert_eq!(
+            mentions.validate().expect_err("not a mobile").field,
+            "mention_mobiles"
+        );
+    }
+
+    #[test]
+    fn mobiles_are_digits_with_a_plus_and_dashes() {
+        for text in [
+            "13800000001",
+            "+8613800000001",
+            "1380-0000-001",
+            "+86-138-0000-0001",
+        ] {
+            assert!(is_mobile(text), "{text}");
+        }
+        let long = "1".repeat(21);
+        for text in [
+            "12345",
+            "+-------",
+            "138 0000 0001",
+            "１３８００００００01",
+            "+86+138000000",
+            &long,
+        ] {
+            assert!(!is_mobile(text), "{text}");
+        }
     }
 
     #[test]

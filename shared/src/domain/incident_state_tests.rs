@@ -21,6 +21,7 @@ fn event(status: AlertStatus, title: &str) -> AlertEvent {
         },
         targets: Targets::default(),
         truncated: Vec::new(),
+        mention_mobiles: Vec::new(),
     }
 }
 

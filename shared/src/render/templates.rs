@@ -196,6 +196,7 @@ fn sample_incident() -> Incident {
         },
         targets: Default::default(),
         truncated: Vec::new(),
+        mention_mobiles: Vec::new(),
     };
     crate::domain::incident_state::new_incident(
         "sample".into(),

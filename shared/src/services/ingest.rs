@@ -242,6 +242,7 @@ fn from_alertmanager(
         },
         targets,
         truncated: Vec::new(),
+        mention_mobiles: Vec::new(),
     })
 }
 

@@ -394,6 +394,7 @@ impl PagerDutyIngest {
             },
             targets: event.targets,
             truncated: Vec::new(),
+            mention_mobiles: Vec::new(),
         }];
         queued[0]
             .validate()

@@ -17,8 +17,10 @@
 //! - key: the `key` query parameter, else a hash of the title without its leading
 //!   status/severity markers, so `【告警】X` and `【恢复】X` name the same incident;
 //! - targets: `at.atUserIds` bound to members are added (as members, so they are
-//!   @mentioned and assigned) to where the alert would go anyway; mobiles cannot be
-//!   matched (members have none) and are kept, masked, in the label `at_mobiles`.
+//!   @mentioned and assigned) to where the alert would go anyway; mobiles
+//!   (`at.atMobiles`, `@138…` in the text) go to the notifier as `mention_mobiles`,
+//!   which looks them up in DingTalk and adds the same way; the label `at_mobiles`
+//!   keeps them masked.
 
 use std::sync::Arc;
 
@@ -31,7 +33,7 @@ use subtle::ConstantTimeEq;
 use tracing::{error, info};
 
 use crate::clock::{Clock, rfc3339};
-use crate::domain::incident::{Alert, AlertEvent, AlertStatus, Link, Severity};
+use crate::domain::incident::{Alert, AlertEvent, AlertStatus, Link, Severity, is_mobile};
 use crate::domain::integration::{Integration, Targets};
 use crate::infra::queue::JobQueue;
 use crate::services::ingest::{bound_and_queue, token_matches};
@@ -449,7 +451,7 @@ pub fn key_of_title(title: &str) -> String {
 }
 
 /// `138****0001`: a mobile with the middle hidden.
-fn masked(mobile: &str) -> String {
+pub(crate) fn masked(mobile: &str) -> String {
     let chars: Vec<char> = mobile.chars().collect();
     if chars.len() < 8 {
         return "*".repeat(chars.len());
@@ -515,6 +517,16 @@ pub fn to_event(
         },
         targets: Targets::default(),
         truncated: Vec::new(),
+        // Only a firing alert pages; the notifier looks the mobiles up.
+        mention_mobiles: match status {
+            AlertStatus::Firing => message
+                .at_mobiles
+                .iter()
+                .filter(|m| is_mobile(m))
+                .cloned()
+                .collect(),
+            AlertStatus::Resolved => Vec::new(),
+        },
     };
     event
         .validate()

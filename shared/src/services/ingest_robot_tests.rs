@@ -124,20 +124,22 @@ fn markers_decide_status_and_key() {
     assert!(key_of_title("【恢复】").starts_with("robot-"));
 }
 
+/// Query parameters (an empty one left out).
+fn params(severity: &str, key: &str, status: &str) -> RobotParams {
+    let some = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    RobotParams {
+        severity: some(severity),
+        key: some(key),
+        status: some(status),
+        ..RobotParams::default()
+    }
+}
+
 #[test]
 fn events_take_overrides_and_mask_mobiles() {
     let message = parse_message(&json!({"msgtype": "markdown",
         "markdown": {"title": "【恢复】CPU", "text": "ok"}, "at": {"atMobiles": ["13800000001"]}}))
     .expect("message");
-    let params = |severity: &str, key: &str, status: &str| {
-        let some = |v: &str| (!v.is_empty()).then(|| v.to_string());
-        RobotParams {
-            severity: some(severity),
-            key: some(key),
-            status: some(status),
-            ..RobotParams::default()
-        }
-    };
     let event = to_event(&message, "int1", &params("", "", ""), 0).expect("event");
     assert_eq!(event.alert.status, AlertStatus::Resolved);
     assert_eq!(event.alert.labels["at_mobiles"], "138****0001");
@@ -158,4 +160,22 @@ fn events_take_overrides_and_mask_mobiles() {
         assert_eq!(refused, Err(300_001));
     }
     assert_eq!(masked("123"), "***");
+}
+
+#[test]
+fn firing_mentions_hand_their_mobiles_to_the_notifier() {
+    let body = json!({"msgtype": "text", "text": {"content": "磁盘告警 @13800000001"},
+                      "at": {"atMobiles": ["+86-13900000002", "abc", "12", "13800000001"]}});
+    let message = parse_message(&body).expect("text");
+    let event = to_event(&message, "int1", &params("", "", ""), 0).expect("event");
+    assert_eq!(event.mention_mobiles, ["+86-13900000002", "13800000001"]);
+    assert_eq!(
+        event.alert.labels["at_mobiles"],
+        "+86****0002,***,**,138****0001"
+    );
+    let resolved = to_event(&message, "int1", &params("", "", "resolved"), 0).expect("event");
+    assert!(
+        resolved.mention_mobiles.is_empty(),
+        "a recovery pages nobody"
+    );
 }

@@ -406,6 +406,7 @@ fn alert_event(integration_id: &str, key: &str, status: AlertStatus, title: &str
         },
         targets: Default::default(),
         truncated: Vec::new(),
+        mention_mobiles: Vec::new(),
     }
 }
 

@@ -127,6 +127,9 @@ async fn bad_ingest_requests_are_4xx_and_queue_nothing() {
             alertmanager("firing").to_string().replace("支付告警群\"", "支付告警群\",\"dingtalk_member\":\"not-an-email\"").into_bytes(), 400),
         ("wrong version", id.as_str(), token.as_str(),
             json!({"version": 7, "alert": {"key": "k", "status": "firing", "severity": "info", "title": "t"}}).to_string().into_bytes(), 400),
+        ("mention not a mobile", id.as_str(), token.as_str(),
+            json!({"version": 1, "alert": {"key": "k", "status": "firing", "severity": "info", "title": "t"},
+                   "mention_mobiles": ["alice"]}).to_string().into_bytes(), 400),
         ("oversized", id.as_str(), token.as_str(), vec![b' '; 1_100_000], 413),
     ];
     for (name, id, token, body, expected) in cases {

@@ -165,7 +165,15 @@ async fn robot_messages_open_update_and_resolve_one_incident() {
     assert_eq!(answer, (200, ok()));
     deliver_all(&stack).await;
     let detail = stack.incident_by_key(&id, &key).await;
-    assert_eq!(record_of(&detail, "unknown_target")["target"], "user-ghost");
+    let unknown: Vec<&Value> = detail["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["kind"] == "unknown_target")
+        .map(|r| &r["target"])
+        .collect();
+    // Nobody in the sandbox's organisation has the mentioned mobile.
+    assert_eq!(unknown, [&json!("138****0001"), &json!("user-ghost")]);
     let list = incidents(&stack, &id).await;
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["key"], key.as_str());
@@ -371,6 +379,48 @@ async fn pagerduty_events_trigger_acknowledge_and_resolve() {
     let ack = json!({"routing_key": token, "event_action": "acknowledge", "dedup_key": "never"});
     assert_eq!(enqueue(&stack, &id, &ack).await.0, 202);
     assert_eq!(incidents(&stack, &id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn pagerduty_severities_and_links_reach_the_incident() {
+    let stack = TestStack::start().await;
+    let (id, token) = integration(&stack, stack.create_payload()).await;
+    for (severity, shown) in [
+        ("info", "info"),
+        ("warning", "warning"),
+        ("error", "critical"),
+        ("critical", "critical"),
+    ] {
+        let key = format!("sev-{severity}");
+        let trigger = with(
+            &pd_trigger(&token, Some(&key), "Replication lag"),
+            &["payload", "severity"],
+            severity.into(),
+        );
+        assert_eq!(enqueue(&stack, &id, &trigger).await.0, 202, "{severity}");
+        deliver_all(&stack).await;
+        let detail = stack.incident_by_key(&id, &key).await;
+        assert_eq!(detail["severity"], shown, "{severity}");
+        let links: Vec<(&Value, &Value)> = detail["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| (&l["title"], &l["url"]))
+            .collect();
+        assert!(
+            links.contains(&(
+                &json!("Dashboard"),
+                &json!("https://grafana.example.com/d/db")
+            )),
+            "{links:?}"
+        );
+        assert!(
+            links
+                .iter()
+                .any(|(_, url)| *url == "https://am.example.com"),
+            "client_url: {links:?}"
+        );
+    }
 }
 
 /// Sets `value` at `path` (object keys) in `body`.
@@ -638,3 +688,6 @@ async fn sample_events_are_current_and_work() {
     let queued = drain(&stack).await;
     assert_eq!(queued.len(), 2, "both samples queue one alert each");
 }
+
+#[path = "ingest_compat_mentions.rs"]
+mod mentions;

@@ -85,6 +85,23 @@ fn notice(answer: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// An RFC 3339 time in Unix ms.
+fn millis(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("time")
+        .timestamp_millis()
+}
+
+/// An RFC 3339 time as `2026-11-29 10:00` in `timezone` (how cards show times).
+fn local_minute(rfc3339: &str, timezone: &str) -> String {
+    let tz: chrono_tz::Tz = timezone.parse().expect("time zone");
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("time")
+        .with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 fn basic_auth(am: &RealAlertmanager) -> Value {
     json!({"url": am.url, "auth": {"basic": {"username": USER, "password": PASSWORD}}})
 }
@@ -123,9 +140,7 @@ async fn the_silence_in_alertmanager(am: &RealAlertmanager, incident: &str, befo
             .is_some_and(|c| c.contains(&format!("incident={incident}"))),
         "the comment links the incident: {silence}"
     );
-    let ends = chrono::DateTime::parse_from_rfc3339(silence["endsAt"].as_str().expect("endsAt"))
-        .expect("time")
-        .timestamp_millis();
+    let ends = millis(silence["endsAt"].as_str().expect("endsAt"));
     assert!((ends - before - 4 * 3_600_000).abs() < 60_000, "four hours");
     let silence_id = silence["id"].as_str().expect("id").to_string();
     // Alertmanager now mutes the group's alert with it.
@@ -137,6 +152,37 @@ async fn the_silence_in_alertmanager(am: &RealAlertmanager, incident: &str, befo
     );
 
     silence_id
+}
+
+/// The incident keeps the silence (id, Alertmanager's end time) in its record, and
+/// the card says until when, in the integration's time zone.
+async fn recorded_and_shown(
+    am: &RealAlertmanager,
+    (detail, answer): (&Value, &Value),
+    silence_id: &str,
+    timezone: &str,
+) {
+    assert_eq!(detail["silence"]["id"], silence_id);
+    let until = detail["silence"]["until"].as_str().expect("until");
+    let ends_at = am.silences().await[0]["endsAt"].clone();
+    assert_eq!(
+        millis(until),
+        millis(ends_at.as_str().expect("endsAt")),
+        "the incident keeps Alertmanager's end"
+    );
+    let record = record_of(detail, "silenced");
+    assert_eq!(record["target"], silence_id);
+    assert!(
+        record["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(r#"instance="db-1""#) && d.contains(until)),
+        "{record}"
+    );
+    let shown_until = local_minute(until, timezone);
+    assert!(
+        card_var(answer, "silenced_until").contains(&shown_until),
+        "{shown_until}: {answer}"
+    );
 }
 
 #[tokio::test]
@@ -190,14 +236,8 @@ async fn silence_and_unsilence_from_the_card_against_a_real_alertmanager() {
 
     let silence_id = the_silence_in_alertmanager(&am, &incident, before).await;
     let detail = t.detail(&incident).await;
-    assert_eq!(detail["silence"]["id"], silence_id);
-    let record = record_of(&detail, "silenced");
-    assert_eq!(record["target"], silence_id);
-    assert!(
-        record["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains(r#"instance="db-1""#))
-    );
+    let timezone = shown["timezone"].as_str().expect("timezone");
+    recorded_and_shown(&am, (&detail, &answer), &silence_id, timezone).await;
 
     // A second click (a double tap, or another person) makes no second silence.
     let again = t
@@ -338,6 +378,54 @@ async fn the_h5_app_shows_the_matchers_then_silences_and_only_alertmanager_incid
     assert_eq!(preview["available"], false);
     assert_eq!(preview["silence"]["id"], id);
     assert_eq!(preview["silence"]["by"], "Alice");
+}
+
+#[tokio::test]
+async fn the_h5_app_unsilences_and_says_when_alertmanager_is_unreachable() {
+    let am = RealAlertmanager::start().await;
+    let t = Silences::start(basic_auth(&am)).await;
+    let (incident, _) = t.alert("am-h5", "alertmanager").await;
+    let (token, _) = t.stack.h5_login(&t.id, "alice0001").await;
+    let actions = format!("/incidents/{incident}/actions");
+    let act = |body: Value| {
+        let (stack, id, token, actions) = (&t.stack, &t.id, &token, &actions);
+        async move {
+            stack
+                .h5_call(id, ("POST", actions), Some(token), Some(body))
+                .await
+        }
+    };
+    let (status, done) = act(json!({"action": "silence", "duration": "1h"})).await;
+    assert_eq!(status, 200, "{done}");
+    let silence_id = done["silence"]["id"].as_str().expect("id").to_string();
+
+    let (status, done) = act(json!({"action": "unsilence"})).await;
+    assert_eq!(status, 200, "{done}");
+    assert!(done.get("silence").is_none_or(Value::is_null), "{done}");
+    let (_, expired) = am.get(&format!("/silence/{silence_id}")).await;
+    assert_eq!(expired["status"]["state"], "expired");
+    let detail = t.detail(&incident).await;
+    assert_eq!(
+        record_of(&detail, "unsilenced")["target"],
+        silence_id.as_str()
+    );
+
+    // With Alertmanager gone, the app answers 503 with the reason, and records it.
+    drop(am);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let version = t.detail(&incident).await["version"].clone();
+    let (status, refused) = act(json!({"action": "silence", "duration": "4h"})).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Alertmanager could not be reached")),
+        "{refused}"
+    );
+    let detail = t.detail(&incident).await;
+    assert_eq!(detail["version"], version, "nothing changed");
+    assert_eq!(record_of(&detail, "failed")["target"], "alertmanager");
 }
 
 #[tokio::test]

@@ -6,14 +6,18 @@ use tracing::{Instrument, info, info_span};
 use super::{JobError, Notifier};
 use crate::clock::rfc3339;
 use crate::domain::bounds;
-use crate::domain::incident::{AlertEvent, Incident, RecordKind};
+use crate::domain::incident::{AlertEvent, AlertStatus, Incident, RecordKind};
 use crate::domain::integration::Integration;
 use crate::store::AlertApplied;
+
+/// A record to write when an alert opens or changes its incident:
+/// (kind, target, detail).
+pub(super) type AlertNote = (RecordKind, Option<String>, String);
 
 /// Bounds an event at the notifier's door (producers may write to the queue
 /// directly) and re-dates a future one to `received_ms` (the message's send time, so
 /// a redelivery gets the same date); returns the records to write for it.
-fn door_notes(event: &mut AlertEvent, received_ms: i64) -> Vec<(RecordKind, String)> {
+fn door_notes(event: &mut AlertEvent, received_ms: i64) -> Vec<AlertNote> {
     let said = event.alert.occurred_at.clone().unwrap_or_default();
     bounds::redate(event, received_ms);
     bounds::bound(event);
@@ -26,12 +30,14 @@ fn door_notes(event: &mut AlertEvent, received_ms: i64) -> Vec<(RecordKind, Stri
         let cut: Vec<&str> = cut.iter().map(|n| n.as_str()).collect();
         notes.push((
             RecordKind::Truncated,
+            None,
             format!("oversized alert fields were cut: {}", cut.join("; ")),
         ));
     }
     if !redated.is_empty() {
         notes.push((
             RecordKind::ClockSkew,
+            None,
             format!("the event was dated {said}, more than 5 minutes ahead; the time of receipt is used (check the sender's clock)"),
         ));
     }
@@ -76,7 +82,12 @@ impl Notifier {
                 event.targets = integration.default_targets.clone();
             }
             let now_ms = self.clock.now_ms();
-            let notes = door_notes(&mut event, sent_ms.unwrap_or(now_ms));
+            let mut notes = door_notes(&mut event, sent_ms.unwrap_or(now_ms));
+            if event.alert.status == AlertStatus::Firing {
+                let mentioned = self.add_mentioned_mobiles(&integration, &mut event).await?;
+                notes.extend(mentioned);
+            }
+            event.mention_mobiles.clear();
             let event_ms = event.occurred_ms(now_ms);
             let applied = self
                 .store
@@ -102,7 +113,7 @@ impl Notifier {
         &self,
         integration: &Integration,
         applied: AlertApplied,
-        notes: &[(RecordKind, String)],
+        notes: &[AlertNote],
         deadline: Instant,
     ) -> Result<(), JobError> {
         let (incident, record) = match applied {
@@ -154,8 +165,9 @@ impl Notifier {
             Some(RecordKind::Opened | RecordKind::Updated)
         ) {
             // Once per change, not for every repeat of the same alert.
-            for (kind, detail) in notes {
-                self.record(&incident.id, *kind, None, detail.clone()).await;
+            for (kind, target, detail) in notes {
+                self.record(&incident.id, *kind, target.clone(), detail.clone())
+                    .await;
             }
         }
         if incident.status == crate::domain::incident::IncidentStatus::Resolved {

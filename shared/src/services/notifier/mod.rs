@@ -11,7 +11,8 @@
 //!
 //! One file per job and step: [`alert`], [`rounds`], [`resolved`], [`targets`],
 //! [`settle`], [`cards`], [`storm`], [`usage_notice`], [`webhook`], [`link_prompt`],
-//! [`incident_changed`], [`escalation`] (timers and the sweep) and [`ding`].
+//! [`incident_changed`], [`escalation`] (timers and the sweep), [`ding`] and
+//! [`mentions`] (mobiles an alert @mentions).
 
 mod alert;
 mod batch;
@@ -20,6 +21,7 @@ mod ding;
 pub mod escalation;
 mod incident_changed;
 mod link_prompt;
+mod mentions;
 mod resolved;
 mod rounds;
 mod settle;
@@ -154,6 +156,8 @@ pub struct Notifier {
     batch: Option<Arc<BatchScope>>,
     /// Handoff messages and pre-flight reports (None on in-memory ports).
     oncall: Option<crate::services::oncall_runner::OnCallRunner>,
+    /// Mobile → userId answers of this warm container.
+    mobiles: Arc<mentions::MobileCache>,
 }
 
 /// Where the notifier sends and what it reports to.
@@ -189,6 +193,7 @@ impl Notifier {
             outbound: parts.outbound,
             batch: None,
             oncall: None,
+            mobiles: Arc::default(),
         }
     }
 
