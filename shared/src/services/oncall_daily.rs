@@ -1,7 +1,9 @@
 //! The daily pre-flight report (ARCHITECTURE.md §10), in two phases so that a day's
 //! report is sent once and never lost: the sweep marks the day's report owed with a
-//! conditional write on the timer (of two sweeps, one wins), sends it, then clears
-//! the mark; a failure leaves it owed, and the next sweep sends it (the same day).
+//! conditional write on the timer (of two sweeps, one wins) that also claims it for
+//! [`OWED_LEASE_MS`], sends it, then clears the mark. A failure leaves it owed; once
+//! the claim lapses, the next sweep claims it the same way and sends it (the same
+//! day). A sweep running meanwhile does not see it as due, so it is never sent twice.
 
 use std::sync::atomic::Ordering;
 
@@ -17,6 +19,10 @@ use crate::domain::preflight::{local_day, next_report_ms};
 use crate::render::oncall_messages::preflight_report;
 use crate::services::preflight::{DEFAULT_DAYS, Preflight, ensure_daily};
 use crate::store::{DailyTimer, StoreError};
+
+/// How long the run that claimed an owed report has to send it before another run
+/// may (longer than a notifier invocation may last).
+pub const OWED_LEASE_MS: i64 = 5 * 60 * 1000;
 
 impl OnCallRunner {
     /// Gives every integration its daily timer, once per instance (integrations
@@ -55,7 +61,17 @@ impl OnCallRunner {
                     .await?;
                 return Ok(false);
             }
-            return self.send_owed(&integration, timer, moved_on(today)).await;
+            // Claimed again (the first run's claim lapsed): one run sends it.
+            let claimed = DailyTimer {
+                due_ms: now_ms + OWED_LEASE_MS,
+                ..timer.clone()
+            };
+            if !self.store.advance_daily_timer(timer, &claimed).await? {
+                return Ok(false);
+            }
+            return self
+                .send_owed(&integration, &claimed, moved_on(today))
+                .await;
         }
         if timer.sent_day == today {
             // Already sent today (a time zone change, say): on to the next time.
@@ -67,7 +83,7 @@ impl OnCallRunner {
         let owed = DailyTimer {
             integration_id: timer.integration_id.clone(),
             sent_day: today.clone(),
-            due_ms: 0,
+            due_ms: now_ms + OWED_LEASE_MS,
             owed: true,
         };
         if !self.store.advance_daily_timer(timer, &owed).await? {

@@ -29,7 +29,8 @@ pub struct DailyTimer {
     /// The last local day (`YYYY-MM-DD`) the report went out ("" for never).
     #[serde(default)]
     pub sent_day: String,
-    /// When it is next due (Unix ms; 0 while a report is owed).
+    /// When it is next due (Unix ms; while a report is owed, when the claim of the
+    /// run sending it lapses and another run may send it).
     pub due_ms: i64,
     /// The day's report is decided but not yet sent.
     #[serde(default)]
@@ -206,8 +207,9 @@ impl Store {
             .collect()
     }
 
-    /// Moves a daily timer on to `next` if it is still as `current` says (its day
-    /// and whether a report is owed): false when another run moved it first.
+    /// Moves a daily timer on to `next` if it is still as `current` says (its day,
+    /// whether a report is owed, when it is due): false when another run moved it
+    /// first.
     pub async fn advance_daily_timer(
         &self,
         current: &DailyTimer,
@@ -219,9 +221,10 @@ impl Store {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("sent_day = :day AND owed = :owed")
+                .condition_expression("sent_day = :day AND owed = :owed AND due_ms = :due")
                 .expression_attribute_values(":day", s(current.sent_day.clone()))
                 .expression_attribute_values(":owed", AttributeValue::Bool(current.owed))
+                .expression_attribute_values(":due", AttributeValue::N(current.due_ms.to_string()))
                 .send()
                 .await,
         )

@@ -594,3 +594,47 @@ async fn the_h5_app_shows_who_is_on_call_and_my_next_shifts() {
     let (status, _) = app("GET", "/oncall", None, None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn a_refused_preflight_report_is_sent_once_by_a_later_sweep() {
+    let t = OnCall::start().await;
+    // Dave, on call and never associated, is a problem to report.
+    let sid = t
+        .schedule(json!({"name": "dave's week", "timezone": "Asia/Shanghai",
+            "rotations": [{"members": ["dave@example.com"], "start": "2026-11-30T09:00", "shift": {"weeks": 1}}]}))
+        .await;
+    let layers = json!([{"targets": {"schedules": [sid]}, "escalate_after_secs": 60}]);
+    let (status, _) = t
+        .call(
+            "POST",
+            "/escalation-policies",
+            Some(json!({"name": "payments", "layers": layers})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let defaults = json!({"default_targets": {"chats": [GROUP_A]}});
+    assert_eq!(t.call("PATCH", "", Some(defaults)).await.0, 200);
+    let reports = || {
+        t.messages_to(MessageTarget::Group(GROUP_A.into()))
+            .into_iter()
+            .filter(|m| m["title"].as_str().unwrap_or("").starts_with("Pre-flight"))
+            .count()
+    };
+
+    // At 09:01 DingTalk is busy: the report stays owed, claimed for five minutes.
+    t.stack.sandbox.inject(local_stack::sandbox::Fault {
+        path: "/v1.0/robot/groupMessages/send".into(),
+        status: 503,
+        body: json!({"code": "ServiceUnavailable", "message": "busy"}),
+    });
+    t.clock.advance_ms(61 * 60 * 1000);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let first = t.stack.notifier.sweep(deadline).await.expect("sweep");
+    assert_eq!(first.oncall.failed, 1, "{first:?}");
+    assert_eq!(reports(), 0);
+    t.after_twice(60).await; // still claimed: nobody sends it
+    assert_eq!(reports(), 0);
+    t.after_twice(5 * 60).await; // the claim lapsed: one of two sweeps sends it
+    t.after_twice(60).await;
+    assert_eq!(reports(), 1);
+}
