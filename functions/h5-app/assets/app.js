@@ -40,6 +40,7 @@
       firing: "告警中", alertResolved: "已恢复",
       ack: "✋ 认领", resolve: "✅ 解决", snooze: "💤 暂缓", escalate: "⏫ 升级", reassign: "👉 转派",
       name_ack: "认领", name_resolve: "解决", name_snooze: "暂缓", name_escalate: "升级",
+      name_silence: "静默", name_unsilence: "取消静默",
       confirmQuestion: "确定要{action}此事件吗？", confirmButton: "确认{action}",
       snoozeFor: "暂缓时长", snooze30m: "30 分钟", snooze2h: "2 小时", snooze24h: "24 小时",
       reassignTo: "转派给（邮箱）", reassignPlaceholder: "colleague@example.com",
@@ -107,6 +108,7 @@
       firing: "Firing", alertResolved: "Resolved at source",
       ack: "✋ Acknowledge", resolve: "✅ Resolve", snooze: "💤 Snooze", escalate: "⏫ Escalate", reassign: "👉 Reassign",
       name_ack: "Acknowledge", name_resolve: "Resolve", name_snooze: "Snooze", name_escalate: "Escalate",
+      name_silence: "Silence", name_unsilence: "Unsilence",
       confirmQuestion: "{action} this incident?", confirmButton: "Confirm {action}",
       snoozeFor: "Snooze for", snooze30m: "30 min", snooze2h: "2 h", snooze24h: "24 h",
       reassignTo: "Reassign to (email)", reassignPlaceholder: "colleague@example.com",
@@ -364,7 +366,7 @@
   function actionName(action, duration) {
     if (action === "reassign") return t("reassignName");
     var name = STRINGS[lang]["name_" + action] !== undefined ? t("name_" + action) : action;
-    return action === "snooze" && duration ? name + " " + label("snooze", duration) : name;
+    return (action === "snooze" || action === "silence") && duration ? name + " " + label(action, duration) : name;
   }
 
   // Opened from an action link before associating: the action is held on the server

@@ -44,6 +44,8 @@ pub enum Refusal {
     NotFromAlertmanager,
     /// Silence on an incident without labels to match.
     NoLabels,
+    /// Silence on an incident whose labels were cut to the bounds.
+    LabelsCut,
     /// Unsilence after the integration's Alertmanager was removed.
     AlertmanagerRemoved,
     /// Unsilence of a silence made in another Alertmanager than today's.
@@ -110,6 +112,7 @@ impl Refusal {
                 "only incidents that came from Alertmanager can be silenced".into()
             }
             Self::NoLabels => "the incident has no labels to build matchers from".into(),
+            Self::LabelsCut => "the alert's labels were cut to fit (too many or too long), so a silence built from them would not match its alerts: silence it in Alertmanager".into(),
             Self::AlertmanagerRemoved => {
                 "this integration has no Alertmanager any more: the silence ends on its own".into()
             }
@@ -154,6 +157,10 @@ impl Refusal {
             }
             Self::NotFromAlertmanager => "只有来自 Alertmanager 的事件才能静默".into(),
             Self::NoLabels => "该事件没有可用于匹配的标签".into(),
+            Self::LabelsCut => {
+                "告警标签过多或过长，已被截断，据此创建的静默无法准确匹配：请在 Alertmanager 中静默"
+                    .into()
+            }
             Self::AlertmanagerRemoved => "本集成已不再配置 Alertmanager：静默到期后自行结束".into(),
             Self::SilenceElsewhere { id } => {
                 format!("静默 {id} 创建于另一个 Alertmanager（不是本集成现在的）：请在那里使其失效")
@@ -201,6 +208,7 @@ mod tests {
             Refusal::NoAlertmanager,
             Refusal::NotFromAlertmanager,
             Refusal::NoLabels,
+            Refusal::LabelsCut,
             Refusal::AlertmanagerRemoved,
             Refusal::SilenceElsewhere { id: "s-1".into() },
             Refusal::AlertmanagerUnreachable,

@@ -241,6 +241,18 @@ impl ActiveSilence {
     }
 }
 
+/// Whether the incident's labels may have been cut to the bounds (as many as kept,
+/// or one as long as kept, give or take a character): a silence from them would
+/// match other alerts than the group's.
+fn labels_may_be_cut(incident: &Incident) -> bool {
+    use crate::domain::bounds::{LABEL_BYTES, LABELS};
+    incident.labels.len() >= LABELS
+        || incident
+            .labels
+            .iter()
+            .any(|(name, value)| name.len() + value.len() + 4 > LABEL_BYTES)
+}
+
 /// Why an incident cannot be silenced: said to the person who asked.
 pub fn unsilenceable(incident: &Incident, configured: bool) -> Option<Refusal> {
     if !configured {
@@ -251,6 +263,8 @@ pub fn unsilenceable(incident: &Incident, configured: bool) -> Option<Refusal> {
         Some(Refusal::AlreadyResolved)
     } else if matchers_of(incident).is_empty() {
         Some(Refusal::NoLabels)
+    } else if labels_may_be_cut(incident) {
+        Some(Refusal::LabelsCut)
     } else {
         None
     }
@@ -384,5 +398,24 @@ mod tests {
         inc.source = Some(ALERTMANAGER_SOURCE.into());
         inc.labels.clear();
         assert!(unsilenceable(&inc, true).is_some());
+    }
+
+    #[test]
+    fn labels_cut_to_the_bounds_are_not_silenced() {
+        use crate::domain::bounds::{LABEL_BYTES, LABELS};
+        let mut inc = incident("x");
+        inc.source = Some(ALERTMANAGER_SOURCE.into());
+        inc.labels
+            .insert("query".into(), "q".repeat(LABEL_BYTES - 5 - 20));
+        assert_eq!(unsilenceable(&inc, true), None, "long, but whole");
+        inc.labels
+            .insert("query".into(), "q".repeat(LABEL_BYTES - 5));
+        assert_eq!(unsilenceable(&inc, true), Some(Refusal::LabelsCut));
+        inc.labels = (0..LABELS)
+            .map(|n| (format!("l{n}"), "v".to_string()))
+            .collect();
+        assert_eq!(unsilenceable(&inc, true), Some(Refusal::LabelsCut));
+        inc.labels.pop_last();
+        assert_eq!(unsilenceable(&inc, true), None);
     }
 }

@@ -212,19 +212,40 @@ fn string_list(value: &Value, pointer: &str) -> Vec<String> {
     out
 }
 
-/// `@<digits>` mentions in a text (6 to 15 digits, an optional `+`).
+/// The length of the mobile a mention starts with (`rest` follows an `@`): 6 to 15
+/// digits, an optional `+`, not followed by a letter or digit.
+fn mention_len(rest: &str) -> Option<usize> {
+    let plus = usize::from(rest.starts_with('+'));
+    let digits = rest[plus..].bytes().take_while(u8::is_ascii_digit).count();
+    let next = rest[plus + digits..].chars().next();
+    ((6..=15).contains(&digits) && !next.is_some_and(|c| c.is_ascii_alphanumeric()))
+        .then_some(plus + digits)
+}
+
+/// `@<digits>` mentions in a text.
 fn mobiles_in(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
+    text.match_indices('@')
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 1..];
+            mention_len(rest).map(|len| rest[..len].to_string())
+        })
+        .collect()
+}
+
+/// The text with every `@<mobile>` mention masked (`@138****0001`): the title and
+/// description are stored and shown, a mobile number is not.
+fn masked_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
     for (at, _) in text.match_indices('@') {
-        let rest = &text[at + 1..];
-        let plus = usize::from(rest.starts_with('+'));
-        let digits = rest[plus..].bytes().take_while(u8::is_ascii_digit).count();
-        let next = rest[plus + digits..].chars().next();
-        if (6..=15).contains(&digits) && !next.is_some_and(|c| c.is_ascii_alphanumeric()) {
-            found.push(rest[..plus + digits].to_string());
+        if let Some(len) = mention_len(&text[at + 1..]) {
+            out.push_str(&text[copied..=at]);
+            out.push_str(&masked(&text[at + 1..at + 1 + len]));
+            copied = at + 1 + len;
         }
     }
-    found
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Parses a custom-robot message body.
@@ -508,8 +529,8 @@ pub fn to_event(
             key: option(&params.key).unwrap_or_else(|| key_of_title(&message.title)),
             status,
             severity,
-            title: message.title.clone(),
-            description: message.text.clone(),
+            title: masked_mentions(&message.title),
+            description: masked_mentions(&message.text),
             labels,
             links: message.links.clone(),
             source: Some(ROBOT_SOURCE.to_string()),

@@ -179,3 +179,18 @@ fn firing_mentions_hand_their_mobiles_to_the_notifier() {
         "a recovery pages nobody"
     );
 }
+
+#[test]
+fn mobiles_in_the_text_are_masked_and_the_key_stays_the_same() {
+    assert_eq!(
+        masked_mentions("磁盘告警 @13800000001 @+8613900000002, @bob @12345 a@13800000003x"),
+        "磁盘告警 @138****0001 @+86****0002, @bob @12345 a@13800000003x"
+    );
+    let body = json!({"msgtype": "text", "text": {"content": "【告警】磁盘满 @13800000001\n详情"}});
+    let message = parse_message(&body).expect("text");
+    let event = to_event(&message, "int1", &params("", "", ""), 0).expect("event");
+    assert_eq!(event.alert.title, "【告警】磁盘满 @138****0001");
+    assert_eq!(event.alert.description, "【告警】磁盘满 @138****0001\n详情");
+    assert_eq!(event.alert.key, key_of_title("【告警】磁盘满 @13800000001"));
+    assert_eq!(event.mention_mobiles, ["13800000001"]);
+}

@@ -133,9 +133,9 @@ fn current(held: &HeldAction, now_ms: i64) -> bool {
 pub struct HeldView {
     /// The incident.
     pub incident: String,
-    /// `ack`, `resolve`, `snooze`, `escalate` or `reassign`.
+    /// `ack`, `resolve`, `snooze`, `escalate`, `reassign`, `silence` or `unsilence`.
     pub action: String,
-    /// A snooze's duration.
+    /// A snooze's or a silence's duration.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
     /// A reassign's member.
@@ -225,7 +225,7 @@ impl H5App {
         let action = Action::parse(action, duration, member).ok_or_else(|| {
             H5Error::Invalid(
                 "action",
-                "action must be ack, resolve, snooze (30m, 2h, 24h), escalate or reassign (with a member)".into(),
+                "action must be ack, resolve, snooze (30m, 2h, 24h), escalate, reassign (with a member), silence (1h, 4h, 24h) or unsilence".into(),
             )
         })?;
         let incident_id = incident_id.trim();

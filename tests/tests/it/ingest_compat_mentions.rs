@@ -63,9 +63,11 @@ async fn robot_mobiles_reach_the_people_they_belong_to() {
         .into_iter()
         .filter(|m| m.target == MessageTarget::User("user-bob".into()));
     assert_eq!(to_bob.count(), 1, "Bob is paged 1:1");
+    let stored = detail.to_string();
+    assert!(!stored.contains("mention_mobiles"), "not stored");
     assert!(
-        !detail.to_string().contains("mention_mobiles"),
-        "not stored"
+        !stored.contains("13800000002") && stored.contains("@138****0002"),
+        "the text keeps the mention masked: {stored}"
     );
     assert_eq!(stack.sandbox.call_count(LOOKUPS), 3);
 
