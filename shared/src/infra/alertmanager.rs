@@ -12,13 +12,13 @@ use url::Url;
 use crate::domain::silence::{AlertmanagerAuth, AlertmanagerConfig, Matcher};
 use crate::infra::outbound::{OutboundError, OutboundPolicy};
 
-/// How long one Alertmanager call may take (a card click answers within 2 s of
-/// DingTalk's 5 s; an unreachable Alertmanager must not hold the click longer).
-pub const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long one Alertmanager call may take (DingTalk waits 2 s for a card click's
+/// answer; an unreachable Alertmanager must not hold the click longer).
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(1200);
 
 /// How long the look-up of a silence whose create got no answer may take (only after
-/// a request was sent and timed out: the click then answers within about 2.5 s).
-pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(1000);
+/// a request was sent and timed out: the click then answers within about 1.8 s).
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(600);
 
 /// Most bytes of an answer read (a silence list can be long; one silence is small).
 const MAX_ANSWER: usize = 64 * 1024;

@@ -31,6 +31,10 @@ pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
 /// Largest callback body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long after a click our answer still counts as shown (DingTalk waits 2 s);
+/// a later answer leaves the clicked copy to the card fan-out job.
+pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_millis(1800);
+
 /// Why a card callback was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CardCallbackError {
@@ -228,6 +232,7 @@ impl CardCallback {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<Value, CardCallbackError> {
+        let started = tokio::time::Instant::now();
         let integration = self
             .store
             .get_integration(integration_id)
@@ -280,8 +285,14 @@ impl CardCallback {
             .await;
         let (updated, private) = outcome(result, &incident, integration.locale)?;
         let card = card_now(&updated);
-        self.remember_answered_card(&updated, &click.out_track_id, &card)
-            .await?;
+        if started.elapsed() < ANSWER_BUDGET {
+            self.remember_answered_card(&updated, &click.out_track_id, &card)
+                .await?;
+        } else {
+            // DingTalk has likely given up on this answer: the fan-out job updates
+            // the clicked copy like the others.
+            warn!(incident_id = %updated.id, elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "card answer is late");
+        }
         Ok(answer(card, private))
     }
 

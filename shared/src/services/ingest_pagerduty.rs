@@ -414,11 +414,10 @@ impl PagerDutyIngest {
         loop {
             let open = self
                 .store
-                .list_incidents(integration_id)
+                .incident_of_key(integration_id, key)
                 .await
                 .map_err(|e| unavailable(&e))?
-                .into_iter()
-                .find(|i| i.key == key && i.status != IncidentStatus::Resolved);
+                .filter(|i| i.status != IncidentStatus::Resolved);
             let outcome = match &open {
                 Some(incident) => {
                     self.actions

@@ -421,6 +421,23 @@ impl Store {
         Ok(())
     }
 
+    /// The incident an alert key points at (the open one, or the last resolved one
+    /// while its pointer lasts): two reads, never a list of the integration's incidents.
+    pub async fn incident_of_key(
+        &self,
+        integration_id: &str,
+        key: &str,
+    ) -> Result<Option<Incident>, StoreError> {
+        let (pk, sk) = key_item(integration_id, key);
+        let Some(item) = self.get_item(&pk, &sk).await? else {
+            return Ok(None);
+        };
+        match pointer_of(&item)?.incident_id {
+            Some(id) => self.get_incident(&id).await,
+            None => Ok(None),
+        }
+    }
+
     /// One incident, expired or not (shown to people: [`Store::get_live_incident`]).
     pub async fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
         let incident: Option<Incident> = self
