@@ -67,11 +67,18 @@ impl IngestApi {
                 let span = info_span!("ingest_pagerduty", integration_id = %id);
                 self.pagerduty(id, &request).instrument(span).await
             }
-            ["api", "integrations", _, "alerts"]
-            | ["api", "integrations", _, "robot", "send"]
-            | ["api", "integrations", _, "pagerduty", "v2", "enqueue"] => {
+            ["api", "integrations", _, "alerts"] => {
                 ApiError::new(405, "method_not_allowed", "use POST").into_response()
             }
+            // The compatible routes refuse in their peer's shape.
+            ["api", "integrations", _, "robot", "send"] => json_response(
+                405,
+                &RobotError::Param("use POST with a JSON body".into()).body(),
+            ),
+            ["api", "integrations", _, "pagerduty", "v2", "enqueue"] => json_response(
+                405,
+                &PagerDutyError::Invalid(vec!["use POST with a JSON body".into()]).body(),
+            ),
             _ => ApiError::not_found("route").into_response(),
         }
     }

@@ -115,3 +115,28 @@ async fn a_refused_mobile_lookup_is_recorded_and_the_alert_still_goes_out() {
         "{detail}"
     );
 }
+
+/// Not mentions, but the compatible routes' other refusal: a method other than POST
+/// (API Gateway routes only POST here; the handler answers in the peer's shape anyway).
+#[tokio::test]
+async fn other_methods_are_refused_in_the_peers_shape() {
+    let stack = TestStack::start().await;
+    let (id, _) = integration(&stack, stack.create_payload()).await;
+    let get = |path: String| {
+        let ingest = &stack.ingest;
+        async move { read(ingest.handle(request("GET", &path, &[], None)).await) }
+    };
+    let (status, robot) = get(format!("/api/integrations/{id}/robot/send")).await;
+    assert_eq!(
+        (status, &robot["errcode"]),
+        (405, &json!(300_001)),
+        "{robot}"
+    );
+    let (status, pd) = get(format!("/api/integrations/{id}/pagerduty/v2/enqueue")).await;
+    assert_eq!(
+        (status, &pd["status"]),
+        (405, &json!("invalid event")),
+        "{pd}"
+    );
+    nothing_happened(&stack, &id).await;
+}
