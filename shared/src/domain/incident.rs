@@ -123,6 +123,17 @@ pub fn is_mobile(text: &str) -> bool {
         && body.bytes().all(|b| b.is_ascii_digit() || b == b'-')
 }
 
+/// `138****0001`: a mobile with the middle hidden.
+pub fn masked_mobile(mobile: &str) -> String {
+    let chars: Vec<char> = mobile.chars().collect();
+    if chars.len() < 8 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
 /// Longest alert key (a longer one is refused: keys are identities, not text).
 pub const MAX_KEY_CHARS: usize = 255;
 

@@ -70,6 +70,21 @@ pub struct Targets {
     pub dingtalk_user_ids: Vec<String>,
 }
 
+impl Targets {
+    /// Adds a DingTalk user an alert names: as their member when bound (so they are
+    /// @mentioned, messaged and assigned), else by userId (the notifier records that
+    /// they are not associated); nobody twice.
+    pub fn add_person(&mut self, user_id: &str, bound_member: Option<String>) {
+        let (list, entry) = match bound_member {
+            Some(member) => (&mut self.members, member),
+            None => (&mut self.dingtalk_user_ids, user_id.to_string()),
+        };
+        if !list.contains(&entry) {
+            list.push(entry);
+        }
+    }
+}
+
 /// A registered DingTalk internal app, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {

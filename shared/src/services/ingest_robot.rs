@@ -33,7 +33,9 @@ use subtle::ConstantTimeEq;
 use tracing::{error, info};
 
 use crate::clock::{Clock, rfc3339};
-use crate::domain::incident::{Alert, AlertEvent, AlertStatus, Link, Severity, is_mobile};
+use crate::domain::incident::{
+    Alert, AlertEvent, AlertStatus, Link, Severity, is_mobile, masked_mobile,
+};
 use crate::domain::integration::{Integration, Targets};
 use crate::infra::queue::JobQueue;
 use crate::services::ingest::{bound_and_queue, token_matches};
@@ -240,7 +242,7 @@ fn masked_mentions(text: &str) -> String {
     for (at, _) in text.match_indices('@') {
         if let Some(len) = mention_len(&text[at + 1..]) {
             out.push_str(&text[copied..=at]);
-            out.push_str(&masked(&text[at + 1..at + 1 + len]));
+            out.push_str(&masked_mobile(&text[at + 1..at + 1 + len]));
             copied = at + 1 + len;
         }
     }
@@ -471,17 +473,6 @@ pub fn key_of_title(title: &str) -> String {
     format!("robot-{}", &digest[..32])
 }
 
-/// `138****0001`: a mobile with the middle hidden.
-pub(crate) fn masked(mobile: &str) -> String {
-    let chars: Vec<char> = mobile.chars().collect();
-    if chars.len() < 8 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}****{tail}")
-}
-
 /// The alert event of a message (targets left to [`RobotIngest`]).
 pub fn to_event(
     message: &RobotMessage,
@@ -516,7 +507,11 @@ pub fn to_event(
     let mut labels = std::collections::BTreeMap::new();
     labels.insert("msgtype".to_string(), message.msgtype.clone());
     if !message.at_mobiles.is_empty() {
-        let mobiles: Vec<String> = message.at_mobiles.iter().map(|m| masked(m)).collect();
+        let mobiles: Vec<String> = message
+            .at_mobiles
+            .iter()
+            .map(|m| masked_mobile(m))
+            .collect();
         labels.insert("at_mobiles".to_string(), mobiles.join(","));
     }
     if message.at_all {
@@ -704,13 +699,7 @@ impl RobotIngest {
                 .binding_of_user(&integration.id, user_id)
                 .await
                 .map_err(|e| busy(&e))?;
-            let (list, entry) = match binding {
-                Some(binding) => (&mut targets.members, binding.member),
-                None => (&mut targets.dingtalk_user_ids, user_id.clone()),
-            };
-            if !list.contains(&entry) {
-                list.push(entry);
-            }
+            targets.add_person(user_id, binding.map(|b| b.member));
         }
         Ok(targets)
     }

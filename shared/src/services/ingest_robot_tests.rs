@@ -159,7 +159,7 @@ fn events_take_overrides_and_mask_mobiles() {
         let refused = to_event(&message, "int1", &bad, 0).map_err(|e| e.errcode());
         assert_eq!(refused, Err(300_001));
     }
-    assert_eq!(masked("123"), "***");
+    assert_eq!(masked_mobile("123"), "***");
 }
 
 #[test]

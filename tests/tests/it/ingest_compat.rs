@@ -120,6 +120,16 @@ async fn integration(stack: &TestStack, payload: Value) -> (String, String) {
     (id, token)
 }
 
+/// An integration whose alerts go to the installed group 运维告警群 by default;
+/// returns its id and ingest token.
+async fn ops_integration(stack: &TestStack) -> (String, String) {
+    let mut payload = stack.create_payload();
+    payload["default_targets"] = json!({"chats": ["运维告警群"]});
+    let (id, token) = integration(stack, payload).await;
+    stack.install_chat(&id, "cidOps==", "运维告警群").await;
+    (id, token)
+}
+
 /// Nothing was queued and no incident opened.
 async fn nothing_happened(stack: &TestStack, id: &str) {
     assert!(drain(stack).await.is_empty(), "nothing queued");
@@ -129,10 +139,7 @@ async fn nothing_happened(stack: &TestStack, id: &str) {
 #[tokio::test]
 async fn robot_messages_open_update_and_resolve_one_incident() {
     let stack = TestStack::start().await;
-    let mut payload = stack.create_payload();
-    payload["default_targets"] = json!({"chats": ["运维告警群"]});
-    let (id, token) = integration(&stack, payload).await;
-    stack.install_chat(&id, "cidOps==", "运维告警群").await;
+    let (id, token) = ops_integration(&stack).await;
     let alice = "alice@example.com";
     stack
         .add_member(&id, alice, "Alice", Some("user-alice"))

@@ -22,10 +22,7 @@ fn with_mobile(stack: &TestStack, user_id: &str, name: &str, mobile: &str) {
 #[tokio::test]
 async fn robot_mobiles_reach_the_people_they_belong_to() {
     let stack = TestStack::start().await;
-    let mut payload = stack.create_payload();
-    payload["default_targets"] = json!({"chats": ["运维告警群"]});
-    let (id, token) = integration(&stack, payload).await;
-    stack.install_chat(&id, "cidOps==", "运维告警群").await;
+    let (id, token) = ops_integration(&stack).await;
     let bob = "bob@example.com";
     stack.add_member(&id, bob, "Bob", Some("user-bob")).await;
     with_mobile(&stack, "user-bob", "Bob", "13800000002");
@@ -83,10 +80,7 @@ async fn robot_mobiles_reach_the_people_they_belong_to() {
 #[tokio::test]
 async fn a_refused_mobile_lookup_is_recorded_and_the_alert_still_goes_out() {
     let stack = TestStack::start().await;
-    let mut payload = stack.create_payload();
-    payload["default_targets"] = json!({"chats": ["运维告警群"]});
-    let (id, token) = integration(&stack, payload).await;
-    stack.install_chat(&id, "cidOps==", "运维告警群").await;
+    let (id, token) = ops_integration(&stack).await;
     // DingTalk refuses: the app lacks the permission.
     stack.sandbox.inject(Fault {
         path: LOOKUPS.into(),

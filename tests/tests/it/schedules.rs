@@ -77,6 +77,14 @@ impl OnCall {
         );
     }
 
+    /// The pre-flight reports group A (the default target) received.
+    fn preflight_reports(&self) -> Vec<Value> {
+        self.messages_to(MessageTarget::Group(GROUP_A.into()))
+            .into_iter()
+            .filter(|m| m["title"].as_str().unwrap_or("").starts_with("Pre-flight"))
+            .collect()
+    }
+
     fn messages_to(&self, target: MessageTarget) -> Vec<Value> {
         self.stack
             .sandbox
@@ -370,11 +378,7 @@ async fn preflight_names_an_unassociated_oncall_member_and_an_uninstalled_group(
     assert_eq!(status, 200, "{patched}");
     t.after_twice(61 * 60).await; // 09:01, two sweeps at once
     t.after_twice(60).await;
-    let reports: Vec<Value> = t
-        .messages_to(MessageTarget::Group(GROUP_A.into()))
-        .into_iter()
-        .filter(|m| m["title"].as_str().unwrap_or("").starts_with("Pre-flight"))
-        .collect();
+    let reports = t.preflight_reports();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(
         reports[0]["text"]
@@ -614,12 +618,7 @@ async fn a_refused_preflight_report_is_sent_once_by_a_later_sweep() {
     assert_eq!(status, 201);
     let defaults = json!({"default_targets": {"chats": [GROUP_A]}});
     assert_eq!(t.call("PATCH", "", Some(defaults)).await.0, 200);
-    let reports = || {
-        t.messages_to(MessageTarget::Group(GROUP_A.into()))
-            .into_iter()
-            .filter(|m| m["title"].as_str().unwrap_or("").starts_with("Pre-flight"))
-            .count()
-    };
+    let reports = || t.preflight_reports().len();
 
     // At 09:01 DingTalk is busy: the report stays owed, claimed for five minutes.
     t.stack.sandbox.inject(local_stack::sandbox::Fault {

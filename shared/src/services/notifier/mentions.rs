@@ -13,9 +13,8 @@ use tracing::{info, warn};
 use super::Notifier;
 use super::alert::AlertNote;
 use crate::dingtalk::{AppCredentials, DingTalkError};
-use crate::domain::incident::{AlertEvent, RecordKind};
+use crate::domain::incident::{AlertEvent, RecordKind, masked_mobile};
 use crate::domain::integration::Integration;
-use crate::services::ingest_robot::masked;
 use crate::store::StoreError;
 
 /// How long a found userId is reused.
@@ -106,7 +105,7 @@ impl Notifier {
         let mut notes = Vec::new();
         let mut found = 0;
         for mobile in std::mem::take(&mut event.mention_mobiles) {
-            let shown = masked(&mobile);
+            let shown = masked_mobile(&mobile);
             let user_id = match self.user_of_mobile(integration, &mobile).await {
                 Ok(Some(user_id)) => user_id,
                 Ok(None) => {
@@ -120,18 +119,13 @@ impl Notifier {
                 }
             };
             found += 1;
-            let targets = &mut event.targets;
-            let (list, entry) = match self
+            let binding = self
                 .store
                 .binding_of_user(&integration.id, &user_id)
-                .await?
-            {
-                Some(binding) => (&mut targets.members, binding.member),
-                None => (&mut targets.dingtalk_user_ids, user_id),
-            };
-            if !list.contains(&entry) {
-                list.push(entry);
-            }
+                .await?;
+            event
+                .targets
+                .add_person(&user_id, binding.map(|b| b.member));
         }
         info!(
             found,
